@@ -1,0 +1,596 @@
+//! Writing bundles: [`BundleBuilder`] collects metadata and item sources, then
+//! [`BundleBuilder::write`] streams every item once through BLAKE3, SHA-256 and the zstd encoder,
+//! into age, into a BLAKE3-hashing spool (memory up to a threshold, then a temporary file), and
+//! finally emits prefix, header, signature and payload.
+
+use std::borrow::Cow;
+use std::io::{self, BufWriter, Read, Write};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signer, SigningKey};
+
+use crate::digest::Digest;
+use crate::error::BundleError;
+use crate::format::{FORMAT_VERSION, PREFIX_LEN, Suite, encode_prefix, signed_message};
+use crate::header::{Compression, Encryption, Header, ItemInfo, PayloadInfo};
+use crate::io_util::{IO_BUF, read_full};
+use crate::keys::{EncryptionPublic, KeyId};
+use crate::names::{validate_item_name, validate_media_type};
+use crate::pipeline::{Digests, PARALLEL_MIN_BYTES, StreamHasher, hash_streams};
+use crate::read::Limits;
+use crate::spool::Spool;
+use crate::zone::Channel;
+
+/// Default zstd level: fast, and most scanned material is already compressed.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
+
+/// Default bytes of payload kept in memory before the spool moves to a temporary file.
+pub const DEFAULT_SPOOL_MEMORY: usize = 64 << 20;
+
+enum Source<'a> {
+    Reader(Box<dyn Read + 'a>),
+    Bytes(Cow<'a, [u8]>),
+}
+
+struct PendingItem<'a> {
+    name: String,
+    media_type: String,
+    size: u64,
+    source: Source<'a>,
+}
+
+/// A borrowed view of an item source, so that in-memory items can be shared with the hashing
+/// thread without copying.
+enum SourceRef<'s, 'a> {
+    Reader(&'s mut Box<dyn Read + 'a>),
+    Bytes(&'s [u8]),
+}
+
+enum EncryptionChoice {
+    Unset,
+    Plain,
+    To(EncryptionPublic),
+}
+
+/// Result of writing a bundle.
+#[derive(Clone, Debug)]
+pub struct PackedBundle {
+    /// The header as written and signed.
+    pub header: Header,
+    /// The bundle digest: BLAKE3 over the header bytes (the next bundle's `prev_digest`).
+    pub digest: Digest,
+    /// Total bytes written.
+    pub total_len: u64,
+}
+
+/// Builds and writes one bundle.
+///
+/// ```no_run
+/// # use ow_bundle::*;
+/// # fn demo(signer: &SigningKey, trust: &TrustStore, out: std::fs::File) -> Result<(), Box<dyn std::error::Error>> {
+/// let channel: Channel = "internet-to-extranet".parse()?;
+/// let created = chrono::Utc::now();
+/// let receiver_key = trust.receiver_encryption_key(channel).ok_or("no receiver key")?;
+/// let packed = BundleBuilder::new(channel, "application.submitted", 1, None, created,
+///                                 created + chrono::Duration::days(7))
+///     .case_id("QZ-2026-000123")
+///     .encrypt_to(receiver_key)
+///     .item_bytes("application.json", "application/json", br#"{"ok":true}"#.as_slice())
+///     .write(signer, out)?;
+/// println!("wrote {} ({} bytes)", packed.digest, packed.total_len);
+/// # Ok(()) }
+/// ```
+pub struct BundleBuilder<'a> {
+    bundle_id: Option<String>,
+    channel: Channel,
+    sequence: u64,
+    prev_digest: Option<Digest>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    kind: String,
+    case_id: Option<String>,
+    encryption: EncryptionChoice,
+    zstd_level: i32,
+    spool_memory: usize,
+    limits: Limits,
+    items: Vec<PendingItem<'a>>,
+}
+
+impl<'a> BundleBuilder<'a> {
+    /// Starts a bundle on `channel` with the given kind, sequence number, previous digest
+    /// (`None` exactly for sequence 1) and validity period. Times are parameters: the library
+    /// does not read the clock here.
+    ///
+    /// Encryption must be chosen before [`write`](Self::write): [`encrypt_to`](Self::encrypt_to)
+    /// (the normal case) or, deliberately, [`without_encryption`](Self::without_encryption).
+    pub fn new(
+        channel: Channel,
+        kind: impl Into<String>,
+        sequence: u64,
+        prev_digest: Option<Digest>,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            bundle_id: None,
+            channel,
+            sequence,
+            prev_digest,
+            created_at,
+            expires_at,
+            kind: kind.into(),
+            case_id: None,
+            encryption: EncryptionChoice::Unset,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
+            spool_memory: DEFAULT_SPOOL_MEMORY,
+            limits: Limits::default(),
+            items: Vec::new(),
+        }
+    }
+
+    /// Convenience that **reads the system clock**: created now, expiring after `valid_for`.
+    pub fn new_valid_from_now(
+        channel: Channel,
+        kind: impl Into<String>,
+        sequence: u64,
+        prev_digest: Option<Digest>,
+        valid_for: chrono::Duration,
+    ) -> Self {
+        let now = Utc::now();
+        let expires = now
+            .checked_add_signed(valid_for)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        Self::new(channel, kind, sequence, prev_digest, now, expires)
+    }
+
+    /// Sets the bundle id (`[A-Za-z0-9._-]{1,64}`). Default: a new UUID v7 whose timestamp is
+    /// `created_at`.
+    pub fn bundle_id(mut self, id: impl Into<String>) -> Self {
+        self.bundle_id = Some(id.into());
+        self
+    }
+
+    /// Sets the registration case id (`[A-Za-z0-9._-]{1,64}`).
+    pub fn case_id(mut self, id: impl Into<String>) -> Self {
+        self.case_id = Some(id.into());
+        self
+    }
+
+    /// Encrypts the payload to the receiving zone's age key (the normal case).
+    pub fn encrypt_to(mut self, recipient: &EncryptionPublic) -> Self {
+        self.encryption = EncryptionChoice::To(recipient.clone());
+        self
+    }
+
+    /// Stores the payload compressed but not encrypted. Use only where the channel's policy
+    /// allows plaintext.
+    pub fn without_encryption(mut self) -> Self {
+        self.encryption = EncryptionChoice::Plain;
+        self
+    }
+
+    /// Sets the zstd level (default 1; zstd accepts negative "fast" levels up to 22).
+    pub fn compression_level(mut self, level: i32) -> Self {
+        self.zstd_level = level;
+        self
+    }
+
+    /// Bytes of payload kept in memory before spooling to a temporary file (default 64 MiB).
+    pub fn spool_memory(mut self, bytes: usize) -> Self {
+        self.spool_memory = bytes;
+        self
+    }
+
+    /// Limits the written bundle must respect (default [`Limits::default`], what a default
+    /// receiver accepts), so a sender fails early instead of the receiver rejecting later.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Adds an item read from `reader`, which must yield exactly `size` bytes.
+    pub fn item(
+        mut self,
+        name: impl Into<String>,
+        media_type: impl Into<String>,
+        reader: impl Read + 'a,
+        size: u64,
+    ) -> Self {
+        self.items.push(PendingItem {
+            name: name.into(),
+            media_type: media_type.into(),
+            size,
+            source: Source::Reader(Box::new(reader)),
+        });
+        self
+    }
+
+    /// Adds an item from bytes in memory.
+    pub fn item_bytes(
+        mut self,
+        name: impl Into<String>,
+        media_type: impl Into<String>,
+        bytes: impl Into<Cow<'a, [u8]>>,
+    ) -> Self {
+        let bytes = bytes.into();
+        self.items.push(PendingItem {
+            name: name.into(),
+            media_type: media_type.into(),
+            size: bytes.len() as u64,
+            source: Source::Bytes(bytes),
+        });
+        self
+    }
+
+    fn check_items(&self) -> Result<u64, BundleError> {
+        let n = self.items.len() as u64;
+        if n > self.limits.max_items {
+            return Err(BundleError::LimitExceeded {
+                what: "item count",
+                actual: n,
+                limit: self.limits.max_items,
+            });
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.items.len());
+        let mut plain: u64 = 0;
+        for item in &self.items {
+            validate_item_name(&item.name, self.limits.max_item_name_len).map_err(|reason| {
+                BundleError::InvalidItemName {
+                    name: item.name.clone(),
+                    reason,
+                }
+            })?;
+            if !seen.insert(item.name.to_lowercase()) {
+                return Err(BundleError::InvalidItemName {
+                    name: item.name.clone(),
+                    reason: "duplicate name (names must be unique, ignoring case)".into(),
+                });
+            }
+            validate_media_type(&item.media_type).map_err(|reason| {
+                BundleError::InvalidMetadata {
+                    field: "media_type",
+                    reason: format!("item {:?}: {reason}", item.name),
+                }
+            })?;
+            plain = plain
+                .checked_add(item.size)
+                .ok_or(BundleError::LimitExceeded {
+                    what: "sum of item sizes",
+                    actual: u64::MAX,
+                    limit: self.limits.max_plain_bytes,
+                })?;
+        }
+        if plain > self.limits.max_plain_bytes {
+            return Err(BundleError::LimitExceeded {
+                what: "sum of item sizes",
+                actual: plain,
+                limit: self.limits.max_plain_bytes,
+            });
+        }
+        Ok(plain)
+    }
+
+    /// Packs, signs and writes the bundle to `out`, reading every item exactly once.
+    ///
+    /// Nothing is written to `out` until the payload is complete, so an error (a reader
+    /// yielding the wrong number of bytes, an invalid name) leaves `out` untouched.
+    pub fn write<W: Write>(self, signer: &SigningKey, out: W) -> Result<PackedBundle, BundleError> {
+        let recipient = match &self.encryption {
+            EncryptionChoice::Unset => return Err(BundleError::EncryptionNotChosen),
+            EncryptionChoice::Plain => None,
+            EncryptionChoice::To(r) => Some(r.clone()),
+        };
+        let plain_size = self.check_items()?;
+        let bundle_id = match &self.bundle_id {
+            Some(id) => id.clone(),
+            None => default_bundle_id(&self.created_at),
+        };
+        let suite = Suite::DEFAULT;
+        let mut header = Header {
+            format_version: FORMAT_VERSION,
+            suite: suite.id(),
+            bundle_id,
+            channel: self.channel,
+            sender: self.channel.from,
+            receiver: self.channel.to,
+            key_id: KeyId::of(&signer.verifying_key()),
+            sequence: self.sequence,
+            prev_digest: self.prev_digest,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            kind: self.kind,
+            case_id: self.case_id,
+            compression: Compression::Zstd,
+            encryption: match &recipient {
+                None => Encryption::None,
+                Some(r) => Encryption::AgeX25519 {
+                    recipient_key_id: r.key_id(),
+                },
+            },
+            payload: PayloadInfo {
+                size: 0,
+                blake3: Digest::from_bytes([0; 32]),
+                plain_size,
+            },
+            items: Vec::with_capacity(self.items.len()),
+        };
+        header
+            .check_fields()
+            .map_err(|reason| BundleError::InvalidMetadata {
+                field: "header",
+                reason,
+            })?;
+
+        // Payload: items -> zstd -> (age) -> BLAKE3-hashing spool. Every item is read once;
+        // each chunk is hashed (BLAKE3 + SHA-256 — on a second thread for large bundles, which
+        // also hashes the stored payload) while this thread compresses and encrypts it.
+        let mut items = self.items;
+        let metas: Vec<(String, String, u64)> = items
+            .iter()
+            .map(|i| (i.name.clone(), i.media_type.clone(), i.size))
+            .collect();
+        let sources: Vec<SourceRef<'_, 'a>> = items
+            .iter_mut()
+            .map(|i| match &mut i.source {
+                Source::Bytes(b) => SourceRef::Bytes(b),
+                Source::Reader(r) => SourceRef::Reader(r),
+            })
+            .collect();
+        let parallel = plain_size >= PARALLEL_MIN_BYTES;
+        let zstd_level = self.zstd_level;
+        let spool_memory = self.spool_memory;
+        let (digests, spool, payload_hash, payload_len) = std::thread::scope(
+            |scope| -> Result<(Vec<Digests>, Spool, Digest, u64), BundleError> {
+                let (mut hasher, payload_hasher) = hash_streams(scope, parallel);
+                // The stored payload is about the plaintext size for incompressible data, and
+                // smaller otherwise: size the memory part's first allocation from it.
+                let expected = plain_size
+                    .saturating_add(plain_size / 512)
+                    .saturating_add(4096);
+                let spool = PayloadSpool::new(Spool::new(spool_memory, expected), payload_hasher);
+                let layer = match &recipient {
+                    None => Layer::Plain(spool),
+                    Some(r) => {
+                        let encryptor = age::Encryptor::with_recipients(std::iter::once(
+                            r.recipient() as &dyn age::Recipient,
+                        ))
+                        .map_err(|e| BundleError::Encryption(e.to_string()))?;
+                        Layer::Age(encryptor.wrap_output(spool)?)
+                    }
+                };
+                let mut encoder = zstd::stream::write::Encoder::new(layer, zstd_level)?;
+                encoder.include_checksum(false)?;
+                encoder.set_pledged_src_size(Some(plain_size))?;
+
+                let mut digests = Vec::with_capacity(sources.len());
+                for (source, (name, _, size)) in sources.into_iter().zip(&metas) {
+                    match source {
+                        SourceRef::Bytes(bytes) => {
+                            for chunk in bytes.chunks(IO_BUF) {
+                                hasher.feed_slice(chunk)?;
+                                encoder.write_all(chunk)?;
+                            }
+                        }
+                        SourceRef::Reader(reader) => {
+                            let mut remaining = *size;
+                            while remaining > 0 {
+                                let want =
+                                    usize::try_from(remaining).unwrap_or(usize::MAX).min(IO_BUF);
+                                let mut buf = hasher.buffer();
+                                let n = read_full(reader, &mut buf[..want])?;
+                                hasher.feed_buffer(buf, n, |chunk| encoder.write_all(chunk))?;
+                                remaining -= n as u64;
+                                if n < want {
+                                    return Err(BundleError::ItemSizeMismatch {
+                                        name: name.clone(),
+                                        declared: *size,
+                                        actual: format!("{} bytes", size - remaining),
+                                    });
+                                }
+                            }
+                            let mut probe = [0u8; 1];
+                            if read_full(reader, &mut probe)? != 0 {
+                                return Err(BundleError::ItemSizeMismatch {
+                                    name: name.clone(),
+                                    declared: *size,
+                                    actual: "more bytes".into(),
+                                });
+                            }
+                        }
+                    }
+                    digests.push(hasher.end()?);
+                }
+                let (spool, payload_hash, payload_len) = encoder.finish()?.finish()?.finish()?;
+                Ok((digests, spool, payload_hash, payload_len))
+            },
+        )?;
+        for ((name, media_type, size), (blake3, sha256)) in metas.into_iter().zip(digests) {
+            header.items.push(ItemInfo {
+                name,
+                media_type,
+                size,
+                blake3,
+                sha256,
+            });
+        }
+        if payload_len > self.limits.max_payload_bytes {
+            return Err(BundleError::LimitExceeded {
+                what: "stored payload",
+                actual: payload_len,
+                limit: self.limits.max_payload_bytes,
+            });
+        }
+        header.payload.size = payload_len;
+        header.payload.blake3 = payload_hash;
+        // The writer holds itself to the reader's structural rules.
+        header
+            .check_structure(FORMAT_VERSION, suite.id(), payload_len, &self.limits)
+            .and_then(|()| header.check_item_names(self.limits.max_item_name_len))
+            .map_err(|e| BundleError::InvalidMetadata {
+                field: "header",
+                reason: e.to_string(),
+            })?;
+
+        // Header, signature, framing.
+        let header_bytes = header
+            .to_bytes()
+            .map_err(|e| BundleError::Io(io::Error::other(e)))?;
+        let header_len = header_bytes.len() as u64;
+        let header_cap = self.limits.max_header_bytes.min(u64::from(u32::MAX));
+        if header_len > header_cap {
+            return Err(BundleError::LimitExceeded {
+                what: "header size",
+                actual: header_len,
+                limit: header_cap,
+            });
+        }
+        let prefix = encode_prefix(FORMAT_VERSION, suite.id(), header_len as u32);
+        let signature = signer
+            .sign(&signed_message(&prefix, &header_bytes))
+            .to_bytes();
+        let digest = Digest::blake3(&header_bytes);
+
+        let mut out = BufWriter::with_capacity(IO_BUF, out);
+        out.write_all(&prefix)?;
+        out.write_all(&header_bytes)?;
+        out.write_all(&(signature.len() as u16).to_be_bytes())?;
+        out.write_all(&signature)?;
+        out.write_all(&payload_len.to_be_bytes())?;
+        let copied = spool.write_to(&mut out)?;
+        if copied != payload_len {
+            return Err(BundleError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("payload spool yielded {copied} of {payload_len} bytes"),
+            )));
+        }
+        out.flush()?;
+        let total_len =
+            (PREFIX_LEN as u64) + header_len + 2 + signature.len() as u64 + 8 + payload_len;
+        Ok(PackedBundle {
+            header,
+            digest,
+            total_len,
+        })
+    }
+}
+
+/// A UUID v7 whose timestamp is `created_at` (clamped to the Unix epoch), with random bits.
+fn default_bundle_id(created_at: &DateTime<Utc>) -> String {
+    let secs = u64::try_from(created_at.timestamp()).unwrap_or(0);
+    let nanos = created_at.timestamp_subsec_nanos().min(999_999_999);
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos);
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
+/// The bottom of the payload stack: collects the stored payload in [`IO_BUF`] chunks, writes
+/// them to the spool and feeds them to the payload hash stream.
+struct PayloadSpool<'env> {
+    file: Spool,
+    hasher: StreamHasher<'env>,
+    buf: Vec<u8>,
+    len: usize,
+    count: u64,
+}
+
+impl<'env> PayloadSpool<'env> {
+    fn new(file: Spool, mut hasher: StreamHasher<'env>) -> Self {
+        let buf = hasher.buffer();
+        Self {
+            file,
+            hasher,
+            buf,
+            len: 0,
+            count: 0,
+        }
+    }
+
+    fn flush_chunk(&mut self) -> io::Result<()> {
+        if self.len > 0 {
+            self.file.write_all(&self.buf[..self.len])?;
+            let next = self.hasher.buffer();
+            let full = std::mem::replace(&mut self.buf, next);
+            let len = std::mem::take(&mut self.len);
+            self.hasher.feed_owned(full, len)?;
+        }
+        Ok(())
+    }
+
+    /// The spool, the BLAKE3 of everything written, and its length.
+    fn finish(mut self) -> io::Result<(Spool, Digest, u64)> {
+        self.flush_chunk()?;
+        let (b3, _) = self.hasher.end()?;
+        debug_assert_eq!(self.file.len(), self.count);
+        Ok((self.file, b3, self.count))
+    }
+}
+
+impl Write for PayloadSpool<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.len == self.buf.len() {
+            self.flush_chunk()?;
+        }
+        let n = data.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The layer below zstd: the spool directly, or age encrypting into it.
+enum Layer<'env> {
+    Plain(PayloadSpool<'env>),
+    Age(age::stream::StreamWriter<PayloadSpool<'env>>),
+}
+
+impl<'env> Layer<'env> {
+    fn finish(self) -> io::Result<PayloadSpool<'env>> {
+        match self {
+            Layer::Plain(s) => Ok(s),
+            Layer::Age(w) => w.finish(),
+        }
+    }
+}
+
+impl Write for Layer<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Layer::Plain(s) => s.write(buf),
+            Layer::Age(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Layer::Plain(s) => s.write_all(buf),
+            Layer::Age(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Layer::Plain(s) => s.flush(),
+            Layer::Age(w) => w.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_bundle_id_is_uuid_v7_at_created_at() {
+        let t: DateTime<Utc> = "2026-03-01T08:00:00Z".parse().unwrap();
+        let id = default_bundle_id(&t);
+        let u = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(u.get_version_num(), 7);
+        let (secs, _) = u.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs as i64, t.timestamp());
+        assert_ne!(default_bundle_id(&t), id);
+    }
+}

@@ -1,0 +1,318 @@
+//! Ferry throughput, end to end, beside the machine's physical references measured in the same
+//! run: `cargo bench -p ow-ferry`.
+//!
+//! * small: N bundles of one 1 KiB item, pack → outbox → sending agent → gateway folder →
+//!   receiving agent (verify) → inbox; bundles/s from the first pack to the last landing.
+//! * large: one bundle with a 256 MiB item, the same path; MB/s.
+//! * references: fsync'd 1 KiB file writes/s, a plain copy of the same bytes between the same
+//!   folders, and BLAKE3 hashing speed.
+//!
+//! Sizes can be changed with `OW_BENCH_SMALL` (count) and `OW_BENCH_LARGE_MIB`; the folders are
+//! made under `OW_BENCH_DIR` (default: the system temporary folder).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ow_bundle::{Channel, Zone};
+use ow_ferry::agent;
+use ow_ferry::config::FerryConfig;
+use ow_ferry::pack::{self, PackItem, PackRequest};
+use ow_ferry::state::FerryState;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    sender: FerryConfig,
+    receiver: FerryConfig,
+}
+
+fn setup() -> Bench {
+    let base = std::env::var_os("OW_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let root = dir.path().to_path_buf();
+    let keys = root.join("keys");
+    let internet = ow_keys::generate_zone_keys(&keys, Zone::Internet).unwrap();
+    let extranet = ow_keys::generate_zone_keys(&keys, Zone::Extranet).unwrap();
+    fs::write(
+        root.join("trust.toml"),
+        format!(
+            "[[channel]]\nname = \"internet-to-extranet\"\nsender_keys = [\"{}\"]\n\
+             receiver_encryption_key = \"{}\"\n",
+            internet.signing_public, extranet.encryption_public
+        ),
+    )
+    .unwrap();
+    let sender_text = r#"zone = "internet"
+data_dir = "internet/ferry"
+[keys]
+signing_key = "keys/internet.sign.secret"
+encryption_key = "keys/internet.enc.secret"
+trust_file = "trust.toml"
+[[send]]
+channel = "internet-to-extranet"
+outbox = "internet/outbox"
+gateway = "gateway"
+marker = true
+rescan_ms = 50
+"#;
+    let receiver_text = r#"zone = "extranet"
+data_dir = "extranet/ferry"
+[keys]
+signing_key = "keys/extranet.sign.secret"
+encryption_key = "keys/extranet.enc.secret"
+trust_file = "trust.toml"
+[[receive]]
+channel = "internet-to-extranet"
+gateway = "gateway"
+inbox = "extranet/inbox"
+require_marker = true
+rescan_ms = 50
+"#;
+    let sender_path = root.join("internet.toml");
+    let receiver_path = root.join("extranet.toml");
+    fs::write(&sender_path, sender_text).unwrap();
+    fs::write(&receiver_path, receiver_text).unwrap();
+    Bench {
+        sender: FerryConfig::load(&sender_path).unwrap(),
+        receiver: FerryConfig::load(&receiver_path).unwrap(),
+        root,
+        _dir: dir,
+    }
+}
+
+fn count_landed(inbox: &Path) -> usize {
+    fs::read_dir(inbox)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    n.ends_with(".owb") && !n.starts_with('.')
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs both zones' agents and packs `items` (one bundle each) as fast as the packer goes;
+/// returns the seconds from the first pack to the last landing and the seconds packing took.
+fn end_to_end(bench: &Bench, items: &[PathBuf]) -> (f64, f64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let receiving = agent::start_zone(&bench.receiver).unwrap();
+    let sending = agent::start_zone(&bench.sender).unwrap();
+    let signing = ow_keys::load_signing_key(&bench.sender.keys.signing_key).unwrap();
+    let trust = ow_keys::load_trust(&bench.sender.keys.trust_file).unwrap();
+    let state = runtime
+        .block_on(FerryState::open(&bench.sender.state_db()))
+        .unwrap();
+    let outbox = bench.sender.send[0].outbox.clone();
+    let inbox = bench.receiver.receive[0].inbox.clone();
+    let before = count_landed(&inbox);
+    let start = Instant::now();
+    for item in items {
+        let request = PackRequest {
+            channel: Channel {
+                from: Zone::Internet,
+                to: Zone::Extranet,
+            },
+            kind: "bench.item".into(),
+            case_id: None,
+            valid_for: chrono::Duration::hours(1),
+            encrypt: true,
+            items: vec![PackItem {
+                name: "item.bin".into(),
+                media_type: "application/octet-stream".into(),
+                path: item.clone(),
+            }],
+        };
+        runtime
+            .block_on(pack::pack_into_outbox(
+                &state,
+                &signing,
+                &trust,
+                &outbox,
+                &request,
+                Utc::now(),
+            ))
+            .unwrap();
+    }
+    let packed = start.elapsed().as_secs_f64();
+    let want = before + items.len();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count_landed(&inbox) < want {
+        assert!(
+            Instant::now() < deadline,
+            "bundles did not land within 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let total = start.elapsed().as_secs_f64();
+    runtime.block_on(state.close());
+    sending.stop().unwrap();
+    receiving.stop().unwrap();
+    (total, packed)
+}
+
+fn pseudo_random(path: &Path, len: u64, seed: u64) {
+    let mut xof = blake3::Hasher::new()
+        .update(&seed.to_le_bytes())
+        .finalize_xof();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(path).unwrap());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        xof.fill(&mut buf[..n]);
+        out.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    out.flush().unwrap();
+}
+
+fn fsync_writes_per_s(dir: &Path, n: usize) -> f64 {
+    fs::create_dir_all(dir).unwrap();
+    let data = [0x5au8; 1024];
+    let start = Instant::now();
+    for i in 0..n {
+        let mut f = File::create(dir.join(format!("f{i}"))).unwrap();
+        f.write_all(&data).unwrap();
+        f.sync_all().unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn copy_files_per_s(from: &Path, to: &Path, n: usize) -> f64 {
+    fs::create_dir_all(to).unwrap();
+    let start = Instant::now();
+    for i in 0..n {
+        fs::copy(from.join(format!("f{i}")), to.join(format!("f{i}"))).unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn blake3_mb_s(len: usize) -> f64 {
+    let buf = vec![0xa5u8; len];
+    let start = Instant::now();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&buf);
+    std::hint::black_box(hasher.finalize());
+    len as f64 / 1e6 / start.elapsed().as_secs_f64()
+}
+
+fn cpu_model() -> String {
+    let mut text = String::new();
+    let _ = File::open("/proc/cpuinfo").and_then(|mut f| f.read_to_string(&mut text));
+    text.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing we need.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let small = env_or("OW_BENCH_SMALL", 5000) as usize;
+    let large_mib = env_or("OW_BENCH_LARGE_MIB", 256);
+    let bench = setup();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("ow-ferry throughput — {} core(s), {}", cores, cpu_model());
+    println!("folders under {}", bench.root.display());
+    println!();
+
+    // Physical references, same folders' file system.
+    let refs = bench.root.join("refs");
+    let fsyncs = fsync_writes_per_s(&refs.join("a"), 2000);
+    let copies = copy_files_per_s(&refs.join("a"), &refs.join("b"), 2000);
+    let hash = blake3_mb_s(256 << 20);
+
+    // Small bundles.
+    let items_dir = bench.root.join("items");
+    fs::create_dir_all(&items_dir).unwrap();
+    let small_items: Vec<PathBuf> = (0..small)
+        .map(|i| {
+            let p = items_dir.join(format!("s{i}.bin"));
+            pseudo_random(&p, 1024, i as u64);
+            p
+        })
+        .collect();
+    let (small_total, small_pack) = end_to_end(&bench, &small_items);
+    let small_rate = small as f64 / small_total;
+
+    // One large bundle.
+    let large = items_dir.join("large.bin");
+    let large_bytes = large_mib << 20;
+    pseudo_random(&large, large_bytes, 42);
+    let large_copy_start = Instant::now();
+    fs::copy(&large, refs.join("large-copy.bin")).unwrap();
+    File::open(refs.join("large-copy.bin"))
+        .unwrap()
+        .sync_all()
+        .unwrap();
+    let copy_mb_s = large_bytes as f64 / 1e6 / large_copy_start.elapsed().as_secs_f64();
+    let (large_total, large_pack) = end_to_end(&bench, std::slice::from_ref(&large));
+    let large_rate = large_bytes as f64 / 1e6 / large_total;
+
+    println!("{:<58} {:>14}", "measure", "figure");
+    println!(
+        "{:<58} {:>10.0} /s",
+        format!("end to end, {small} bundles of 1 KiB"),
+        small_rate
+    );
+    println!(
+        "{:<58} {:>10.0} /s",
+        "  of which packing alone (signed, encrypted, sequenced)",
+        small as f64 / small_pack
+    );
+    println!(
+        "{:<58} {:>10.0} /s",
+        "reference: fsync'd 1 KiB file writes", fsyncs
+    );
+    println!(
+        "{:<58} {:>10.0} /s",
+        "reference: plain copy of 1 KiB files between folders", copies
+    );
+    println!(
+        "{:<58} {:>10.1} MB/s",
+        format!("end to end, one {large_mib} MiB payload"),
+        large_rate
+    );
+    println!(
+        "{:<58} {:>10.1} MB/s",
+        "  of which packing alone",
+        large_bytes as f64 / 1e6 / large_pack
+    );
+    println!(
+        "{:<58} {:>10.1} MB/s",
+        "reference: plain copy + fsync of the same bytes", copy_mb_s
+    );
+    println!(
+        "{:<58} {:>10.1} MB/s",
+        "reference: BLAKE3 (one thread)", hash
+    );
+    println!();
+    println!(
+        "ratios: small end-to-end / fsync'd writes = {:.2}; large end-to-end / plain copy = {:.2}",
+        small_rate / fsyncs,
+        large_rate / copy_mb_s
+    );
+}

@@ -1,0 +1,284 @@
+//! Running a zone's agents until shutdown.
+//!
+//! Each agent runs on its own thread with its own small async runtime for the state database, so
+//! a slow 256 MiB verification on one channel never holds up another. An agent wakes on a
+//! file-system event for its folder (`notify`) and also rescans periodically, so nothing is missed
+//! when events are dropped — as they are on network mounts that many gateway devices present.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tracing::{error, info, warn};
+
+use crate::AgentError;
+use crate::audit::AgentLog;
+use crate::config::FerryConfig;
+use crate::receiver::Receiver;
+use crate::sender::Sender;
+use crate::state::FerryState;
+
+enum Wake {
+    Changed,
+    Stop,
+}
+
+/// Stops the agents started by [`start_zone`].
+#[derive(Debug)]
+pub struct RunningZone {
+    stops: Vec<mpsc::Sender<Wake>>,
+    threads: Vec<(String, thread::JoinHandle<Result<(), AgentError>>)>,
+}
+
+impl RunningZone {
+    /// Asks every agent to finish its current batch, write its final checkpoint and stop, and
+    /// waits for them. Returns the first error an agent ended with.
+    pub fn stop(self) -> Result<(), AgentError> {
+        for stop in &self.stops {
+            let _ = stop.send(Wake::Stop);
+        }
+        let mut first_error = None;
+        for (name, handle) in self.threads {
+            match handle.join() {
+                Ok(Ok(())) => info!(agent = %name, "stopped"),
+                Ok(Err(err)) => {
+                    error!(agent = %name, "stopped with an error: {err}");
+                    first_error.get_or_insert(err);
+                }
+                Err(_) => {
+                    error!(agent = %name, "agent thread panicked");
+                    first_error.get_or_insert(AgentError::Busy(format!("agent {name} panicked")));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// True while every agent thread is alive.
+    pub fn all_running(&self) -> bool {
+        self.threads.iter().all(|(_, h)| !h.is_finished())
+    }
+}
+
+/// Loads keys and trust, then starts one thread per configured agent.
+///
+/// Fails before starting anything if a key file is loose or unreadable, the trust file is invalid,
+/// or an agent's folders, state or log cannot be opened.
+pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
+    let signing_key = ow_keys::load_signing_key(&config.keys.signing_key)?;
+    let trust = Arc::new(ow_keys::load_trust(&config.keys.trust_file)?);
+    let decryption = if config.receive.is_empty() {
+        None
+    } else {
+        Some(Arc::new(ow_keys::load_encryption_secret(
+            &config.keys.encryption_key,
+        )?))
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| AgentError::io(&config.data_dir, e))?;
+
+    let mut running = RunningZone {
+        stops: Vec::new(),
+        threads: Vec::new(),
+    };
+    // Agents start one by one and report readiness, so that a bad folder or a broken log stops
+    // the whole zone at start rather than leaving half of it running.
+    for send in &config.send {
+        let (wake_tx, wake_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let send = send.clone();
+        let zone = config.zone;
+        let state_path = config.state_db();
+        let log_dir = config.log_dir(&send.name);
+        let key = signing_key.clone();
+        let checkpoint_every = config.log.checkpoint_every;
+        let watch_tx = wake_tx.clone();
+        let name = send.name.clone();
+        let handle = thread::Builder::new()
+            .name(format!("tx:{}", send.name))
+            .spawn(move || -> Result<(), AgentError> {
+                let runtime = runtime()?;
+                let start = runtime.block_on(async {
+                    let state = FerryState::open(&state_path).await?;
+                    let log = AgentLog::open(
+                        &log_dir,
+                        &send.name,
+                        &send.channel.to_string(),
+                        zone,
+                        key,
+                        checkpoint_every,
+                    )?;
+                    Sender::start(send.clone(), zone, state, log).await
+                });
+                let mut sender = match start {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                        return Ok(());
+                    }
+                };
+                sender.log_start()?;
+                let _watcher = watch(&send.outbox, watch_tx);
+                loop {
+                    match runtime.block_on(sender.poll()) {
+                        Ok(pass) if pass.sent + pass.rejected > 0 => continue,
+                        Ok(_) => {}
+                        Err(err) => {
+                            warn!(agent = %sender.name(), "send pass failed, will retry: {err}")
+                        }
+                    }
+                    if wait_for_wake(&wake_rx, send.rescan) {
+                        break;
+                    }
+                }
+                // One last pass so that nothing dropped just before the signal waits for restart.
+                if let Err(err) = runtime.block_on(sender.poll()) {
+                    warn!(agent = %sender.name(), "final send pass failed: {err}");
+                }
+                sender.shutdown()
+            })
+            .map_err(|e| AgentError::Busy(format!("cannot start agent thread: {e}")))?;
+        if let Err(err) = await_ready(&name, &ready_rx) {
+            let _ = running.stop();
+            return Err(err);
+        }
+        running.stops.push(wake_tx);
+        running.threads.push((name, handle));
+    }
+    for receive in &config.receive {
+        let (wake_tx, wake_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let receive = receive.clone();
+        let zone = config.zone;
+        let state_path = config.state_db();
+        let log_dir = config.log_dir(&receive.name);
+        let key = signing_key.clone();
+        let checkpoint_every = config.log.checkpoint_every;
+        let trust = Arc::clone(&trust);
+        let decryption = decryption.clone();
+        let watch_tx = wake_tx.clone();
+        let name = receive.name.clone();
+        let handle = thread::Builder::new()
+            .name(format!("rx:{}", receive.name))
+            .spawn(move || -> Result<(), AgentError> {
+                let runtime = runtime()?;
+                let start = runtime.block_on(async {
+                    let decryption = decryption.ok_or_else(|| {
+                        AgentError::Busy("receiver started without a decryption key".into())
+                    })?;
+                    let state = FerryState::open(&state_path).await?;
+                    let log = AgentLog::open(
+                        &log_dir,
+                        &receive.name,
+                        &receive.channel.to_string(),
+                        zone,
+                        key,
+                        checkpoint_every,
+                    )?;
+                    Receiver::start(receive.clone(), zone, state, log, trust, decryption).await
+                });
+                let mut receiver = match start {
+                    Ok(r) => {
+                        let _ = ready_tx.send(Ok(()));
+                        r
+                    }
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                        return Ok(());
+                    }
+                };
+                receiver.log_start()?;
+                let _watcher = watch(&receive.gateway, watch_tx);
+                // While files are settling, look again well within the settle time.
+                let settle_poll = (receive.settle / 4).max(Duration::from_millis(20));
+                loop {
+                    let wait = match runtime.block_on(receiver.poll()) {
+                        Ok(pass) if pass.landed + pass.rejected > 0 => continue,
+                        Ok(pass) if pass.waiting > 0 => settle_poll.min(receive.rescan),
+                        Ok(_) => receive.rescan,
+                        Err(err) => {
+                            warn!(agent = %receiver.name(), "receive pass failed, will retry: {err}");
+                            receive.rescan
+                        }
+                    };
+                    if wait_for_wake(&wake_rx, wait) {
+                        break;
+                    }
+                }
+                receiver.shutdown()
+            })
+            .map_err(|e| AgentError::Busy(format!("cannot start agent thread: {e}")))?;
+        if let Err(err) = await_ready(&name, &ready_rx) {
+            let _ = running.stop();
+            return Err(err);
+        }
+        running.stops.push(wake_tx);
+        running.threads.push((name, handle));
+    }
+    Ok(running)
+}
+
+/// Waits for a change or the timeout, folding a burst of change events into one wake. Returns
+/// true when the agent must stop.
+fn wait_for_wake(wake: &mpsc::Receiver<Wake>, timeout: Duration) -> bool {
+    match wake.recv_timeout(timeout) {
+        Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return true,
+        Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout) => {}
+    }
+    loop {
+        match wake.try_recv() {
+            Ok(Wake::Stop) | Err(mpsc::TryRecvError::Disconnected) => return true,
+            Ok(Wake::Changed) => {}
+            Err(mpsc::TryRecvError::Empty) => return false,
+        }
+    }
+}
+
+fn await_ready(
+    name: &str,
+    ready: &mpsc::Receiver<Result<(), AgentError>>,
+) -> Result<(), AgentError> {
+    match ready.recv() {
+        Ok(Ok(())) => {
+            info!(agent = %name, "started");
+            Ok(())
+        }
+        Ok(Err(err)) => Err(err),
+        Err(_) => Err(AgentError::Busy(format!("agent {name} ended during start"))),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, AgentError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AgentError::Busy(format!("cannot start an async runtime: {e}")))
+}
+
+/// Watches `dir` and sends a wake on every change. A watcher that cannot be set up is not fatal:
+/// the periodic rescan still finds everything, only later.
+fn watch(dir: &Path, wake: mpsc::Sender<Wake>) -> Option<notify::RecommendedWatcher> {
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = wake.send(Wake::Changed);
+        }
+    };
+    match notify::recommended_watcher(handler) {
+        Ok(mut watcher) => match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => Some(watcher),
+            Err(err) => {
+                warn!(dir = %dir.display(), "cannot watch folder, relying on rescans: {err}");
+                None
+            }
+        },
+        Err(err) => {
+            warn!("cannot create a file watcher, relying on rescans: {err}");
+            None
+        }
+    }
+}

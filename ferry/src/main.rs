@@ -1,0 +1,541 @@
+//! `ow-ferry`: the ferry's command line. Argument parsing and wiring only; the work is in the
+//! `ow_ferry`, `ow_bundle`, `ow_ferrylog` and `ow_keys` libraries.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use ow_bundle::{Channel, Zone};
+use ow_ferry::config::FerryConfig;
+use ow_ferry::pack::{PackItem, PackRequest};
+use ow_ferry::{agent, ops, pack};
+use tracing_subscriber::EnvFilter;
+
+/// OneWindow ferry: carries signed bundles between zones through gateway folders, and lets
+/// operators inspect bundles and audit the tamper-evident ferry log.
+#[derive(Parser)]
+#[command(name = "ow-ferry", version, about, long_about = None)]
+struct Cli {
+    /// Log format on standard error: `text` or `json`. Verbosity comes from OW_LOG (e.g. `debug`).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a zone's signing (Ed25519) and encryption (age X25519) key pairs. Secret files are
+    /// written with mode 0600; existing keys are never overwritten.
+    Keygen {
+        /// The zone the keys belong to: internet, extranet or intranet.
+        #[arg(long)]
+        zone: Zone,
+        /// Folder to write `<zone>.sign.secret`, `.sign.pub`, `.enc.secret`, `.enc.pub` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the zone's sending and receiving agents until SIGTERM or Ctrl-C.
+    Run {
+        /// The zone's ferry configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Sign files into a bundle with the channel's next sequence number and place it in the
+    /// channel's outbox (or `--out`).
+    Pack(PackArgs),
+    /// Print a bundle's header as JSON. Needs no keys and proves nothing about authenticity.
+    Inspect {
+        /// The bundle file.
+        bundle: PathBuf,
+    },
+    /// Verify a bundle as the receiving zone would; exits 1 and names the problem if refused.
+    Verify(VerifyArgs),
+    /// Per agent: last sequence, count, backlog, gaps and quarantined files.
+    Status {
+        /// The zone's ferry configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Audit a ferry log: verify, search, prove inclusion.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Args)]
+struct PackArgs {
+    /// The zone's ferry configuration (keys, trust file, state, outboxes).
+    #[arg(long)]
+    config: PathBuf,
+    /// The channel to send on, e.g. `internet-to-extranet`.
+    #[arg(long)]
+    channel: Channel,
+    /// Bundle kind, e.g. `application.submitted` (lowercase letters, digits, `.`, `_`, `-`).
+    #[arg(long)]
+    kind: String,
+    /// Case id that traces one application across zones.
+    #[arg(long)]
+    case_id: Option<String>,
+    /// Hours the bundle stays valid; a receiver refuses it after that.
+    #[arg(long, default_value_t = 72)]
+    valid_hours: i64,
+    /// Do not encrypt the payload (only for content that is public anyway).
+    #[arg(long)]
+    no_encrypt: bool,
+    /// Write the bundle into this folder instead of the channel's configured outbox.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Files to include, as `PATH` or `PATH=MEDIA/TYPE`; the item name is the file name.
+    #[arg(required = true)]
+    items: Vec<String>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Take the trust file, zone and decryption key from this configuration.
+    #[arg(long, conflicts_with_all = ["trust", "receiver", "decryption_key"])]
+    config: Option<PathBuf>,
+    /// Trust file listing each channel's sender keys.
+    #[arg(long, requires = "receiver")]
+    trust: Option<PathBuf>,
+    /// The zone verifying the bundle (it must be the bundle's receiver).
+    #[arg(long)]
+    receiver: Option<Zone>,
+    /// The receiving zone's encryption secret, to check the encrypted payload's item hashes too.
+    #[arg(long)]
+    decryption_key: Option<PathBuf>,
+    /// The bundle file.
+    bundle: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Check every entry and checkpoint; names the first broken entry and exits 1.
+    Verify {
+        /// The log folder (holding entries.jsonl and checkpoints.jsonl).
+        #[arg(long)]
+        log: PathBuf,
+        /// The signing public key of the zone whose agent wrote the log (`<zone>.sign.pub`).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Key name in the checkpoint signatures (default: as written in the log's checkpoints;
+        /// the signature binds name and key, so the default cannot be abused).
+        #[arg(long)]
+        key_name: Option<String>,
+    },
+    /// List entries, filtered; a table, or JSON lines with --json.
+    Show(ShowArgs),
+    /// Print an inclusion proof (JSON) for one entry against a signed checkpoint.
+    Prove {
+        /// The log folder.
+        #[arg(long)]
+        log: PathBuf,
+        /// The entry's index.
+        #[arg(long)]
+        index: u64,
+        /// Prove against the checkpoint of this size (default: the first covering the entry).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Check an inclusion proof from `log prove` with the public key alone.
+    VerifyProof {
+        /// The proof file (JSON from `log prove`).
+        #[arg(long)]
+        proof: PathBuf,
+        /// The signing public key of the zone that signed the checkpoint.
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ShowArgs {
+    /// The log folder.
+    #[arg(long)]
+    log: PathBuf,
+    /// Only entries at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<DateTime<Utc>>,
+    /// Only entries before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<DateTime<Utc>>,
+    /// Only this channel.
+    #[arg(long)]
+    channel: Option<String>,
+    /// Only this bundle kind.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only this case id.
+    #[arg(long)]
+    case_id: Option<String>,
+    /// Only this event (queued, sent, received, landed, rejected, imported, media-exported,
+    /// media-imported, gap, started, stopped).
+    #[arg(long)]
+    event: Option<String>,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_env("OW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Keygen { zone, out } => {
+            let keys = ow_keys::generate_zone_keys(&out, zone)?;
+            println!("signing key id:        {}", keys.signing_key_id);
+            println!("signing public key:    {}", keys.signing_public);
+            println!("encryption public key: {}", keys.encryption_public);
+            println!(
+                "secret files (0600):   {}",
+                keys.files.signing_secret.display()
+            );
+            println!(
+                "                       {}",
+                keys.files.encryption_secret.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config } => run_agents(&config),
+        Command::Pack(args) => pack_command(args),
+        Command::Inspect { bundle } => {
+            let value = ops::inspect(&bundle)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(args) => verify_command(args),
+        Command::Status { config, json } => {
+            let config = FerryConfig::load(&config)?;
+            let report = tokio_runtime()?.block_on(ops::status(&config))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", ops::status_table(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Log(command) => log_command(command),
+    }
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run_agents(config_path: &Path) -> Result<ExitCode> {
+    let config = FerryConfig::load(config_path)?;
+    let running = agent::start_zone(&config)
+        .with_context(|| format!("cannot start the {} zone's agents", config.zone))?;
+    tracing::info!(
+        zone = %config.zone,
+        senders = config.send.len(),
+        receivers = config.receive.len(),
+        "ferry agents running; SIGTERM or Ctrl-C stops them"
+    );
+    let runtime = tokio_runtime()?;
+    let stopped_by_signal = runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok::<bool, std::io::Error>(true),
+                _ = term.recv() => return Ok(true),
+                _ = tick.tick() => if !running.all_running() { return Ok(false) },
+            }
+        }
+    })?;
+    if stopped_by_signal {
+        tracing::info!("stopping: finishing current batches and writing final checkpoints");
+    } else {
+        tracing::error!("an agent stopped unexpectedly; stopping the others");
+    }
+    running.stop()?;
+    Ok(if stopped_by_signal {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn pack_command(args: PackArgs) -> Result<ExitCode> {
+    let config = FerryConfig::load(&args.config)?;
+    if args.channel.from != config.zone {
+        bail!(
+            "channel {} does not start from the {} zone this configuration is for",
+            args.channel,
+            config.zone
+        );
+    }
+    let outbox = match (&args.out, config.sender_for(args.channel)) {
+        (Some(out), _) => out.clone(),
+        (None, Some(sender)) => sender.outbox.clone(),
+        (None, None) => bail!(
+            "no [[send]] agent for channel {} in {}; add one or pass --out",
+            args.channel,
+            args.config.display()
+        ),
+    };
+    let mut items = Vec::new();
+    for spec in &args.items {
+        let (path, media_type) = match spec.split_once('=') {
+            Some((path, media)) => (PathBuf::from(path), media.to_owned()),
+            None => (
+                PathBuf::from(spec),
+                guess_media_type(Path::new(spec)).to_owned(),
+            ),
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{} has no usable file name", path.display()))?
+            .to_owned();
+        items.push(PackItem {
+            name,
+            media_type,
+            path,
+        });
+    }
+    let request = PackRequest {
+        channel: args.channel,
+        kind: args.kind,
+        case_id: args.case_id,
+        valid_for: chrono::Duration::hours(args.valid_hours),
+        encrypt: !args.no_encrypt,
+        items,
+    };
+    let signing_key = ow_keys::load_signing_key(&config.keys.signing_key)?;
+    let trust = ow_keys::load_trust(&config.keys.trust_file)?;
+    let packed = tokio_runtime()?.block_on(async {
+        let state = ow_ferry::state::FerryState::open(&config.state_db()).await?;
+        let packed =
+            pack::pack_into_outbox(&state, &signing_key, &trust, &outbox, &request, Utc::now())
+                .await;
+        state.close().await;
+        packed
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "file": packed.path.display().to_string(),
+            "bundle_id": packed.header.bundle_id,
+            "sequence": packed.header.sequence,
+            "digest": packed.digest,
+            "bytes": packed.bytes,
+        }))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn guess_media_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("pdf") => "application/pdf",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("json") => "application/json",
+        Some("xml") => "application/xml",
+        Some("txt") => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+fn verify_command(args: VerifyArgs) -> Result<ExitCode> {
+    let (trust, receiver, decryption) = match &args.config {
+        Some(path) => {
+            let config = FerryConfig::load(path)?;
+            (
+                ow_keys::load_trust(&config.keys.trust_file)?,
+                config.zone,
+                Some(ow_keys::load_encryption_secret(
+                    &config.keys.encryption_key,
+                )?),
+            )
+        }
+        None => {
+            let (Some(trust), Some(receiver)) = (&args.trust, args.receiver) else {
+                bail!("give --config, or --trust and --receiver");
+            };
+            let decryption = args
+                .decryption_key
+                .as_deref()
+                .map(ow_keys::load_encryption_secret)
+                .transpose()?;
+            (ow_keys::load_trust(trust)?, receiver, decryption)
+        }
+    };
+    match ops::verify_file(&args.bundle, &trust, receiver, decryption.as_ref()) {
+        Ok(verified) => {
+            let header = verified.header();
+            println!(
+                "OK {}: bundle {} sequence {} on {}, {} item(s), digest {}",
+                args.bundle.display(),
+                header.bundle_id,
+                header.sequence,
+                header.channel,
+                header.items.len(),
+                verified.digest()
+            );
+            if decryption.is_none() && !matches!(header.encryption, ow_bundle::Encryption::None) {
+                println!(
+                    "note: signature and payload hash checked; item hashes inside the encrypted \
+                     payload need --decryption-key"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            println!("REFUSED {} [{}]: {err}", args.bundle.display(), err.code());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn log_command(command: LogCommand) -> Result<ExitCode> {
+    match command {
+        LogCommand::Verify {
+            log,
+            public_key,
+            key_name,
+        } => {
+            let key = ow_keys::load_verifying_key(&public_key)?;
+            let key_name = key_name
+                .or_else(|| ow_ferry::audit::key_name_in_log(&log))
+                .unwrap_or_default();
+            match ow_ferrylog::verify_log(&log, &key, &key_name) {
+                Ok(report) => {
+                    println!(
+                        "OK {}: {} entries, {} checkpoints, last checkpoint covers {} entries, \
+                         {} entries after it not yet covered",
+                        log.display(),
+                        report.entries,
+                        report.checkpoints,
+                        report.last_checkpoint_size,
+                        report.unsigned_tail
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    println!("TAMPERED OR DAMAGED {}: {err}", log.display());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        LogCommand::Show(args) => {
+            let event = args
+                .event
+                .as_deref()
+                .map(|e| {
+                    serde_json::from_value::<ow_ferrylog::Event>(serde_json::Value::String(
+                        e.to_owned(),
+                    ))
+                    .with_context(|| format!("unknown event `{e}`"))
+                })
+                .transpose()?;
+            let filter = ow_ferrylog::Filter {
+                since: args.since,
+                until: args.until,
+                channel: args.channel,
+                kind: args.kind,
+                case_id: args.case_id,
+                event,
+                bundle_id: None,
+            };
+            let entries = ow_ferrylog::read_entries(&args.log)?;
+            let mut shown = 0usize;
+            if !args.json {
+                println!(
+                    "{:>7}  {:<24}  {:<15}  {:<22}  {:>8}  {:<28}  {:>10}  REASON",
+                    "INDEX", "TIME", "EVENT", "CHANNEL", "SEQ", "KIND", "BYTES"
+                );
+            }
+            for entry in entries.iter().filter(|e| filter.matches(e)) {
+                shown += 1;
+                if args.json {
+                    println!("{}", serde_json::to_string(entry)?);
+                } else {
+                    println!(
+                        "{:>7}  {:<24}  {:<15}  {:<22}  {:>8}  {:<28}  {:>10}  {}",
+                        entry.index,
+                        entry.time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                        serde_json::to_value(entry.event)?
+                            .as_str()
+                            .unwrap_or_default(),
+                        entry.channel.as_deref().unwrap_or("-"),
+                        entry
+                            .sequence
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        entry.kind.as_deref().unwrap_or("-"),
+                        entry.bytes,
+                        entry.reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            if !args.json {
+                eprintln!("{shown} of {} entries shown", entries.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LogCommand::Prove { log, index, size } => {
+            let proof = ow_ferrylog::prove_inclusion(&log, index, size)?;
+            println!("{}", serde_json::to_string_pretty(&proof)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        LogCommand::VerifyProof { proof, public_key } => {
+            let key = ow_keys::load_verifying_key(&public_key)?;
+            let text = std::fs::read_to_string(&proof)
+                .with_context(|| format!("cannot read {}", proof.display()))?;
+            let doc: ow_ferrylog::InclusionProofDoc = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not an inclusion proof", proof.display()))?;
+            let key_name = ow_ferry::audit::note_key_name(&doc.checkpoint).unwrap_or_default();
+            match ow_ferrylog::verify_inclusion_proof(&doc, &key, &key_name) {
+                Ok(_) => {
+                    println!(
+                        "OK entry {} is in the log of size {} signed by that key",
+                        doc.index, doc.size
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    println!("INVALID PROOF: {err}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}

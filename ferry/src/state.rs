@@ -1,0 +1,447 @@
+//! The ferry's durable state (sqlx, SQLite): what each receiver has landed, what each sender has
+//! placed in its gateway folder, and the packer's per-channel sequence.
+//!
+//! The receiver's table is what makes landing exactly-once across restarts: a bundle id, or a
+//! sequence number on a channel, is landed at most once, so a replayed, duplicated or older bundle
+//! is refused however long after the first copy it arrives. Gaps are not stored: they are the
+//! sequence numbers below the highest landed one that have no row, computed when asked.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+/// A failure of the state database.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the ferry state database {path}: {cause}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// The cause.
+        cause: sqlx::Error,
+    },
+    /// The database's migrations could not be applied.
+    #[error("cannot bring the ferry state database up to date: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("ferry state database error: {0}")]
+    Query(sqlx::Error),
+}
+
+/// A bundle a receiver has landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    /// Channel name.
+    pub channel: String,
+    /// Sequence number on the channel.
+    pub sequence: u64,
+    /// Bundle id.
+    pub bundle_id: String,
+    /// Bundle digest (hex BLAKE3 of the header).
+    pub digest: String,
+    /// File name in the inbox.
+    pub file_name: String,
+    /// Bundle size in bytes.
+    pub bytes: u64,
+    /// When it landed.
+    pub landed_at: DateTime<Utc>,
+}
+
+/// A bundle a sender has placed in its gateway folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Bundle id.
+    pub bundle_id: String,
+    /// Channel name.
+    pub channel: String,
+    /// Sequence number.
+    pub sequence: u64,
+    /// Bundle digest.
+    pub digest: String,
+    /// Bundle size in bytes.
+    pub bytes: u64,
+    /// When it was placed.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// The durable state of one zone's ferry agents.
+#[derive(Debug, Clone)]
+pub struct FerryState {
+    pool: SqlitePool,
+}
+
+impl From<sqlx::migrate::MigrateError> for StateError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(err)
+    }
+}
+
+impl From<sqlx::Error> for StateError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Query(err)
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+impl FerryState {
+    /// Opens (creating if needed) the state database at `path` and applies its migrations.
+    ///
+    /// The database runs in WAL mode with full synchronous commits: a landed bundle's row is on
+    /// disk before its file appears in the inbox.
+    pub async fn open(path: &Path) -> Result<Self, StateError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| StateError::Open {
+                path: path.display().to_string(),
+                cause: sqlx::Error::Io(err),
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|cause| StateError::Open {
+                path: path.display().to_string(),
+                cause,
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|cause| StateError::Open {
+                path: path.display().to_string(),
+                cause,
+            })?;
+        // Several processes of one zone (agents, `pack`) may open a new database at once, and
+        // sqlx takes no migration lock on SQLite: serialise migrations with a file lock.
+        let lock_path = path.with_extension("db.migrate-lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|err| StateError::Open {
+                path: lock_path.display().to_string(),
+                cause: sqlx::Error::Io(err),
+            })?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|err| {
+            StateError::Open {
+                path: lock_path.display().to_string(),
+                cause: sqlx::Error::Io(err.into()),
+            }
+        })?;
+        let migrated = sqlx::migrate!("./migrations").run(&pool).await;
+        drop(lock);
+        migrated?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The landed record of a bundle id, if any.
+    pub async fn landed_by_id(&self, bundle_id: &str) -> Result<Option<Landed>, StateError> {
+        let row = sqlx::query(
+            "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+             FROM rx_landed WHERE bundle_id = ?",
+        )
+        .bind(bundle_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(landed_from_row).transpose()
+    }
+
+    /// The landed record at a sequence number on a channel, if any.
+    pub async fn landed_at(
+        &self,
+        channel: &str,
+        sequence: u64,
+    ) -> Result<Option<Landed>, StateError> {
+        let row = sqlx::query(
+            "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+             FROM rx_landed WHERE channel = ? AND sequence = ?",
+        )
+        .bind(channel)
+        .bind(to_i64(sequence))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(landed_from_row).transpose()
+    }
+
+    /// The highest sequence landed on a channel (0 when none).
+    pub async fn highest_landed(&self, channel: &str) -> Result<u64, StateError> {
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(sequence) FROM rx_landed WHERE channel = ?")
+                .bind(channel)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(max.map(to_u64).unwrap_or(0))
+    }
+
+    /// Records a batch of landed bundles in one transaction.
+    pub async fn record_landed(&self, batch: &[Landed]) -> Result<(), StateError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for landed in batch {
+            sqlx::query(
+                "INSERT INTO rx_landed \
+                 (channel, sequence, bundle_id, digest, file_name, bytes, landed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&landed.channel)
+            .bind(to_i64(landed.sequence))
+            .bind(&landed.bundle_id)
+            .bind(&landed.digest)
+            .bind(&landed.file_name)
+            .bind(to_i64(landed.bytes))
+            .bind(landed.landed_at.to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Number of bundles landed on a channel.
+    pub async fn landed_count(&self, channel: &str) -> Result<u64, StateError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rx_landed WHERE channel = ?")
+            .bind(channel)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(to_u64(n))
+    }
+
+    /// The sequence numbers missing below the highest landed one, as inclusive ranges.
+    pub async fn missing_ranges(&self, channel: &str) -> Result<Vec<(u64, u64)>, StateError> {
+        let sequences: Vec<i64> = sqlx::query_scalar(
+            "SELECT sequence FROM rx_landed WHERE channel = ? ORDER BY sequence",
+        )
+        .bind(channel)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut missing = Vec::new();
+        let mut expected = 1u64;
+        for sequence in sequences.into_iter().map(to_u64) {
+            if sequence > expected {
+                missing.push((expected, sequence - 1));
+            }
+            expected = sequence.saturating_add(1);
+        }
+        Ok(missing)
+    }
+
+    /// The sent record of a bundle id, if any.
+    pub async fn sent_by_id(&self, bundle_id: &str) -> Result<Option<Sent>, StateError> {
+        let row = sqlx::query(
+            "SELECT bundle_id, channel, sequence, digest, bytes, sent_at \
+             FROM tx_sent WHERE bundle_id = ?",
+        )
+        .bind(bundle_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Sent {
+                bundle_id: row.try_get("bundle_id")?,
+                channel: row.try_get("channel")?,
+                sequence: to_u64(row.try_get("sequence")?),
+                digest: row.try_get("digest")?,
+                bytes: to_u64(row.try_get("bytes")?),
+                sent_at: parse_time(&row.try_get::<String, _>("sent_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a batch of sent bundles in one transaction (a bundle sent twice keeps its first
+    /// record).
+    pub async fn record_sent(&self, batch: &[Sent]) -> Result<(), StateError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for sent in batch {
+            sqlx::query(
+                "INSERT INTO tx_sent (bundle_id, channel, sequence, digest, bytes, sent_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bundle_id) DO NOTHING",
+            )
+            .bind(&sent.bundle_id)
+            .bind(&sent.channel)
+            .bind(to_i64(sent.sequence))
+            .bind(&sent.digest)
+            .bind(to_i64(sent.bytes))
+            .bind(sent.sent_at.to_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Number of bundles sent on a channel and the highest sequence among them.
+    pub async fn sent_summary(&self, channel: &str) -> Result<(u64, u64), StateError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(sequence), 0) AS top FROM tx_sent WHERE channel = ?",
+        )
+        .bind(channel)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((to_u64(row.try_get("n")?), to_u64(row.try_get("top")?)))
+    }
+
+    /// The packer's last sequence and digest on a channel (`(0, None)` before the first bundle).
+    pub async fn last_packed(&self, channel: &str) -> Result<(u64, Option<String>), StateError> {
+        let row =
+            sqlx::query("SELECT last_sequence, last_digest FROM tx_sequence WHERE channel = ?")
+                .bind(channel)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            None => Ok((0, None)),
+            Some(row) => Ok((
+                to_u64(row.try_get("last_sequence")?),
+                Some(row.try_get("last_digest")?),
+            )),
+        }
+    }
+
+    /// Advances the packer's sequence from `expected_last` to `sequence` with `digest`, only if no
+    /// other packer advanced it meanwhile. Returns false when it lost that race (pack again).
+    pub async fn advance_packed(
+        &self,
+        channel: &str,
+        expected_last: u64,
+        sequence: u64,
+        digest: &str,
+    ) -> Result<bool, StateError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = if expected_last == 0 {
+            sqlx::query(
+                "INSERT INTO tx_sequence (channel, last_sequence, last_digest) VALUES (?, ?, ?) \
+                 ON CONFLICT (channel) DO NOTHING",
+            )
+            .bind(channel)
+            .bind(to_i64(sequence))
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        } else {
+            sqlx::query(
+                "UPDATE tx_sequence SET last_sequence = ?, last_digest = ? \
+                 WHERE channel = ? AND last_sequence = ?",
+            )
+            .bind(to_i64(sequence))
+            .bind(digest)
+            .bind(channel)
+            .bind(to_i64(expected_last))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        };
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|err| sqlx::Error::Decode(Box::new(err)))
+}
+
+fn landed_from_row(row: sqlx::sqlite::SqliteRow) -> Result<Landed, StateError> {
+    Ok(Landed {
+        channel: row.try_get("channel")?,
+        sequence: to_u64(row.try_get("sequence")?),
+        bundle_id: row.try_get("bundle_id")?,
+        digest: row.try_get("digest")?,
+        file_name: row.try_get("file_name")?,
+        bytes: to_u64(row.try_get("bytes")?),
+        landed_at: parse_time(&row.try_get::<String, _>("landed_at")?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn landed(sequence: u64, id: &str) -> Landed {
+        Landed {
+            channel: "internet-to-extranet".into(),
+            sequence,
+            bundle_id: id.into(),
+            digest: format!("d{sequence}"),
+            file_name: format!("{id}.owb"),
+            bytes: 10,
+            landed_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn landed_bundles_survive_reopen_and_gaps_are_computed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let state = FerryState::open(&path).await.unwrap();
+        state
+            .record_landed(&[
+                landed(1, "a"),
+                landed(2, "b"),
+                landed(5, "e"),
+                landed(9, "i"),
+            ])
+            .await
+            .unwrap();
+        state.close().await;
+
+        let state = FerryState::open(&path).await.unwrap();
+        let ch = "internet-to-extranet";
+        assert_eq!(state.highest_landed(ch).await.unwrap(), 9);
+        assert_eq!(state.landed_count(ch).await.unwrap(), 4);
+        assert_eq!(
+            state.missing_ranges(ch).await.unwrap(),
+            vec![(3, 4), (6, 8)]
+        );
+        assert_eq!(state.landed_by_id("e").await.unwrap().unwrap().sequence, 5);
+        assert!(state.landed_at(ch, 3).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_bundle_id_or_sequence_lands_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        state.record_landed(&[landed(1, "a")]).await.unwrap();
+        assert!(state.record_landed(&[landed(2, "a")]).await.is_err());
+        assert!(state.record_landed(&[landed(1, "z")]).await.is_err());
+        assert_eq!(state.landed_count("internet-to-extranet").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_packer_sequence_advances_only_from_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        let ch = "extranet-to-intranet";
+        assert_eq!(state.last_packed(ch).await.unwrap(), (0, None));
+        assert!(state.advance_packed(ch, 0, 1, "d1").await.unwrap());
+        assert!(!state.advance_packed(ch, 0, 1, "other").await.unwrap());
+        assert!(state.advance_packed(ch, 1, 2, "d2").await.unwrap());
+        assert!(!state.advance_packed(ch, 1, 2, "d2b").await.unwrap());
+        assert_eq!(state.last_packed(ch).await.unwrap(), (2, Some("d2".into())));
+    }
+}
