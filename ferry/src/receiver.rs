@@ -65,6 +65,10 @@ impl std::fmt::Debug for Receiver {
     }
 }
 
+/// A file ready to be judged: what was seen, whether a marker vouched for it, and its
+/// `(channel, sequence)` when the header could be read (for landing in order).
+type ReadyFile = (Seen, bool, Option<(String, u64)>);
+
 /// A rejection: the stable code and the operator's message.
 struct Refusal {
     code: String,
@@ -173,7 +177,7 @@ impl Receiver {
         self.tracker.retain_present(&files);
         let now = Instant::now();
         let mut pass = ReceivePass::default();
-        let mut ready: Vec<(Seen, bool, Option<(String, u64)>)> = Vec::new();
+        let mut ready: Vec<ReadyFile> = Vec::new();
         for file in files {
             let marker = marker_path(&file.path);
             let readiness = self.tracker.observe(
@@ -208,7 +212,7 @@ impl Receiver {
 
     async fn land_batch(
         &mut self,
-        batch: &[(Seen, bool, Option<(String, u64)>)],
+        batch: &[ReadyFile],
     ) -> Result<(usize, usize, usize), AgentError> {
         let mut staged: Vec<Staged> = Vec::new();
         let mut rejected = 0;
@@ -249,7 +253,7 @@ impl Receiver {
                     }
                 }
                 Err(CheckFailure::Refused(header, refusal)) => {
-                    self.quarantine(file, header.as_ref(), &refusal)?;
+                    self.quarantine(file, header.as_deref(), &refusal)?;
                     rejected += 1;
                 }
                 Err(CheckFailure::Agent(err)) => return Err(err),
@@ -361,7 +365,7 @@ impl Receiver {
                 receiver: self.zone,
                 decryption: Some(&self.decryption),
                 now: Utc::now(),
-                limits: self.limits.clone(),
+                limits: self.limits,
                 max_clock_skew: chrono::Duration::minutes(10),
             };
             ow_bundle::verify_to_sink(&mut reader, &options, &mut DiscardSink)
@@ -374,13 +378,18 @@ impl Receiver {
                 let header = File::open(&file.path)
                     .ok()
                     .and_then(|mut f| ow_bundle::read_header(&mut f, &self.limits).ok())
-                    .map(|b| b.header().clone());
+                    .map(|b| Box::new(b.header().clone()));
                 return Err(CheckFailure::Refused(header, Refusal::from(&err)));
             }
         };
         let header = verified.header().clone();
         let digest = verified.digest().to_string();
-        let refuse = |refusal: Refusal| Err(CheckFailure::Refused(Some(header.clone()), refusal));
+        let refuse = |refusal: Refusal| {
+            Err(CheckFailure::Refused(
+                Some(Box::new(header.clone())),
+                refusal,
+            ))
+        };
 
         if header.channel != self.config.channel {
             return refuse(Refusal::new(
@@ -565,7 +574,7 @@ enum CheckFailure {
     /// The file may still be arriving: judge it again later.
     MaybeIncomplete,
     /// The file is refused.
-    Refused(Option<Header>, Refusal),
+    Refused(Option<Box<Header>>, Refusal),
     /// The agent itself failed (database, disk).
     Agent(AgentError),
 }

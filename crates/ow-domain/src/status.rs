@@ -1,0 +1,291 @@
+//! [`CaseStatus`]: where an application stands, as pushed to the portal's timeline.
+//!
+//! | from | may move to |
+//! |---|---|
+//! | 已提交 `submitted` | `accepted`, `refused`, `supplement_requested`, `withdrawn` |
+//! | 补正 `supplement_requested` | `submitted`, `accepted`, `refused`, `withdrawn` |
+//! | 受理 `accepted` | `reviewed`, `supplement_requested`, `withdrawn` |
+//! | 审核 `reviewed` | `recorded`, `withdrawn` |
+//! | 登簿 `recorded` | `certificate_prepared`, `completed` |
+//! | 缮证 `certificate_prepared` | `completed` |
+//! | 不予受理 `refused`, 办结 `completed`, 撤回 `withdrawn` | nothing (final) |
+//!
+//! - A supplement (补正) can be requested before acceptance (from `submitted`) or during review
+//!   (from `accepted`). When the applicant supplies the materials the case goes back to
+//!   `submitted` (pending acceptance), or straight to `accepted` when the registrar accepts it
+//!   at once; it may also be refused or withdrawn from there.
+//! - Refusal (不予受理) is possible only before acceptance (from `submitted` or
+//!   `supplement_requested`). A refusal to register after acceptance (不予登记) is not a status
+//!   of this list yet.
+//! - Withdrawal (撤回) is allowed before recording (条例 §14–15, domain-facts §3.4 rule 1).
+//! - `recorded → completed` directly is allowed for businesses that issue no certificate or
+//!   proof (e.g. 查封); issuing (发证) and completion (办结) are one step here.
+//! - `refused`, `withdrawn` and `completed` are final.
+
+use std::fmt;
+
+/// The status of an application.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// 已提交: submitted online, waiting for acceptance.
+    Submitted,
+    /// 受理: accepted by a registrar.
+    Accepted,
+    /// 不予受理: refused at acceptance (final).
+    Refused,
+    /// 补正: the applicant must supply or correct materials.
+    SupplementRequested,
+    /// 审核: review (including department checks) passed.
+    Reviewed,
+    /// 登簿: recorded in the register.
+    Recorded,
+    /// 缮证: certificate or proof prepared.
+    CertificatePrepared,
+    /// 办结: issued and completed (final).
+    Completed,
+    /// 撤回: withdrawn by the applicant before recording (final).
+    Withdrawn,
+}
+
+/// A status change that the workflow does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "an application in status '{}' cannot move to '{}'; {}",
+    from.code(),
+    to.code(),
+    if from.is_final() {
+        "it is closed"
+    } else {
+        "follow accept, review, record, prepare certificate, complete"
+    }
+)]
+pub struct StatusTransitionError {
+    /// The current status.
+    pub from: CaseStatus,
+    /// The refused next status.
+    pub to: CaseStatus,
+}
+
+impl StatusTransitionError {
+    /// A short Chinese message for the portal or the registrar.
+    pub fn message_zh(&self) -> String {
+        if self.to == CaseStatus::Withdrawn && !self.from.is_final() {
+            return "申请已登簿，不能撤回".into();
+        }
+        if self.from.is_final() {
+            return format!("申请已{}，不能再办理", self.from.name_zh());
+        }
+        format!(
+            "申请当前为“{}”状态，不能变更为“{}”",
+            self.from.name_zh(),
+            self.to.name_zh()
+        )
+    }
+}
+
+impl CaseStatus {
+    /// Every status.
+    pub const ALL: [Self; 9] = [
+        Self::Submitted,
+        Self::Accepted,
+        Self::Refused,
+        Self::SupplementRequested,
+        Self::Reviewed,
+        Self::Recorded,
+        Self::CertificatePrepared,
+        Self::Completed,
+        Self::Withdrawn,
+    ];
+
+    /// English snake-case code, also the serde form, e.g. `supplement_requested`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Accepted => "accepted",
+            Self::Refused => "refused",
+            Self::SupplementRequested => "supplement_requested",
+            Self::Reviewed => "reviewed",
+            Self::Recorded => "recorded",
+            Self::CertificatePrepared => "certificate_prepared",
+            Self::Completed => "completed",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// The status for a code, or `None`.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Chinese name shown on the timeline, e.g. `补正`.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Self::Submitted => "已提交",
+            Self::Accepted => "受理",
+            Self::Refused => "不予受理",
+            Self::SupplementRequested => "补正",
+            Self::Reviewed => "审核",
+            Self::Recorded => "登簿",
+            Self::CertificatePrepared => "缮证",
+            Self::Completed => "办结",
+            Self::Withdrawn => "撤回",
+        }
+    }
+
+    /// Whether no further change is possible.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Refused | Self::Completed | Self::Withdrawn)
+    }
+
+    /// The statuses this one may move to.
+    pub fn next_statuses(self) -> &'static [CaseStatus] {
+        use CaseStatus::*;
+        match self {
+            Submitted => &[Accepted, Refused, SupplementRequested, Withdrawn],
+            SupplementRequested => &[Submitted, Accepted, Refused, Withdrawn],
+            Accepted => &[Reviewed, SupplementRequested, Withdrawn],
+            Reviewed => &[Recorded, Withdrawn],
+            Recorded => &[CertificatePrepared, Completed],
+            CertificatePrepared => &[Completed],
+            Refused | Completed | Withdrawn => &[],
+        }
+    }
+
+    /// Whether the workflow allows moving from `self` to `next`.
+    pub fn can_move_to(self, next: CaseStatus) -> bool {
+        self.next_statuses().contains(&next)
+    }
+
+    /// `Ok(next)` if the move is allowed, otherwise an error naming both statuses.
+    pub fn move_to(self, next: CaseStatus) -> Result<CaseStatus, StatusTransitionError> {
+        if self.can_move_to(next) {
+            Ok(next)
+        } else {
+            Err(StatusTransitionError {
+                from: self,
+                to: next,
+            })
+        }
+    }
+
+    /// Whether the applicant may still withdraw (before 登簿).
+    pub fn can_withdraw(self) -> bool {
+        self.can_move_to(Self::Withdrawn)
+    }
+}
+
+impl fmt::Display for CaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name_zh())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CaseStatus::*;
+    use super::*;
+
+    #[test]
+    fn happy_path() {
+        let path = [
+            Submitted,
+            Accepted,
+            Reviewed,
+            Recorded,
+            CertificatePrepared,
+            Completed,
+        ];
+        for pair in path.windows(2) {
+            assert!(
+                pair[0].can_move_to(pair[1]),
+                "{:?} -> {:?}",
+                pair[0],
+                pair[1]
+            );
+            assert_eq!(pair[0].move_to(pair[1]), Ok(pair[1]));
+        }
+        assert!(Recorded.can_move_to(Completed), "no-certificate businesses");
+    }
+
+    #[test]
+    fn no_skipping_or_going_back() {
+        assert!(!Submitted.can_move_to(Reviewed));
+        assert!(!Accepted.can_move_to(Recorded));
+        assert!(!Reviewed.can_move_to(CertificatePrepared));
+        assert!(!Recorded.can_move_to(Reviewed));
+        assert!(!Reviewed.can_move_to(Accepted));
+        assert!(!Accepted.can_move_to(Refused));
+        for s in CaseStatus::ALL {
+            assert!(!s.can_move_to(s), "{s:?} to itself");
+            assert!(!s.can_move_to(Submitted) || s == SupplementRequested);
+        }
+    }
+
+    #[test]
+    fn supplement_loops_back() {
+        assert!(Submitted.can_move_to(SupplementRequested));
+        assert!(Accepted.can_move_to(SupplementRequested));
+        assert!(SupplementRequested.can_move_to(Submitted));
+        assert!(SupplementRequested.can_move_to(Accepted));
+        assert!(SupplementRequested.can_move_to(Refused));
+        assert!(!SupplementRequested.can_move_to(Reviewed));
+        assert!(!Reviewed.can_move_to(SupplementRequested));
+    }
+
+    #[test]
+    fn withdrawal_only_before_recording() {
+        for s in [Submitted, SupplementRequested, Accepted, Reviewed] {
+            assert!(s.can_withdraw(), "{s:?}");
+        }
+        for s in [Recorded, CertificatePrepared, Completed, Refused, Withdrawn] {
+            assert!(!s.can_withdraw(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn final_states() {
+        for s in CaseStatus::ALL {
+            assert_eq!(s.is_final(), s.next_statuses().is_empty(), "{s:?}");
+        }
+        assert!(Refused.is_final() && Completed.is_final() && Withdrawn.is_final());
+    }
+
+    #[test]
+    fn codes_names_serde() {
+        for s in CaseStatus::ALL {
+            assert_eq!(CaseStatus::from_code(s.code()), Some(s));
+            let json = serde_json::to_string(&s).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", s.code()));
+            assert_eq!(
+                serde_json::from_str::<CaseStatus>(&json).expect("deserialize"),
+                s
+            );
+            assert!(!s.name_zh().is_empty());
+        }
+        assert_eq!(SupplementRequested.name_zh(), "补正");
+        assert!(serde_json::from_str::<CaseStatus>("\"archived\"").is_err());
+    }
+
+    #[test]
+    fn transition_errors() {
+        let e = Recorded.move_to(Withdrawn).expect_err("too late");
+        assert_eq!(e.message_zh(), "申请已登簿，不能撤回");
+        assert!(e.to_string().contains("recorded"));
+        let e = Completed.move_to(Reviewed).expect_err("closed");
+        assert_eq!(e.message_zh(), "申请已办结，不能再办理");
+        assert!(e.to_string().contains("closed"));
+        let e = Submitted.move_to(Recorded).expect_err("skip");
+        assert!(!e.message_zh().is_empty());
+        for from in CaseStatus::ALL {
+            for to in CaseStatus::ALL {
+                if let Err(e) = from.move_to(to) {
+                    assert!(!e.message_zh().is_empty());
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
+}
