@@ -70,48 +70,106 @@ pub async fn pack_into_outbox(
     request: &PackRequest,
     now: DateTime<Utc>,
 ) -> Result<Packed, AgentError> {
+    pack_many_into_outbox(
+        state,
+        signing_key,
+        trust,
+        outbox,
+        std::slice::from_ref(request),
+        now,
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| AgentError::Bundle("nothing was packed".into()))
+}
+
+/// Packs several bundles on one channel into `outbox` with consecutive sequence numbers, as one
+/// group commit: all files are written, made durable with one sync, the sequence is advanced in one
+/// transaction, and then every file is renamed into place.
+pub async fn pack_many_into_outbox(
+    state: &FerryState,
+    signing_key: &SigningKey,
+    trust: &TrustStore,
+    outbox: &Path,
+    requests: &[PackRequest],
+    now: DateTime<Utc>,
+) -> Result<Vec<Packed>, AgentError> {
+    let Some(first) = requests.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some(other) = requests.iter().find(|r| r.channel != first.channel) {
+        return Err(AgentError::Bundle(format!(
+            "one batch packs for one channel, but it mixes {} and {}",
+            first.channel, other.channel
+        )));
+    }
     dropfolder::ensure_dir(outbox).map_err(|e| AgentError::io(outbox, e))?;
-    let channel = request.channel.to_string();
+    let channel = first.channel.to_string();
     // A lost race with another packer costs one repack; bounded so a stuck database cannot spin.
     for _ in 0..16 {
-        let (last, prev_digest) = state.last_packed(&channel).await?;
-        let sequence = last + 1;
-        let temp = outbox.join(format!(
-            "{PACK_PREFIX}{}-{}.tmp",
-            channel,
-            uuid::Uuid::now_v7()
-        ));
-        let packed = write_bundle(
-            signing_key,
-            trust,
-            request,
-            sequence,
-            prev_digest,
-            now,
-            &temp,
-        )?;
-        let digest = packed.digest.to_string();
+        let (last, mut prev_digest) = state.last_packed(&channel).await?;
+        let mut temps = Vec::with_capacity(requests.len());
+        let mut bundles = Vec::with_capacity(requests.len());
+        for (offset, request) in (1u64..).zip(requests) {
+            let temp = outbox.join(format!(
+                "{PACK_PREFIX}{}-{}.tmp",
+                channel,
+                uuid::Uuid::now_v7()
+            ));
+            let written = write_bundle(
+                signing_key,
+                trust,
+                request,
+                last + offset,
+                prev_digest.take(),
+                now,
+                &temp,
+            );
+            temps.push(temp);
+            match written {
+                Ok(bundle) => {
+                    prev_digest = Some(bundle.digest.to_string());
+                    bundles.push(bundle);
+                }
+                Err(err) => {
+                    remove_all(&temps);
+                    return Err(err);
+                }
+            }
+        }
+        dropfolder::sync_written(outbox, &temps).map_err(|e| AgentError::io(outbox, e))?;
+        let top = last + bundles.len() as u64;
+        let top_digest = prev_digest.unwrap_or_default();
         if state
-            .advance_packed(&channel, last, sequence, &digest)
+            .advance_packed(&channel, last, top, &top_digest)
             .await?
         {
-            let name = bundle_file_name(&packed.header);
-            let path = outbox.join(&name);
-            fs::rename(&temp, &path).map_err(|e| AgentError::io(&temp, e))?;
+            let mut packed = Vec::with_capacity(bundles.len());
+            for (temp, bundle) in temps.iter().zip(bundles) {
+                let path = outbox.join(bundle_file_name(&bundle.header));
+                fs::rename(temp, &path).map_err(|e| AgentError::io(temp, e))?;
+                packed.push(Packed {
+                    digest: bundle.digest.to_string(),
+                    bytes: bundle.total_len,
+                    header: bundle.header,
+                    path,
+                });
+            }
             dropfolder::fsync_dir(outbox).map_err(|e| AgentError::io(outbox, e))?;
-            info!(channel = %channel, sequence, bundle = %packed.header.bundle_id, "packed");
-            return Ok(Packed {
-                header: packed.header,
-                digest,
-                path,
-                bytes: packed.total_len,
-            });
+            info!(channel = %channel, first = last + 1, last = top, "packed");
+            return Ok(packed);
         }
-        let _ = fs::remove_file(&temp);
+        remove_all(&temps);
     }
     Err(AgentError::Busy(format!(
         "could not take the next sequence number on {channel}: other packers kept taking it"
     )))
+}
+
+fn remove_all(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = fs::remove_file(path);
+    }
 }
 
 fn write_bundle(
@@ -173,10 +231,10 @@ fn write_bundle(
     let packed = builder
         .write(signing_key, &mut writer)
         .map_err(|e| AgentError::Bundle(e.to_string()))?;
-    let out = writer
+    // Made durable by the caller, once for the whole batch.
+    writer
         .into_inner()
         .map_err(|e| AgentError::io(temp, e.into_error()))?;
-    out.sync_all().map_err(|e| AgentError::io(temp, e))?;
     Ok(packed)
 }
 
@@ -197,49 +255,189 @@ fn packer_alive(path: &Path) -> bool {
     recent || locked
 }
 
-/// Finishes or removes packer files a crash left in an outbox: a file whose digest is the
-/// channel's last committed one is renamed into place; any other was never committed and goes.
+/// Finishes or removes packer files a crash left in an outbox. A batch is committed when the
+/// channel's last sequence and digest in the state database are those of its last bundle; the
+/// committed bundles are that one and every leftover file it chains back to through
+/// `prev_digest`. They are renamed into place; any other leftover was never committed and goes.
 pub async fn recover_outbox(outbox: &Path, state: &FerryState) -> Result<(), AgentError> {
     let entries = match fs::read_dir(outbox) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(AgentError::io(outbox, err)),
     };
-    let mut changed = false;
+    let mut leftovers = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| AgentError::io(outbox, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(PACK_PREFIX) {
-            continue;
-        }
         let path = entry.path();
-        if packer_alive(&path) {
+        if !name.starts_with(PACK_PREFIX) || packer_alive(&path) {
             continue;
         }
         let bundle = File::open(&path)
             .ok()
             .and_then(|mut f| ow_bundle::read_header(&mut f, &Limits::default()).ok());
-        let committed = match &bundle {
-            Some(b) => {
-                let (last, digest) = state.last_packed(&b.header().channel.to_string()).await?;
-                last == b.header().sequence && digest.as_deref() == Some(&b.digest().to_string())
-            }
-            None => false,
-        };
-        match bundle {
-            Some(b) if committed => {
-                let target = outbox.join(bundle_file_name(b.header()));
-                fs::rename(&path, &target).map_err(|e| AgentError::io(&path, e))?;
-                info!(file = %target.display(), "finished packing after restart");
-            }
-            _ => {
-                fs::remove_file(&path).map_err(|e| AgentError::io(&path, e))?;
+        leftovers.push((path, bundle));
+    }
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    let mut committed = std::collections::HashSet::new();
+    let channels: std::collections::BTreeSet<String> = leftovers
+        .iter()
+        .filter_map(|(_, b)| b.as_ref().map(|b| b.header().channel.to_string()))
+        .collect();
+    for channel in channels {
+        let (_, last_digest) = state.last_packed(&channel).await?;
+        let mut wanted = last_digest;
+        while let Some(digest) = wanted.take() {
+            let found = leftovers.iter().find_map(|(path, b)| {
+                b.as_ref()
+                    .filter(|b| b.digest().to_string() == digest)
+                    .map(|b| (path.clone(), b.header().prev_digest.map(|d| d.to_hex())))
+            });
+            if let Some((path, prev)) = found
+                && committed.insert(path)
+            {
+                wanted = prev;
             }
         }
-        changed = true;
     }
-    if changed {
-        dropfolder::fsync_dir(outbox).map_err(|e| AgentError::io(outbox, e))?;
+    for (path, bundle) in &leftovers {
+        match bundle {
+            Some(b) if committed.contains(path) => {
+                let target = outbox.join(bundle_file_name(b.header()));
+                fs::rename(path, &target).map_err(|e| AgentError::io(path, e))?;
+                info!(file = %target.display(), "finished packing after restart");
+            }
+            _ => fs::remove_file(path).map_err(|e| AgentError::io(path, e))?,
+        }
     }
+    dropfolder::fsync_dir(outbox).map_err(|e| AgentError::io(outbox, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ow_bundle::{EncryptionSecret, Zone};
+    use std::time::{Duration as StdDuration, SystemTime};
+
+    fn setup() -> (tempfile::TempDir, SigningKey, TrustStore, Channel) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ow_bundle::generate_signing_key().unwrap();
+        let channel = Channel {
+            from: Zone::Internet,
+            to: Zone::Extranet,
+        };
+        let mut trust = TrustStore::new();
+        trust.add_sender_key(channel, key.verifying_key()).unwrap();
+        trust.set_receiver_encryption_key(channel, EncryptionSecret::generate().public());
+        (dir, key, trust, channel)
+    }
+
+    fn request(dir: &Path, channel: Channel, n: usize) -> PackRequest {
+        let path = dir.join(format!("item{n}.txt"));
+        fs::write(&path, format!("item {n}")).unwrap();
+        PackRequest {
+            channel,
+            kind: "demo.item".into(),
+            case_id: None,
+            valid_for: Duration::hours(1),
+            encrypt: true,
+            items: vec![PackItem {
+                name: "item.txt".into(),
+                media_type: "text/plain".into(),
+                path,
+            }],
+        }
+    }
+
+    /// Turns a packed file back into a leftover of a packer that died before renaming it.
+    fn as_leftover(path: &Path, outbox: &Path, n: usize) -> PathBuf {
+        let leftover = outbox.join(format!("{PACK_PREFIX}crashed-{n}.tmp"));
+        fs::rename(path, &leftover).unwrap();
+        let old = SystemTime::now() - StdDuration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&leftover)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        leftover
+    }
+
+    #[tokio::test]
+    async fn a_batch_chains_and_advances_the_sequence_once() {
+        let (dir, key, trust, channel) = setup();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        let outbox = dir.path().join("outbox");
+        let requests: Vec<_> = (0..5).map(|n| request(dir.path(), channel, n)).collect();
+        let packed = pack_many_into_outbox(&state, &key, &trust, &outbox, &requests, Utc::now())
+            .await
+            .unwrap();
+        let sequences: Vec<u64> = packed.iter().map(|p| p.header.sequence).collect();
+        assert_eq!(sequences, vec![1, 2, 3, 4, 5]);
+        for pair in packed.windows(2) {
+            assert_eq!(
+                pair[1].header.prev_digest.map(|d| d.to_hex()),
+                Some(pair[0].digest.clone())
+            );
+        }
+        let (last, digest) = state.last_packed(&channel.to_string()).await.unwrap();
+        assert_eq!((last, digest), (5, Some(packed[4].digest.clone())));
+        let next = pack_into_outbox(&state, &key, &trust, &outbox, &requests[0], Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(next.header.sequence, 6);
+        assert_eq!(
+            next.header.prev_digest.map(|d| d.to_hex()),
+            Some(packed[4].digest.clone())
+        );
+    }
+
+    #[tokio::test]
+    async fn recovery_finishes_a_committed_batch_and_drops_the_rest() {
+        let (dir, key, trust, channel) = setup();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        let outbox = dir.path().join("outbox");
+        // An uncommitted bundle: packed with a throwaway state, so the real state never saw it.
+        let other_state = FerryState::open(&dir.path().join("other.db"))
+            .await
+            .unwrap();
+        let stray_dir = dir.path().join("stray");
+        let stray = pack_into_outbox(
+            &other_state,
+            &key,
+            &trust,
+            &stray_dir,
+            &request(dir.path(), channel, 9),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        fs::create_dir_all(&outbox).unwrap();
+        let stray_leftover = as_leftover(&stray.path, &outbox, 99);
+        // A committed batch whose renames never happened.
+        let requests: Vec<_> = (0..3).map(|n| request(dir.path(), channel, n)).collect();
+        let packed = pack_many_into_outbox(&state, &key, &trust, &outbox, &requests, Utc::now())
+            .await
+            .unwrap();
+        for (n, p) in packed.iter().enumerate() {
+            as_leftover(&p.path, &outbox, n);
+        }
+        // A packer that is still writing: recent, so it is left alone.
+        let fresh = outbox.join(format!("{PACK_PREFIX}fresh.tmp"));
+        fs::write(&fresh, b"partial").unwrap();
+
+        recover_outbox(&outbox, &state).await.unwrap();
+        for p in &packed {
+            assert!(
+                p.path.exists(),
+                "committed bundle {} restored",
+                p.header.sequence
+            );
+        }
+        assert!(!stray_leftover.exists(), "uncommitted leftover removed");
+        assert!(fresh.exists(), "a live packer's file is not touched");
+    }
 }

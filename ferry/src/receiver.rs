@@ -267,9 +267,6 @@ impl Receiver {
                         .join(format!("{STAGING_PREFIX}{final_name}"));
                     dropfolder::move_file(&file.path, &staged_path)
                         .map_err(|e| AgentError::io(&file.path, e))?;
-                    File::open(&staged_path)
-                        .and_then(|f| f.sync_data())
-                        .map_err(|e| AgentError::io(&staged_path, e))?;
                     self.tracker.forget(&file.name);
                     if header.sequence > highest.saturating_add(1) {
                         gaps.push((highest + 1, header.sequence - 1));
@@ -291,6 +288,10 @@ impl Receiver {
             return Ok((0, rejected, waiting));
         }
         let inbox = self.config.inbox.clone();
+        // The device may have written without syncing: make the staged bytes durable, once for
+        // the whole batch, before anything about them is committed.
+        let staged_paths: Vec<PathBuf> = staged.iter().map(|s| s.staged.clone()).collect();
+        dropfolder::sync_written(&inbox, &staged_paths).map_err(|e| AgentError::io(&inbox, e))?;
         dropfolder::fsync_dir(&inbox).map_err(|e| AgentError::io(&inbox, e))?;
 
         let landed_at = Utc::now();

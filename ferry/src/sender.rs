@@ -53,6 +53,8 @@ struct Placed {
     bytes: u64,
     source: PathBuf,
     name: String,
+    /// The temporary copy in the gateway folder (None when it was sent before a crash).
+    copy: Option<PathBuf>,
 }
 
 impl Sender {
@@ -126,24 +128,36 @@ impl Sender {
             self.log
                 .bundle_event(Event::Queued, Some(&header), file.len, None)?;
             let name = bundle_file_name(&header);
-            if self.state.sent_by_id(&header.bundle_id).await?.is_none() {
-                dropfolder::copy_in(&file.path, &gateway, &name)
-                    .map_err(|e| AgentError::io(&file.path, e))?;
+            let copy = if self.state.sent_by_id(&header.bundle_id).await?.is_none() {
+                let temp = gateway.join(dropfolder::temp_name(&name));
+                fs::copy(&file.path, &temp).map_err(|e| AgentError::io(&file.path, e))?;
+                Some(temp)
             } else {
                 // Sent before a crash that came before the move to sent/: do not send twice.
                 info!(agent = %self.config.name, bundle = %header.bundle_id, "already sent; filing it");
-            }
+                None
+            };
             placed.push(Placed {
                 header,
                 digest,
                 bytes: file.len,
                 source: file.path.clone(),
                 name,
+                copy,
             });
         }
         if placed.is_empty() {
             self.log.sync()?;
             return Ok((0, rejected));
+        }
+        // Group commit: the copies' bytes are durable before any of them takes its final name,
+        // so the device never sees a complete-looking name on incomplete bytes.
+        let copies: Vec<PathBuf> = placed.iter().filter_map(|p| p.copy.clone()).collect();
+        dropfolder::sync_written(&gateway, &copies).map_err(|e| AgentError::io(&gateway, e))?;
+        for p in &placed {
+            if let Some(temp) = &p.copy {
+                fs::rename(temp, gateway.join(&p.name)).map_err(|e| AgentError::io(temp, e))?;
+            }
         }
         dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
         if self.config.marker {
