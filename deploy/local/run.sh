@@ -15,7 +15,7 @@ if [ "$profile" = release ]; then
 else
   cargo build --quiet -p ow-ferry
 fi
-ferry="$root/target/$profile/ow-ferry"
+ferry="${CARGO_TARGET_DIR:-$root/target}/$profile/ow-ferry"
 
 mkdir -p "$run/keys"
 for zone in internet extranet intranet; do

@@ -151,7 +151,12 @@ fn end_to_end(bench: &Bench, items: &[PathBuf], batch: usize) -> (f64, f64) {
             .collect();
         runtime
             .block_on(pack::pack_many_into_outbox(
-                &state, &signing, &trust, &outbox, &requests, Utc::now(),
+                &state,
+                &signing,
+                &trust,
+                &outbox,
+                &requests,
+                Utc::now(),
             ))
             .unwrap();
     }

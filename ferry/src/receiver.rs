@@ -551,7 +551,15 @@ impl Receiver {
             Event::Rejected,
             header,
             file.len,
-            Some(format!("{}: {}", refusal.code, refusal.message)),
+            Some(format!(
+                "{} [quarantined as {}]: {}",
+                refusal.code,
+                target
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
+                refusal.message
+            )),
         )?;
         Ok(())
     }
