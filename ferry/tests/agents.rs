@@ -158,6 +158,25 @@ fn bundles_cross_once_and_both_logs_verify() {
         Some(1),
         "a proof checked with the wrong key fails"
     );
+
+    // An edited entry in the receiver's log is found and named by `log verify`.
+    let entries = pair.rx_log().join("entries.jsonl");
+    let text = fs::read_to_string(&entries).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[2] = lines[2].replacen("\"bytes\":", "\"bytes\":1", 1);
+    fs::write(&entries, lines.join("\n") + "\n").unwrap();
+    let out = ferry(&[
+        "log",
+        "verify",
+        "--log",
+        pair.rx_log().to_str().unwrap(),
+        "--public-key",
+        pair.keys.join("extranet.sign.pub").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("TAMPERED"), "{report}");
+    assert!(report.contains("entry 2"), "{report}");
 }
 
 #[test]

@@ -46,7 +46,7 @@ impl Default for RxOptions {
 pub fn ferry(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
-        .env("OW_LOG", "warn")
+        .env("OW_LOG", "error")
         .output()
         .unwrap()
 }
@@ -243,7 +243,7 @@ impl Drop for Agent {
 pub fn start(config: &Path) -> Agent {
     let child = Command::new(BIN)
         .args(["run", "--config", config.to_str().unwrap()])
-        .env("OW_LOG", "warn")
+        .env("OW_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
