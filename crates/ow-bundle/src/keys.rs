@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use age::secrecy::ExposeSecret;
 use base64::Engine;
@@ -172,17 +173,26 @@ pub fn decode_verifying_key(text: &str) -> Result<VerifyingKey, KeyError> {
 ///
 /// Text form `AGE-SECRET-KEY-1…`. `Debug` shows only the public key id.
 #[derive(Clone)]
-pub struct EncryptionSecret(age::x25519::Identity);
+pub struct EncryptionSecret(age::x25519::Identity, OnceLock<KeyId>);
 
 impl EncryptionSecret {
+    fn new(identity: age::x25519::Identity) -> Self {
+        Self(identity, OnceLock::new())
+    }
+
     /// Generates a new secret key from the operating system's random number generator.
     pub fn generate() -> Self {
-        Self(age::x25519::Identity::generate())
+        Self::new(age::x25519::Identity::generate())
     }
 
     /// The matching public key.
     pub fn public(&self) -> EncryptionPublic {
         EncryptionPublic(self.0.to_public())
+    }
+
+    /// The key id of the matching public key, computed once (it costs a scalar multiplication).
+    pub(crate) fn key_id(&self) -> KeyId {
+        *self.1.get_or_init(|| self.public().key_id())
     }
 
     /// The secret's text form `AGE-SECRET-KEY-1…`, wiped from memory when dropped.
@@ -203,7 +213,7 @@ impl FromStr for EncryptionSecret {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         age::x25519::Identity::from_str(s.trim())
-            .map(Self)
+            .map(Self::new)
             .map_err(|e| KeyError::InvalidEncryptionSecret(e.to_owned()))
     }
 }
@@ -211,7 +221,7 @@ impl FromStr for EncryptionSecret {
 impl fmt::Debug for EncryptionSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EncryptionSecret")
-            .field("public_key_id", &self.public().key_id())
+            .field("public_key_id", &self.key_id())
             .finish_non_exhaustive()
     }
 }

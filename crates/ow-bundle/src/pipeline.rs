@@ -1,334 +1,366 @@
-//! Hashing offloaded to a second thread, so that on a multi-core machine hashing overlaps with
-//! compression and encryption (when writing) or reading, decryption and decompression (when
-//! verifying).
+//! Building blocks for running the payload stages (hashing, zstd, age, spooling) on several
+//! threads: recycled chunk buffers, bounded channels of chunks, a `BufRead` fed by a channel and
+//! a chunked sink that hands full buffers on.
 //!
-//! Two hash streams share one worker: the *item* stream (BLAKE3 + SHA-256 per item) and the
-//! *payload* stream (BLAKE3 of the stored payload). The calling thread keeps all I/O and all
-//! caller-supplied types (readers, sinks); the worker only sees byte chunks, shared through
-//! `Arc`s or borrowed for the scope, and recycled — no data is copied for the worker. Small
-//! bundles hash inline on the calling thread.
+//! Large bundles run each stage on its own scoped thread, connected by bounded channels of
+//! [`CHUNK`]-sized buffers that are recycled through bounded pools, so memory stays a few tens of
+//! MiB whatever the payload size and no item or payload is ever held whole. Small bundles run the
+//! same stages inline, with buffers no larger than the data (see [`small_buf_len`]).
+//!
+//! The calling thread keeps all caller-supplied types (item readers, the bundle reader, the item
+//! sink), which need not be `Send`; worker threads only see byte chunks.
 
+use std::cell::Cell;
 use std::io::{self, BufRead, Read};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::ops::Deref;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel};
 use std::sync::{Arc, OnceLock};
-use std::thread::Scope;
+use std::thread::{Scope, ScopedJoinHandle};
 
+use blake3::hazmat::{
+    ChainingValue, HasherExt as _, Mode, merge_subtrees_non_root, merge_subtrees_root,
+};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
-use crate::io_util::{IO_BUF, read_some};
 
-/// Total plaintext from which hashing moves to a second thread.
+/// Size of the buffers that move between stages (a power of two: first-pass BLAKE3 blocks are
+/// subtrees of this size).
+pub(crate) const CHUNK: usize = 1 << 20;
+
+/// Total plaintext (or stored payload) from which the stages run on separate threads.
 pub(crate) const PARALLEL_MIN_BYTES: u64 = 4 << 20;
 
-/// Chunks in flight to the worker.
-const DEPTH: usize = 6;
+/// Depth of the bounded channels between stages.
+pub(crate) const DEPTH: usize = 4;
 
-/// BLAKE3 and SHA-256 of one item (the SHA-256 is meaningless for the payload stream).
+/// BLAKE3 and SHA-256 of one item.
 pub(crate) type Digests = (Digest, Digest);
-
-#[derive(Clone, Copy)]
-enum Stream {
-    Items = 0,
-    Payload = 1,
-}
-
-enum Job<'env> {
-    Shared(Stream, Arc<Vec<u8>>, usize),
-    Slice(Stream, &'env [u8]),
-    End(Stream),
-}
-
-struct Hashers {
-    b3: blake3::Hasher,
-    sha: Option<Sha256>,
-}
-
-impl Hashers {
-    fn new(with_sha: bool) -> Self {
-        Self {
-            b3: blake3::Hasher::new(),
-            sha: with_sha.then(Sha256::new),
-        }
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        self.b3.update(data);
-        if let Some(sha) = &mut self.sha {
-            sha.update(data);
-        }
-    }
-
-    fn finish(&mut self) -> Digests {
-        let b3 = Digest::from(self.b3.finalize());
-        self.b3.reset();
-        let sha = match &mut self.sha {
-            Some(sha) => Digest::from_bytes(sha.finalize_reset().into()),
-            None => Digest::from_bytes([0; 32]),
-        };
-        (b3, sha)
-    }
-}
-
-/// One hash stream: chunks go in, per-segment digests come out.
-pub(crate) struct StreamHasher<'env>(Mode<'env>);
-
-enum Mode<'env> {
-    Inline {
-        hashers: Box<Hashers>,
-        spare: Option<Vec<u8>>,
-    },
-    Worker {
-        stream: Stream,
-        jobs: SyncSender<Job<'env>>,
-        results: Receiver<Digests>,
-        pool: Receiver<Arc<Vec<u8>>>,
-        allocated: usize,
-    },
-}
 
 /// Whether more than one core is available (asked once per process: on Linux the answer reads
 /// cgroup files).
-fn multi_core() -> bool {
+pub(crate) fn multi_core() -> bool {
     static MULTI: OnceLock<bool> = OnceLock::new();
     *MULTI.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
-fn worker_gone() -> io::Error {
-    io::Error::other("the hashing thread stopped unexpectedly")
+#[cfg(test)]
+thread_local! {
+    /// Tests force the threaded or the inline path regardless of size.
+    pub(crate) static FORCE_THREADS: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
-/// The item stream (BLAKE3 + SHA-256) and the payload stream (BLAKE3), hashed inline, or on a
-/// worker spawned in `scope` when `parallel` and the machine has more than one core.
-pub(crate) fn hash_streams<'scope, 'env>(
-    scope: &'scope Scope<'scope, 'env>,
-    parallel: bool,
-) -> (StreamHasher<'env>, StreamHasher<'env>) {
-    if !parallel || !multi_core() {
-        let inline = |with_sha| {
-            StreamHasher(Mode::Inline {
-                hashers: Box::new(Hashers::new(with_sha)),
-                spare: None,
-            })
-        };
-        return (inline(true), inline(false));
+/// Whether a payload of `bytes` is worth running on several threads.
+pub(crate) fn use_threads(bytes: u64) -> bool {
+    #[cfg(test)]
+    if let Some(forced) = FORCE_THREADS.with(Cell::get) {
+        return forced;
     }
-    let (jobs, jobs_rx) = sync_channel::<Job<'env>>(DEPTH);
-    let (items_res_tx, items_res) = channel();
-    let (payload_res_tx, payload_res) = channel();
-    let (items_pool_tx, items_pool) = channel();
-    let (payload_pool_tx, payload_pool) = channel();
-    scope.spawn(move || {
-        worker(
-            jobs_rx,
-            [items_res_tx, payload_res_tx],
-            [items_pool_tx, payload_pool_tx],
-        );
-    });
-    let make = |stream, results, pool| {
-        StreamHasher(Mode::Worker {
-            stream,
-            jobs: jobs.clone(),
-            results,
-            pool,
-            allocated: 0,
-        })
-    };
-    (
-        make(Stream::Items, items_res, items_pool),
-        make(Stream::Payload, payload_res, payload_pool),
-    )
+    bytes >= PARALLEL_MIN_BYTES && multi_core()
 }
 
-impl<'env> StreamHasher<'env> {
-    /// A buffer of [`IO_BUF`] bytes to fill with the next chunk.
-    pub(crate) fn buffer(&mut self) -> Vec<u8> {
-        match &mut self.0 {
-            Mode::Inline { spare, .. } => spare.take().unwrap_or_else(|| vec![0u8; IO_BUF]),
-            Mode::Worker {
-                pool, allocated, ..
-            } => {
-                // Reuse a buffer the worker has finished with; wait for one once enough exist.
-                let recycled = if *allocated >= DEPTH + 2 {
-                    pool.recv().ok()
-                } else {
-                    pool.try_recv().ok()
-                };
-                if let Some(arc) = recycled
-                    && let Ok(v) = Arc::try_unwrap(arc)
-                {
-                    return v;
-                }
-                *allocated += 1;
-                vec![0u8; IO_BUF]
-            }
-        }
-    }
+/// Spawns a pipeline stage named `owb-{name}` (visible in `top -H` and profilers).
+pub(crate) fn spawn<'scope, T: Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> io::Result<ScopedJoinHandle<'scope, T>> {
+    std::thread::Builder::new()
+        .name(format!("owb-{name}"))
+        .spawn_scoped(scope, f)
+}
 
-    /// Hashes `buf[..len]` and hands the same bytes to `use_chunk` (on this thread).
-    pub(crate) fn feed_buffer(
-        &mut self,
-        buf: Vec<u8>,
-        len: usize,
-        use_chunk: impl FnOnce(&[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        match &mut self.0 {
-            Mode::Inline { hashers, spare } => {
-                hashers.update(&buf[..len]);
-                let r = use_chunk(&buf[..len]);
-                *spare = Some(buf);
-                r
-            }
-            Mode::Worker { stream, jobs, .. } => {
-                let arc = Arc::new(buf);
-                jobs.send(Job::Shared(*stream, Arc::clone(&arc), len))
-                    .map_err(|_| worker_gone())?;
-                use_chunk(&arc[..len])
-            }
-        }
-    }
+/// Waits for a stage; a panic in it continues on this thread.
+pub(crate) fn join<T>(h: ScopedJoinHandle<'_, T>) -> T {
+    h.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
 
-    /// Hashes `buf[..len]`, which the caller has already used.
-    pub(crate) fn feed_owned(&mut self, buf: Vec<u8>, len: usize) -> io::Result<()> {
-        self.feed_buffer(buf, len, |_| Ok(()))
-    }
+/// Length of a buffer for data of `total` bytes: at most [`CHUNK`], at least 1, so that small
+/// bundles never allocate (and zero) large buffers.
+pub(crate) fn small_buf_len(total: u64) -> usize {
+    usize::try_from(total).unwrap_or(CHUNK).clamp(1, CHUNK)
+}
 
-    /// Hashes a borrowed slice (the caller uses the same slice itself).
-    pub(crate) fn feed_slice(&mut self, data: &'env [u8]) -> io::Result<()> {
-        match &mut self.0 {
-            Mode::Inline { hashers, .. } => {
-                hashers.update(data);
-                Ok(())
-            }
-            Mode::Worker { stream, jobs, .. } => jobs
-                .send(Job::Slice(*stream, data))
-                .map_err(|_| worker_gone()),
-        }
-    }
+/// The error a stage reports when a neighbouring stage has gone: the real cause is reported by
+/// that stage.
+pub(crate) fn stage_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, StageGone)
+}
 
-    /// Ends the current segment (item, or the payload) and returns its digests.
-    pub(crate) fn end(&mut self) -> io::Result<Digests> {
-        match &mut self.0 {
-            Mode::Inline { hashers, .. } => Ok(hashers.finish()),
-            Mode::Worker {
-                stream,
-                jobs,
-                results,
-                ..
-            } => {
-                jobs.send(Job::End(*stream)).map_err(|_| worker_gone())?;
-                results.recv().map_err(|_| worker_gone())
-            }
-        }
+/// Marker for [`stage_gone`] errors.
+#[derive(Debug)]
+pub(crate) struct StageGone;
+
+impl std::fmt::Display for StageGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a pipeline stage stopped")
     }
 }
 
-fn worker(
-    jobs: Receiver<Job<'_>>,
-    results: [Sender<Digests>; 2],
-    pools: [Sender<Arc<Vec<u8>>>; 2],
-) {
-    let mut hashers = [Hashers::new(true), Hashers::new(false)];
-    for job in jobs {
-        match job {
-            Job::Shared(s, buf, len) => {
-                hashers[s as usize].update(&buf[..len]);
-                // The receiver may be gone at shutdown; the buffer is then simply freed.
-                let _ = pools[s as usize].send(buf);
-            }
-            Job::Slice(s, data) => hashers[s as usize].update(data),
-            Job::End(s) => {
-                if results[s as usize]
-                    .send(hashers[s as usize].finish())
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    }
+impl std::error::Error for StageGone {}
+
+/// Whether `e` only says that a neighbouring stage has gone.
+pub(crate) fn is_stage_gone(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<StageGone>())
 }
 
-/// A buffered reader whose every byte read from `inner` is also fed, in order, to a hash
-/// stream; the last partial buffer is fed when the reader is dropped. Reports an early end of
-/// input (before `expect` bytes) as an `UnexpectedEof` error and sets `failed` on any error of
-/// `inner`, so errors surfacing from outer decoders can be attributed to the file.
-pub(crate) struct HashingBufReader<'h, 'env, R> {
-    inner: R,
-    hasher: &'h mut StreamHasher<'env>,
+/// Where a buffer goes when its chunk is dropped.
+pub(crate) type Home = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
+
+/// A buffer holding `len` valid bytes, returned to its pool when dropped.
+pub(crate) struct Pooled {
     buf: Vec<u8>,
-    pos: usize,
-    filled: usize,
-    count: &'h std::cell::Cell<u64>,
-    failed: &'h std::cell::Cell<bool>,
-    expect: u64,
+    len: usize,
+    home: Home,
 }
 
-impl<'h, 'env, R: Read> HashingBufReader<'h, 'env, R> {
-    pub(crate) fn new(
-        inner: R,
-        hasher: &'h mut StreamHasher<'env>,
-        count: &'h std::cell::Cell<u64>,
-        failed: &'h std::cell::Cell<bool>,
-        expect: u64,
-    ) -> Self {
-        Self {
-            inner,
-            hasher,
-            buf: Vec::new(),
-            pos: 0,
-            filled: 0,
-            count,
-            failed,
-            expect,
+impl Pooled {
+    pub(crate) fn new(buf: Vec<u8>, len: usize, home: Home) -> Self {
+        debug_assert!(len <= buf.len());
+        Self { buf, len, home }
+    }
+}
+
+impl Deref for Pooled {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        (self.home)(std::mem::take(&mut self.buf));
+    }
+}
+
+/// A chunk of bytes moving between stages.
+pub(crate) enum Chunk<'env> {
+    /// A pooled buffer owned by this chunk.
+    Owned(Pooled),
+    /// A pooled buffer shared by two consumers (it goes home when both dropped it).
+    Shared(Arc<Pooled>),
+    /// Caller memory borrowed for the duration of the pipeline.
+    Borrowed(&'env [u8]),
+}
+
+impl Deref for Chunk<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(p) => p,
+            Chunk::Shared(p) => p,
+            Chunk::Borrowed(s) => s,
         }
     }
 }
 
-impl<R: Read> BufRead for HashingBufReader<'_, '_, R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos >= self.filled {
-            if self.filled > 0 {
-                let full = std::mem::take(&mut self.buf);
-                let len = self.filled;
-                self.filled = 0;
-                self.pos = 0;
-                self.hasher.feed_owned(full, len)?;
-            }
-            if self.buf.is_empty() {
-                self.buf = self.hasher.buffer();
-            }
-            let n = match read_some(&mut self.inner, &mut self.buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    self.failed.set(true);
-                    return Err(e);
-                }
-            };
-            if n == 0 && self.count.get() < self.expect {
-                self.failed.set(true);
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "input ended after {} of {} bytes",
-                        self.count.get(),
-                        self.expect
-                    ),
-                ));
-            }
-            self.count.set(self.count.get() + n as u64);
-            self.filled = n;
-            self.pos = 0;
+/// A message on a data channel. A channel that disconnects without `End` means the sending
+/// stage failed (it reports why).
+pub(crate) enum Msg<'env> {
+    Data(Chunk<'env>),
+    End,
+}
+
+/// A bounded pool of [`CHUNK`]-sized, zero-initialised-once buffers.
+pub(crate) struct Pool {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+    home: Home,
+    size: usize,
+    allocated: Cell<usize>,
+    max: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(size: usize, max: usize) -> Self {
+        let (tx, rx) = channel::<Vec<u8>>();
+        let back = tx.clone();
+        let home: Home = Arc::new(move |buf: Vec<u8>| {
+            // The pool may be gone at shutdown; the buffer is then simply freed.
+            let _ = back.send(buf);
+        });
+        Self {
+            tx,
+            rx,
+            home,
+            size,
+            allocated: Cell::new(0),
+            max,
         }
-        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    /// A buffer of the pool's size: a recycled one, a new one while fewer than `max` exist, or
+    /// else the next one returned.
+    pub(crate) fn get(&self) -> Vec<u8> {
+        if let Ok(buf) = self.rx.try_recv() {
+            return buf;
+        }
+        if self.allocated.get() < self.max {
+            self.allocated.set(self.allocated.get() + 1);
+            return vec![0u8; self.size];
+        }
+        // Our own sender keeps the channel open, so this only waits for a buffer.
+        match self.rx.recv() {
+            Ok(buf) => buf,
+            Err(_) => vec![0u8; self.size],
+        }
+    }
+
+    /// Wraps `buf[..len]` as a chunk that returns to this pool.
+    pub(crate) fn wrap(&self, buf: Vec<u8>, len: usize) -> Pooled {
+        Pooled::new(buf, len, Arc::clone(&self.home))
+    }
+
+    /// Gives a buffer back without sending it anywhere.
+    pub(crate) fn put(&self, buf: Vec<u8>) {
+        let _ = self.tx.send(buf);
+    }
+}
+
+/// Receives output buffers from a producer (zstd, or a copying writer).
+pub(crate) trait BufSink {
+    /// An empty buffer to fill (its whole length is writable).
+    fn take(&mut self) -> Vec<u8>;
+    /// A buffer whose first `len` bytes are output.
+    fn put(&mut self, buf: Vec<u8>, len: usize) -> io::Result<()>;
+}
+
+/// A [`BufSink`] that sends buffers down a channel as chunks of a pool.
+pub(crate) struct ChanSink<'env> {
+    pool: Pool,
+    tx: SyncSender<Msg<'env>>,
+}
+
+impl<'env> ChanSink<'env> {
+    /// Buffers of [`CHUNK`] bytes, at most `pool_max` of them.
+    pub(crate) fn new(tx: SyncSender<Msg<'env>>, pool_max: usize) -> Self {
+        Self {
+            pool: Pool::new(CHUNK, pool_max),
+            tx,
+        }
+    }
+
+    /// Tells the receiver that the stream ended cleanly.
+    pub(crate) fn end(self) -> io::Result<()> {
+        self.tx.send(Msg::End).map_err(|_| stage_gone())
+    }
+}
+
+impl BufSink for ChanSink<'_> {
+    fn take(&mut self) -> Vec<u8> {
+        self.pool.get()
+    }
+
+    fn put(&mut self, buf: Vec<u8>, len: usize) -> io::Result<()> {
+        if len == 0 {
+            self.pool.put(buf);
+            return Ok(());
+        }
+        let chunk = Chunk::Owned(self.pool.wrap(buf, len));
+        self.tx.send(Msg::Data(chunk)).map_err(|_| stage_gone())
+    }
+}
+
+/// A `Write` that copies into [`BufSink`] buffers and hands each on when full.
+pub(crate) struct SinkWriter<S: BufSink> {
+    sink: S,
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl<S: BufSink> SinkWriter<S> {
+    pub(crate) fn new(mut sink: S) -> Self {
+        let buf = sink.take();
+        Self { sink, buf, len: 0 }
+    }
+
+    /// Hands on what is buffered and returns the sink.
+    pub(crate) fn finish(mut self) -> io::Result<S> {
+        let buf = std::mem::take(&mut self.buf);
+        self.sink.put(buf, self.len)?;
+        Ok(self.sink)
+    }
+}
+
+impl<S: BufSink> io::Write for SinkWriter<S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.len == self.buf.len() {
+            let full = std::mem::take(&mut self.buf);
+            self.sink.put(full, self.len)?;
+            self.buf = self.sink.take();
+            self.len = 0;
+        }
+        let n = data.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A `BufRead` over the chunks arriving on a channel; each chunk is dropped (and so goes home)
+/// once consumed.
+pub(crate) struct ChanReader<'env> {
+    rx: Receiver<Msg<'env>>,
+    cur: Option<Chunk<'env>>,
+    pos: usize,
+    ended: bool,
+}
+
+impl<'env> ChanReader<'env> {
+    pub(crate) fn new(rx: Receiver<Msg<'env>>) -> Self {
+        Self {
+            rx,
+            cur: None,
+            pos: 0,
+            ended: false,
+        }
+    }
+
+    /// Consumes everything left up to the end of the stream; returns how many bytes that was.
+    pub(crate) fn drain(&mut self) -> io::Result<u64> {
+        let mut left = 0u64;
+        loop {
+            let n = self.fill_buf()?.len();
+            if n == 0 {
+                return Ok(left);
+            }
+            left += n as u64;
+            self.consume(n);
+        }
+    }
+}
+
+impl BufRead for ChanReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while !self.ended && self.cur.as_ref().is_none_or(|c| self.pos >= c.len()) {
+            self.cur = None;
+            self.pos = 0;
+            match self.rx.recv() {
+                Ok(Msg::Data(chunk)) => self.cur = Some(chunk),
+                Ok(Msg::End) => self.ended = true,
+                Err(_) => return Err(stage_gone()),
+            }
+        }
+        match &self.cur {
+            Some(c) => Ok(&c[self.pos..]),
+            None => Ok(&[]),
+        }
     }
 
     fn consume(&mut self, amt: usize) {
-        self.pos = (self.pos + amt).min(self.filled);
+        if let Some(c) = &self.cur {
+            self.pos = (self.pos + amt).min(c.len());
+        }
     }
 }
 
-impl<R: Read> Read for HashingBufReader<'_, '_, R> {
+impl Read for ChanReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let available = self.fill_buf()?;
         let n = available.len().min(out.len());
@@ -338,98 +370,168 @@ impl<R: Read> Read for HashingBufReader<'_, '_, R> {
     }
 }
 
-impl<R> Drop for HashingBufReader<'_, '_, R> {
-    fn drop(&mut self) {
-        if self.filled > 0 {
-            let full = std::mem::take(&mut self.buf);
-            // A failure here means the worker is gone; `end()` reports it.
-            let _ = self.hasher.feed_owned(full, self.filled);
+/// BLAKE3 chaining value of the `index`th [`CHUNK`]-sized block of an input longer than one
+/// block. A block is a complete subtree of BLAKE3's tree (its size is a power of two chunks and
+/// it starts at a multiple of its size), so blocks can be hashed in any order and on any thread
+/// and combined with [`blake3_from_blocks`].
+pub(crate) fn blake3_block(index: usize, block: &[u8]) -> ChainingValue {
+    debug_assert!(block.len() <= CHUNK && !block.is_empty());
+    blake3::Hasher::new()
+        .set_input_offset(index as u64 * CHUNK as u64)
+        .update(block)
+        .finalize_non_root()
+}
+
+/// BLAKE3 of an input of two or more blocks, from the chaining values of its blocks in order
+/// (every block full except perhaps the last): BLAKE3's tree is left-balanced, so complete
+/// pairs merge as they arrive and the right edge merges last, into the root.
+pub(crate) fn blake3_from_blocks(cvs: &[ChainingValue]) -> Option<Digest> {
+    let (last, full) = cvs.split_last()?;
+    let mut stack: Vec<ChainingValue> = Vec::new();
+    for (i, cv) in full.iter().enumerate() {
+        let mut cv = *cv;
+        let mut count = i + 1;
+        while count % 2 == 0 {
+            let left = stack.pop()?;
+            cv = merge_subtrees_non_root(&left, &cv, Mode::Hash);
+            count /= 2;
         }
+        stack.push(cv);
+    }
+    let mut right = *last;
+    while stack.len() > 1 {
+        let left = stack.pop()?;
+        right = merge_subtrees_non_root(&left, &right, Mode::Hash);
+    }
+    let left = stack.pop()?;
+    Some(Digest::from(merge_subtrees_root(&left, &right, Mode::Hash)))
+}
+
+/// BLAKE3 and SHA-256 of one item at a time.
+pub(crate) struct ItemHasher {
+    b3: blake3::Hasher,
+    sha: Sha256,
+}
+
+impl ItemHasher {
+    pub(crate) fn new() -> Self {
+        Self {
+            b3: blake3::Hasher::new(),
+            sha: Sha256::new(),
+        }
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.b3.update(data);
+        self.sha.update(data);
+    }
+
+    /// The digests of everything since the last call, and a reset.
+    pub(crate) fn finish(&mut self) -> Digests {
+        let b3 = Digest::from(self.b3.finalize());
+        self.b3.reset();
+        let sha = Digest::from_bytes(self.sha.finalize_reset().into());
+        (b3, sha)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
+    use std::sync::mpsc::sync_channel;
 
     use super::*;
 
-    fn digests(data: &[u8]) -> Digests {
-        (
-            Digest::blake3(data),
-            Digest::from_bytes(Sha256::digest(data).into()),
-        )
+    #[test]
+    fn item_hasher_matches_one_shot_hashes() {
+        let mut h = ItemHasher::new();
+        h.update(b"ab");
+        h.update(b"c");
+        let (b3, sha) = h.finish();
+        assert_eq!(b3, Digest::blake3(b"abc"));
+        assert_eq!(sha, Digest::from_bytes(Sha256::digest(b"abc").into()));
+        assert_eq!(h.finish().0, Digest::blake3(b""));
     }
 
     #[test]
-    fn inline_and_worker_agree() {
-        let a = vec![1u8; 3 * IO_BUF + 17];
-        let b = b"second item".to_vec();
-        for parallel in [false, true] {
-            std::thread::scope(|s| {
-                let (mut h, mut p) = hash_streams(s, parallel);
-                let mut seen = Vec::new();
-                for chunk in a.chunks(IO_BUF) {
-                    let mut buf = h.buffer();
-                    buf[..chunk.len()].copy_from_slice(chunk);
-                    h.feed_buffer(buf, chunk.len(), |c| {
-                        seen.extend_from_slice(c);
-                        Ok(())
-                    })
-                    .unwrap();
-                    p.feed_slice(chunk).unwrap();
-                }
-                assert_eq!(h.end().unwrap(), digests(&a));
-                assert_eq!(seen, a);
-                h.feed_slice(&b).unwrap();
-                assert_eq!(h.end().unwrap(), digests(&b));
-                assert_eq!(h.end().unwrap(), digests(b""));
-                assert_eq!(p.end().unwrap().0, Digest::blake3(&a));
-            });
+    fn blake3_from_blocks_matches_blake3() {
+        let mut data = vec![0u8; 9 * CHUNK + 3];
+        let mut h = blake3::Hasher::new();
+        h.update(b"tree");
+        h.finalize_xof().fill(&mut data);
+        for len in [
+            CHUNK + 1,
+            2 * CHUNK,
+            2 * CHUNK + 1023,
+            3 * CHUNK,
+            3 * CHUNK + 1024,
+            4 * CHUNK,
+            4 * CHUNK + 1,
+            5 * CHUNK + 7,
+            6 * CHUNK,
+            7 * CHUNK + 4095,
+            8 * CHUNK,
+            9 * CHUNK + 3,
+        ] {
+            let cvs: Vec<ChainingValue> = data[..len]
+                .chunks(CHUNK)
+                .enumerate()
+                .map(|(i, b)| blake3_block(i, b))
+                .collect();
+            assert_eq!(
+                blake3_from_blocks(&cvs),
+                Some(Digest::blake3(&data[..len])),
+                "length {len}"
+            );
         }
+        assert_eq!(blake3_from_blocks(&[]), None);
     }
 
     #[test]
-    fn hashing_buf_reader_hashes_everything_read() {
-        let data: Vec<u8> = (0..(2 * IO_BUF + 5)).map(|i| i as u8).collect();
-        for parallel in [false, true] {
-            std::thread::scope(|s| {
-                let (_h, mut p) = hash_streams(s, parallel);
-                let count = Cell::new(0);
-                let failed = Cell::new(false);
-                let mut got = Vec::new();
-                {
-                    let mut r = HashingBufReader::new(
-                        &data[..],
-                        &mut p,
-                        &count,
-                        &failed,
-                        data.len() as u64,
-                    );
-                    // Read only part: the rest of the last buffer is still hashed on drop.
-                    let mut part = vec![0u8; IO_BUF + 3];
-                    r.read_exact(&mut part).unwrap();
-                    got.extend_from_slice(&part);
-                }
-                assert_eq!(got, data[..IO_BUF + 3]);
-                let read = count.get() as usize;
-                assert_eq!(p.end().unwrap().0, Digest::blake3(&data[..read]));
-                assert!(!failed.get());
-            });
-        }
+    fn pool_recycles_and_bounds() {
+        let pool = Pool::new(8, 2);
+        let a = pool.get();
+        let b = pool.get();
+        assert_eq!((a.len(), b.len()), (8, 8));
+        drop(pool.wrap(a, 3));
+        let c = pool.get();
+        assert_eq!(c.len(), 8);
+        assert_eq!(pool.allocated.get(), 2);
+        drop((b, c));
     }
 
     #[test]
-    fn hashing_buf_reader_reports_short_input() {
+    fn chan_reader_and_sink_writer_round_trip() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..(3 * CHUNK + 17)).map(|i| (i % 251) as u8).collect();
+        let (tx, rx) = sync_channel(DEPTH);
         std::thread::scope(|s| {
-            let (_h, mut p) = hash_streams(s, false);
-            let count = Cell::new(0);
-            let failed = Cell::new(false);
-            let mut r = HashingBufReader::new(&b"abc"[..], &mut p, &count, &failed, 5);
-            let mut out = Vec::new();
-            let e = r.read_to_end(&mut out).unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
-            assert!(failed.get());
+            let d = &data;
+            s.spawn(move || {
+                let mut w = SinkWriter::new(ChanSink::new(tx, 3));
+                for part in d.chunks(1000) {
+                    w.write_all(part).unwrap();
+                }
+                w.finish().unwrap().end().unwrap();
+            });
+            let mut r = ChanReader::new(rx);
+            let mut got = vec![0u8; 10];
+            r.read_exact(&mut got).unwrap();
+            let rest = r.drain().unwrap();
+            assert_eq!(got, data[..10]);
+            assert_eq!(rest, data.len() as u64 - 10);
+            assert_eq!(r.fill_buf().unwrap().len(), 0);
         });
+    }
+
+    #[test]
+    fn chan_reader_reports_a_vanished_sender() {
+        let (tx, rx) = sync_channel::<Msg<'_>>(1);
+        tx.send(Msg::Data(Chunk::Borrowed(b"abc"))).unwrap();
+        drop(tx);
+        let mut r = ChanReader::new(rx);
+        let mut out = Vec::new();
+        let e = r.read_to_end(&mut out).unwrap_err();
+        assert!(is_stage_gone(&e));
+        assert_eq!(out, b"abc");
     }
 }

@@ -20,8 +20,7 @@
 //!     the stored payload is hashed again on this pass, so a file changed between the passes
 //!     is caught.
 
-use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::Signature;
@@ -29,12 +28,11 @@ use ed25519_dalek::Signature;
 use crate::digest::Digest;
 use crate::error::VerifyError;
 use crate::format::signed_message;
-use crate::header::{Encryption, Header, ItemInfo};
-use crate::io_util::{IO_BUF, Tap, read_full, read_some};
+use crate::header::{Header, ItemInfo};
 use crate::keys::EncryptionSecret;
-use crate::pipeline::{HashingBufReader, PARALLEL_MIN_BYTES, StreamHasher, hash_streams};
 use crate::read::{Limits, read_header_inner};
 use crate::trust::TrustStore;
+use crate::unpack::check_payload;
 use crate::zone::Zone;
 
 /// Everything verification needs besides the bundle.
@@ -343,23 +341,9 @@ pub fn verify_to_sink<R: Read + Seek, S: ItemSink>(
         });
     }
 
-    // The payload passes: hashing runs on a second thread for large bundles.
-    let parallel =
-        h.payload.plain_size >= PARALLEL_MIN_BYTES || ub.payload_len >= PARALLEL_MIN_BYTES;
+    // The payload passes (on several threads for large bundles, see `unpack`).
     let mut began = false;
-    let result = std::thread::scope(|scope| {
-        let (mut items, mut payload) = hash_streams(scope, parallel);
-        check_payload(
-            &mut reader,
-            payload_start,
-            h,
-            opts,
-            sink,
-            &mut items,
-            &mut payload,
-            &mut began,
-        )
-    });
+    let result = check_payload(&mut reader, payload_start, h, opts, sink, &mut began);
     if let Err(e) = result {
         if began {
             sink.abort();
@@ -371,273 +355,4 @@ pub fn verify_to_sink<R: Read + Seek, S: ItemSink>(
         header: ub.header,
         items: None,
     })
-}
-
-/// Steps 9 and 10: first-pass hash, decryption key, second pass.
-#[allow(clippy::too_many_arguments)]
-fn check_payload<R: Read + Seek, S: ItemSink>(
-    reader: &mut R,
-    payload_start: u64,
-    h: &Header,
-    opts: &VerifyOptions<'_>,
-    sink: &mut S,
-    items: &mut StreamHasher<'_>,
-    payload: &mut StreamHasher<'_>,
-    began: &mut bool,
-) -> Result<(), VerifyError> {
-    // First pass: hash the stored payload before any decoder sees it.
-    reader
-        .seek(SeekFrom::Start(payload_start))
-        .map_err(|e| VerifyError::io("seeking to the payload", e))?;
-    let actual = hash_exact(reader, h.payload.size, payload)?;
-    if actual != h.payload.blake3 {
-        return Err(VerifyError::PayloadHashMismatch {
-            expected: h.payload.blake3,
-            actual,
-        });
-    }
-
-    // Decryption key.
-    let secret = match h.encryption {
-        Encryption::None => None,
-        Encryption::AgeX25519 { recipient_key_id } => {
-            let Some(secret) = opts.decryption else {
-                return Err(VerifyError::MissingDecryptionKey { recipient_key_id });
-            };
-            let ours = secret.public().key_id();
-            if ours != recipient_key_id {
-                return Err(VerifyError::DecryptionFailed {
-                    reason: format!(
-                        "the payload is encrypted to key {recipient_key_id} but this zone's secret has key id {ours}; the sender used another zone's public key (check the receiver_encryption_key in the sender's trust file)"
-                    ),
-                });
-            }
-            Some(secret)
-        }
-    };
-
-    // Second pass: decrypt, decompress, split, hash.
-    reader
-        .seek(SeekFrom::Start(payload_start))
-        .map_err(|e| VerifyError::io("seeking to the payload", e))?;
-    decode_items(reader, h, secret, sink, items, payload, began)
-}
-
-/// BLAKE3 over exactly `len` bytes of `reader`.
-fn hash_exact<R: Read>(
-    reader: &mut R,
-    len: u64,
-    hasher: &mut StreamHasher<'_>,
-) -> Result<Digest, VerifyError> {
-    let mut done = 0u64;
-    while done < len {
-        let mut buf = hasher.buffer();
-        let want = usize::try_from(len - done)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        let n = read_full(reader, &mut buf[..want])
-            .map_err(|e| VerifyError::io("reading the payload", e))?;
-        if n == 0 {
-            return Err(VerifyError::Truncated {
-                what: format!("the payload ended after {done} of {len} bytes"),
-            });
-        }
-        hasher
-            .feed_owned(buf, n)
-            .map_err(|e| VerifyError::io("hashing the payload", e))?;
-        done += n as u64;
-    }
-    let (b3, _) = hasher
-        .end()
-        .map_err(|e| VerifyError::io("hashing the payload", e))?;
-    Ok(b3)
-}
-
-/// Which layer an error surfaced from.
-struct Layers {
-    file_failed: Cell<bool>,
-    age_failed: Cell<bool>,
-    file_count: Cell<u64>,
-}
-
-impl Layers {
-    fn classify(&self, e: io::Error) -> VerifyError {
-        if self.file_failed.get() {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                VerifyError::Truncated {
-                    what: format!("the payload changed or shrank during verification ({e})"),
-                }
-            } else {
-                VerifyError::io("reading the payload", e)
-            }
-        } else if self.age_failed.get() {
-            VerifyError::DecryptionFailed {
-                reason: e.to_string(),
-            }
-        } else {
-            VerifyError::DecompressionFailed {
-                reason: e.to_string(),
-            }
-        }
-    }
-}
-
-fn decode_items<R: Read, S: ItemSink>(
-    reader: &mut R,
-    h: &Header,
-    secret: Option<&EncryptionSecret>,
-    sink: &mut S,
-    hasher: &mut StreamHasher<'_>,
-    payload_hasher: &mut StreamHasher<'_>,
-    began: &mut bool,
-) -> Result<(), VerifyError> {
-    let layers = Layers {
-        file_failed: Cell::new(false),
-        age_failed: Cell::new(false),
-        file_count: Cell::new(0),
-    };
-    let payload_len = h.payload.size;
-    {
-        let file = HashingBufReader::new(
-            Read::take(&mut *reader, payload_len),
-            payload_hasher,
-            &layers.file_count,
-            &layers.file_failed,
-            payload_len,
-        );
-        let compressed: Box<dyn BufRead + '_> = match secret {
-            None => Box::new(file),
-            Some(secret) => {
-                // Errors here come from the file layer or from age's header parsing.
-                let age_error = |e: age::DecryptError| match e {
-                    age::DecryptError::Io(io) if layers.file_failed.get() => layers.classify(io),
-                    other => VerifyError::DecryptionFailed {
-                        reason: other.to_string(),
-                    },
-                };
-                let decryptor = age::Decryptor::new_buffered(file).map_err(age_error)?;
-                let plain = decryptor
-                    .decrypt(std::iter::once(secret.identity() as &dyn age::Identity))
-                    .map_err(age_error)?;
-                let tapped = Tap::new(plain, &layers.age_failed);
-                Box::new(BufReader::with_capacity(IO_BUF, tapped))
-            }
-        };
-        let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed).map_err(|e| {
-            VerifyError::DecompressionFailed {
-                reason: e.to_string(),
-            }
-        })?;
-        decoder
-            .window_log_max(27)
-            .map_err(|e| VerifyError::DecompressionFailed {
-                reason: e.to_string(),
-            })?;
-
-        // Items: decompressed on this thread and written to the sink, hashed by the item
-        // stream (on the second thread for large bundles).
-        let mut produced: u64 = 0;
-        for item in &h.items {
-            *began = true;
-            let mut writer = sink
-                .begin_item(item)
-                .map_err(|e| VerifyError::io("opening the item sink", e))?;
-            let mut remaining = item.size;
-            while remaining > 0 {
-                let mut buf = hasher.buffer();
-                let want = usize::try_from(remaining)
-                    .unwrap_or(usize::MAX)
-                    .min(buf.len());
-                let n =
-                    read_some(&mut decoder, &mut buf[..want]).map_err(|e| layers.classify(e))?;
-                if n == 0 {
-                    return Err(VerifyError::PlainSizeMismatch {
-                        declared: h.payload.plain_size,
-                        actual: produced,
-                    });
-                }
-                hasher
-                    .feed_buffer(buf, n, |chunk| writer.write_all(chunk))
-                    .map_err(|e| VerifyError::io("writing to the item sink", e))?;
-                remaining -= n as u64;
-                produced += n as u64;
-            }
-            writer
-                .flush()
-                .map_err(|e| VerifyError::io("writing to the item sink", e))?;
-            drop(writer);
-            let (b3, sha) = hasher
-                .end()
-                .map_err(|e| VerifyError::io("hashing items", e))?;
-            if b3 != item.blake3 {
-                return Err(VerifyError::ItemHashMismatch {
-                    name: item.name.clone(),
-                    algorithm: "blake3",
-                    expected: item.blake3,
-                    actual: b3,
-                });
-            }
-            if sha != item.sha256 {
-                return Err(VerifyError::ItemHashMismatch {
-                    name: item.name.clone(),
-                    algorithm: "sha256",
-                    expected: item.sha256,
-                    actual: sha,
-                });
-            }
-            sink.finish_item(item)
-                .map_err(|e| VerifyError::io("finishing an item in the sink", e))?;
-        }
-
-        // Output cap: not one byte beyond plain_size.
-        let mut one = [0u8; 1];
-        let n = read_some(&mut decoder, &mut one).map_err(|e| layers.classify(e))?;
-        if n != 0 {
-            return Err(VerifyError::DecompressionBomb {
-                declared: h.payload.plain_size,
-            });
-        }
-        // The compressed stream must end where the (decrypted) payload ends.
-        let mut rest = decoder.finish();
-        let leftover = rest.fill_buf().map_err(|e| layers.classify(e))?.len();
-        if leftover != 0 {
-            return Err(VerifyError::DecompressionFailed {
-                reason: "data follows the end of the compressed stream".into(),
-            });
-        }
-    }
-
-    // Hash whatever of the stored payload the decoders did not pull, and compare: the file must
-    // not have changed since the first pass.
-    let consumed = layers.file_count.get();
-    let rest = payload_len.saturating_sub(consumed);
-    let mut take = Read::take(&mut *reader, rest);
-    let mut extra = 0u64;
-    loop {
-        let mut buf = payload_hasher.buffer();
-        let n = read_some(&mut take, &mut buf)
-            .map_err(|e| VerifyError::io("reading the payload", e))?;
-        if n == 0 {
-            break;
-        }
-        payload_hasher
-            .feed_owned(buf, n)
-            .map_err(|e| VerifyError::io("hashing the payload", e))?;
-        extra += n as u64;
-    }
-    let (second, _) = payload_hasher
-        .end()
-        .map_err(|e| VerifyError::io("hashing the payload", e))?;
-    if consumed + extra != payload_len || second != h.payload.blake3 {
-        return Err(VerifyError::PayloadHashMismatch {
-            expected: h.payload.blake3,
-            actual: second,
-        });
-    }
-    if extra != 0 {
-        return Err(VerifyError::DecompressionFailed {
-            reason: format!("{extra} bytes of the payload follow the end of the encoded stream"),
-        });
-    }
-    Ok(())
 }

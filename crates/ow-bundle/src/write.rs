@@ -13,12 +13,11 @@ use crate::digest::Digest;
 use crate::error::BundleError;
 use crate::format::{FORMAT_VERSION, PREFIX_LEN, Suite, encode_prefix, signed_message};
 use crate::header::{Compression, Encryption, Header, ItemInfo, PayloadInfo};
-use crate::io_util::{IO_BUF, read_full};
+use crate::io_util::IO_BUF;
 use crate::keys::{EncryptionPublic, KeyId};
 use crate::names::{validate_item_name, validate_media_type};
-use crate::pipeline::{Digests, PARALLEL_MIN_BYTES, StreamHasher, hash_streams};
+use crate::pack::{ItemSource, PackItem, PackParams, Packed, pack};
 use crate::read::Limits;
-use crate::spool::Spool;
 use crate::zone::Channel;
 
 /// Default zstd level: fast, and most scanned material is already compressed.
@@ -37,13 +36,6 @@ struct PendingItem<'a> {
     media_type: String,
     size: u64,
     source: Source<'a>,
-}
-
-/// A borrowed view of an item source, so that in-memory items can be shared with the hashing
-/// thread without copying.
-enum SourceRef<'s, 'a> {
-    Reader(&'s mut Box<dyn Read + 'a>),
-    Bytes(&'s [u8]),
 }
 
 enum EncryptionChoice {
@@ -322,86 +314,36 @@ impl<'a> BundleBuilder<'a> {
             })?;
 
         // Payload: items -> zstd -> (age) -> BLAKE3-hashing spool. Every item is read once;
-        // each chunk is hashed (BLAKE3 + SHA-256 — on a second thread for large bundles, which
-        // also hashes the stored payload) while this thread compresses and encrypts it.
+        // large payloads run the stages on separate threads (see `pack`).
         let mut items = self.items;
         let metas: Vec<(String, String, u64)> = items
             .iter()
             .map(|i| (i.name.clone(), i.media_type.clone(), i.size))
             .collect();
-        let sources: Vec<SourceRef<'_, 'a>> = items
+        let sources: Vec<PackItem<'_, 'a>> = items
             .iter_mut()
-            .map(|i| match &mut i.source {
-                Source::Bytes(b) => SourceRef::Bytes(b),
-                Source::Reader(r) => SourceRef::Reader(r),
+            .zip(&metas)
+            .map(|(i, (name, _, size))| PackItem {
+                name,
+                size: *size,
+                source: match &mut i.source {
+                    Source::Bytes(b) => ItemSource::Bytes(b),
+                    Source::Reader(r) => ItemSource::Reader(r),
+                },
             })
             .collect();
-        let parallel = plain_size >= PARALLEL_MIN_BYTES;
-        let zstd_level = self.zstd_level;
-        let spool_memory = self.spool_memory;
-        let (digests, spool, payload_hash, payload_len) = std::thread::scope(
-            |scope| -> Result<(Vec<Digests>, Spool, Digest, u64), BundleError> {
-                let (mut hasher, payload_hasher) = hash_streams(scope, parallel);
-                // The stored payload is about the plaintext size for incompressible data, and
-                // smaller otherwise: size the memory part's first allocation from it.
-                let expected = plain_size
-                    .saturating_add(plain_size / 512)
-                    .saturating_add(4096);
-                let spool = PayloadSpool::new(Spool::new(spool_memory, expected), payload_hasher);
-                let layer = match &recipient {
-                    None => Layer::Plain(spool),
-                    Some(r) => {
-                        let encryptor = age::Encryptor::with_recipients(std::iter::once(
-                            r.recipient() as &dyn age::Recipient,
-                        ))
-                        .map_err(|e| BundleError::Encryption(e.to_string()))?;
-                        Layer::Age(encryptor.wrap_output(spool)?)
-                    }
-                };
-                let mut encoder = zstd::stream::write::Encoder::new(layer, zstd_level)?;
-                encoder.include_checksum(false)?;
-                encoder.set_pledged_src_size(Some(plain_size))?;
-
-                let mut digests = Vec::with_capacity(sources.len());
-                for (source, (name, _, size)) in sources.into_iter().zip(&metas) {
-                    match source {
-                        SourceRef::Bytes(bytes) => {
-                            for chunk in bytes.chunks(IO_BUF) {
-                                hasher.feed_slice(chunk)?;
-                                encoder.write_all(chunk)?;
-                            }
-                        }
-                        SourceRef::Reader(reader) => {
-                            let mut remaining = *size;
-                            while remaining > 0 {
-                                let want =
-                                    usize::try_from(remaining).unwrap_or(usize::MAX).min(IO_BUF);
-                                let mut buf = hasher.buffer();
-                                let n = read_full(reader, &mut buf[..want])?;
-                                hasher.feed_buffer(buf, n, |chunk| encoder.write_all(chunk))?;
-                                remaining -= n as u64;
-                                if n < want {
-                                    return Err(BundleError::ItemSizeMismatch {
-                                        name: name.clone(),
-                                        declared: *size,
-                                        actual: format!("{} bytes", size - remaining),
-                                    });
-                                }
-                            }
-                            let mut probe = [0u8; 1];
-                            if read_full(reader, &mut probe)? != 0 {
-                                return Err(BundleError::ItemSizeMismatch {
-                                    name: name.clone(),
-                                    declared: *size,
-                                    actual: "more bytes".into(),
-                                });
-                            }
-                        }
-                    }
-                    digests.push(hasher.end()?);
-                }
-                let (spool, payload_hash, payload_len) = encoder.finish()?.finish()?.finish()?;
-                Ok((digests, spool, payload_hash, payload_len))
+        let Packed {
+            digests,
+            spool,
+            hash: payload_hash,
+            len: payload_len,
+        } = pack(
+            sources,
+            &PackParams {
+                recipient: recipient.as_ref(),
+                zstd_level: self.zstd_level,
+                spool_memory: self.spool_memory,
+                plain_size,
             },
         )?;
         for ((name, media_type, size), (blake3, sha256)) in metas.into_iter().zip(digests) {
@@ -450,7 +392,12 @@ impl<'a> BundleBuilder<'a> {
             .to_bytes();
         let digest = Digest::blake3(&header_bytes);
 
-        let mut out = BufWriter::with_capacity(IO_BUF, out);
+        let framing_len = PREFIX_LEN + header_bytes.len() + 2 + signature.len() + 8;
+        // Large spools are copied straight through; small bundles need no large buffer.
+        let mut out = BufWriter::with_capacity(
+            IO_BUF.min(framing_len.saturating_add(usize::try_from(payload_len).unwrap_or(IO_BUF))),
+            out,
+        );
         out.write_all(&prefix)?;
         out.write_all(&header_bytes)?;
         out.write_all(&(signature.len() as u16).to_be_bytes())?;
@@ -480,103 +427,6 @@ fn default_bundle_id(created_at: &DateTime<Utc>) -> String {
     let nanos = created_at.timestamp_subsec_nanos().min(999_999_999);
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos);
     uuid::Uuid::new_v7(ts).to_string()
-}
-
-/// The bottom of the payload stack: collects the stored payload in [`IO_BUF`] chunks, writes
-/// them to the spool and feeds them to the payload hash stream.
-struct PayloadSpool<'env> {
-    file: Spool,
-    hasher: StreamHasher<'env>,
-    buf: Vec<u8>,
-    len: usize,
-    count: u64,
-}
-
-impl<'env> PayloadSpool<'env> {
-    fn new(file: Spool, mut hasher: StreamHasher<'env>) -> Self {
-        let buf = hasher.buffer();
-        Self {
-            file,
-            hasher,
-            buf,
-            len: 0,
-            count: 0,
-        }
-    }
-
-    fn flush_chunk(&mut self) -> io::Result<()> {
-        if self.len > 0 {
-            self.file.write_all(&self.buf[..self.len])?;
-            let next = self.hasher.buffer();
-            let full = std::mem::replace(&mut self.buf, next);
-            let len = std::mem::take(&mut self.len);
-            self.hasher.feed_owned(full, len)?;
-        }
-        Ok(())
-    }
-
-    /// The spool, the BLAKE3 of everything written, and its length.
-    fn finish(mut self) -> io::Result<(Spool, Digest, u64)> {
-        self.flush_chunk()?;
-        let (b3, _) = self.hasher.end()?;
-        debug_assert_eq!(self.file.len(), self.count);
-        Ok((self.file, b3, self.count))
-    }
-}
-
-impl Write for PayloadSpool<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.len == self.buf.len() {
-            self.flush_chunk()?;
-        }
-        let n = data.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
-        self.len += n;
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The layer below zstd: the spool directly, or age encrypting into it.
-enum Layer<'env> {
-    Plain(PayloadSpool<'env>),
-    Age(age::stream::StreamWriter<PayloadSpool<'env>>),
-}
-
-impl<'env> Layer<'env> {
-    fn finish(self) -> io::Result<PayloadSpool<'env>> {
-        match self {
-            Layer::Plain(s) => Ok(s),
-            Layer::Age(w) => w.finish(),
-        }
-    }
-}
-
-impl Write for Layer<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Layer::Plain(s) => s.write(buf),
-            Layer::Age(w) => w.write(buf),
-        }
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Layer::Plain(s) => s.write_all(buf),
-            Layer::Age(w) => w.write_all(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Layer::Plain(s) => s.flush(),
-            Layer::Age(w) => w.flush(),
-        }
-    }
 }
 
 #[cfg(test)]
