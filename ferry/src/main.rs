@@ -254,7 +254,17 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn run_agents(config_path: &Path) -> Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
     let config = FerryConfig::load(config_path)?;
+    let runtime = tokio_runtime()?;
+    // Handlers first: a SIGTERM that arrives while the agents start is then a clean stop, not
+    // the default abrupt exit.
+    let (mut term, mut interrupt) = runtime.block_on(async {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })?;
     let running = agent::start_zone(&config)
         .with_context(|| format!("cannot start the {} zone's agents", config.zone))?;
     tracing::info!(
@@ -263,18 +273,16 @@ fn run_agents(config_path: &Path) -> Result<ExitCode> {
         receivers = config.receive.len(),
         "ferry agents running; SIGTERM or Ctrl-C stops them"
     );
-    let runtime = tokio_runtime()?;
     let stopped_by_signal = runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return Ok::<bool, std::io::Error>(true),
-                _ = term.recv() => return Ok(true),
-                _ = tick.tick() => if !running.all_running() { return Ok(false) },
+                _ = interrupt.recv() => return true,
+                _ = term.recv() => return true,
+                _ = tick.tick() => if !running.all_running() { return false },
             }
         }
-    })?;
+    });
     if stopped_by_signal {
         tracing::info!("stopping: finishing current batches and writing final checkpoints");
     } else {

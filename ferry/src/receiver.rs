@@ -66,7 +66,7 @@ impl std::fmt::Debug for Receiver {
 }
 
 /// A file ready to be judged: what was seen, whether a marker vouched for it, and its
-/// `(channel, sequence)` when the header could be read (for landing in order).
+/// `(channel, sequence)` from its name (for landing in order).
 type ReadyFile = (Seen, bool, Option<(String, u64)>);
 
 /// A rejection: the stable code and the operator's message.
@@ -190,12 +190,10 @@ impl Receiver {
             match readiness {
                 Readiness::Waiting => pass.waiting += 1,
                 Readiness::Ready { marked } => {
-                    // Land in sequence order where the header can be read, so that a backlog
-                    // does not show as gaps.
-                    let order = File::open(&file.path)
-                        .ok()
-                        .and_then(|mut f| ow_bundle::read_header(&mut f, &self.limits).ok())
-                        .map(|b| (b.header().channel.to_string(), b.header().sequence));
+                    // Land in sequence order, so that a backlog does not show as gaps. The order
+                    // comes from the file name senders give bundles; it is only a hint (the
+                    // header decides everything), so a file named otherwise simply goes last.
+                    let order = sequence_hint(&file.name);
                     ready.push((file, marked, order));
                 }
             }
@@ -592,6 +590,14 @@ fn agent_err(err: crate::state::StateError) -> CheckFailure {
     CheckFailure::Agent(AgentError::State(err))
 }
 
+/// `(channel, sequence)` from a name of the form `<channel>.<sequence>.<id>.owb`.
+fn sequence_hint(name: &str) -> Option<(String, u64)> {
+    let mut parts = name.split('.');
+    let channel = parts.next()?;
+    let sequence = parts.next()?.parse().ok()?;
+    Some((channel.to_owned(), sequence))
+}
+
 fn marker_path(file: &Path) -> PathBuf {
     PathBuf::from(format!("{}{MARKER_SUFFIX}", file.display()))
 }
@@ -601,5 +607,20 @@ fn remove_if_present(path: &Path) {
         && err.kind() != std::io::ErrorKind::NotFound
     {
         warn!(path = %path.display(), "cannot remove marker: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_landing_order_hint_comes_from_canonical_names_only() {
+        assert_eq!(
+            sequence_hint("internet-to-extranet.000000000042.01a2-ff.owb"),
+            Some(("internet-to-extranet".to_owned(), 42))
+        );
+        assert_eq!(sequence_hint("tampered.owb"), None);
+        assert_eq!(sequence_hint("x.y.z"), None);
     }
 }
