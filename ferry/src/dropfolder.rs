@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -91,6 +91,17 @@ pub fn move_file(src: &Path, dest: &Path) -> io::Result<()> {
         }
         Err(err) => Err(err),
     }
+}
+
+/// Writes `reason` as pretty JSON beside a set-aside or quarantined file (`<file>.reason`), durably,
+/// and syncs the folder. Returns the reason file's path.
+pub fn write_reason(file: &Path, reason: &serde_json::Value) -> io::Result<PathBuf> {
+    let path = PathBuf::from(format!("{}{REASON_SUFFIX}", file.display()));
+    let mut out = File::create(&path)?;
+    out.write_all(format!("{reason:#}\n").as_bytes())?;
+    out.sync_all()?;
+    fsync_dir(file.parent().unwrap_or(Path::new(".")))?;
+    Ok(path)
 }
 
 /// A path in `dir` for `name` that does not exist yet (adds `.1`, `.2`, … before clobbering).

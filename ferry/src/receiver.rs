@@ -14,7 +14,6 @@
 //! before its row is committed, so a restart never lands a bundle twice.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,7 +27,7 @@ use tracing::{info, warn};
 
 use crate::audit::AgentLog;
 use crate::config::ReceiveConfig;
-use crate::dropfolder::{self, MARKER_SUFFIX, REASON_SUFFIX, Readiness, Seen, SettleTracker};
+use crate::dropfolder::{self, MARKER_SUFFIX, Readiness, Seen, SettleTracker};
 use crate::state::{FerryState, Landed};
 use crate::{AgentError, bundle_file_name};
 
@@ -516,7 +515,6 @@ impl Receiver {
             }
             Err(err) => return Err(AgentError::io(&file.path, err)),
         }
-        let reason_path = PathBuf::from(format!("{}{REASON_SUFFIX}", target.display()));
         let reason = serde_json::json!({
             "code": refusal.code,
             "message": refusal.message,
@@ -528,15 +526,7 @@ impl Receiver {
             "bundle_id": header.map(|h| h.bundle_id.clone()),
             "sequence": header.map(|h| h.sequence),
         });
-        let text = serde_json::to_string_pretty(&reason).unwrap_or_default();
-        File::create(&reason_path)
-            .and_then(|mut f| {
-                f.write_all(text.as_bytes())?;
-                f.write_all(b"\n")?;
-                f.sync_all()
-            })
-            .map_err(|e| AgentError::io(&reason_path, e))?;
-        dropfolder::fsync_dir(&dir).map_err(|e| AgentError::io(&dir, e))?;
+        dropfolder::write_reason(&target, &reason).map_err(|e| AgentError::io(&target, e))?;
         remove_if_present(&marker_path(&file.path));
         self.tracker.forget(&file.name);
         warn!(

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::audit::AgentLog;
 use crate::config::SendConfig;
-use crate::dropfolder::{self, MARKER_SUFFIX, REASON_SUFFIX, Seen};
+use crate::dropfolder::{self, MARKER_SUFFIX, Seen};
 use crate::state::{FerryState, Sent};
 use crate::{AgentError, bundle_file_name};
 
@@ -228,7 +228,6 @@ impl Sender {
         let dir = self.config.rejected.clone();
         let target = dropfolder::unused_path(&dir, &file.name);
         dropfolder::move_file(&file.path, &target).map_err(|e| AgentError::io(&file.path, e))?;
-        let reason_path = PathBuf::from(format!("{}{REASON_SUFFIX}", target.display()));
         let reason = serde_json::json!({
             "code": code,
             "message": message,
@@ -236,9 +235,7 @@ impl Sender {
             "file": file.name,
             "set_aside_at": Utc::now().to_rfc3339(),
         });
-        fs::write(&reason_path, format!("{reason:#}\n"))
-            .map_err(|e| AgentError::io(&reason_path, e))?;
-        dropfolder::fsync_dir(&dir).map_err(|e| AgentError::io(&dir, e))?;
+        dropfolder::write_reason(&target, &reason).map_err(|e| AgentError::io(&target, e))?;
         warn!(agent = %self.config.name, file = %file.name, code, "outbox file set aside: {message}");
         self.log.bundle_event(
             Event::Rejected,

@@ -432,3 +432,27 @@ fn loose_key_permissions_stop_the_agent_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+#[test]
+fn an_outbox_file_that_is_not_a_bundle_is_set_aside_not_sent() {
+    let pair = Pair::new(RxOptions::default());
+    fs::write(pair.outbox.join("draft.owb"), b"half a thought").unwrap();
+    pair.pack_small(1);
+    let sender = pair.start_sender();
+    let rejected = pair
+        .root()
+        .join("internet/ferry/rejected/internet-to-extranet-tx");
+    assert!(wait_until(Duration::from_secs(20), || {
+        rejected.join("draft.owb.reason").exists() && names(&pair.outbox).is_empty()
+    }));
+    assert!(terminate(sender));
+    let reason: serde_json::Value =
+        serde_json::from_slice(&fs::read(rejected.join("draft.owb.reason")).unwrap()).unwrap();
+    assert_eq!(reason["code"], "bad-magic", "{reason}");
+    // Only the real bundle went through the gateway.
+    let in_gateway: Vec<String> = names(&pair.gateway)
+        .into_iter()
+        .filter(|n| n.ends_with(".owb"))
+        .collect();
+    assert_eq!(in_gateway.len(), 1, "{in_gateway:?}");
+}
