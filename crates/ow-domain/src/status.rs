@@ -34,7 +34,8 @@ pub enum CaseStatus {
     Submitted,
     /// 受理: accepted by a registrar.
     Accepted,
-    /// 不予受理: refused at acceptance (final).
+    /// 不予受理 / 不予登记: refused at acceptance, or after acceptance when review or the
+    /// register's rules find it cannot be registered (final; the reason goes to the applicant).
     Refused,
     /// 补正: the applicant must supply or correct materials.
     SupplementRequested,
@@ -146,8 +147,8 @@ impl CaseStatus {
         match self {
             Submitted => &[Accepted, Refused, SupplementRequested, Withdrawn],
             SupplementRequested => &[Submitted, Accepted, Refused, Withdrawn],
-            Accepted => &[Reviewed, SupplementRequested, Withdrawn],
-            Reviewed => &[Recorded, Withdrawn],
+            Accepted => &[Reviewed, SupplementRequested, Refused, Withdrawn],
+            Reviewed => &[Recorded, Refused, Withdrawn],
             Recorded => &[CertificatePrepared, Completed],
             CertificatePrepared => &[Completed],
             Refused | Completed | Withdrawn => &[],
@@ -217,7 +218,8 @@ mod tests {
         assert!(!Reviewed.can_move_to(CertificatePrepared));
         assert!(!Recorded.can_move_to(Reviewed));
         assert!(!Reviewed.can_move_to(Accepted));
-        assert!(!Accepted.can_move_to(Refused));
+        assert!(Accepted.can_move_to(Refused) && Reviewed.can_move_to(Refused), "不予登记");
+        assert!(!Recorded.can_move_to(Refused), "recorded in the register: correction, not refusal");
         for s in CaseStatus::ALL {
             assert!(!s.can_move_to(s), "{s:?} to itself");
             assert!(!s.can_move_to(Submitted) || s == SupplementRequested);

@@ -1,0 +1,340 @@
+//! The store: pools, URL handling, migrations.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tracing::info;
+
+/// Which database engine a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite: a file in the zone's data folder.
+    Sqlite,
+    /// PostgreSQL: a server named by a `postgres://` URL.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Connections in the read pool (SQLite) or the one pool (PostgreSQL).
+    pub max_connections: u32,
+    /// How long to wait for a free connection before failing a request.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the store could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither a SQLite path nor a PostgreSQL URL.
+    #[error(
+        "database URL {url:?} is not understood: use a file path or sqlite:PATH for SQLite, or postgres://user:password@host/db for PostgreSQL"
+    )]
+    BadUrl {
+        /// The URL with any password removed.
+        url: String,
+    },
+    /// The folder for a SQLite file could not be created.
+    #[error("cannot create the database folder {path}: {cause}; check the data folder setting and its permissions")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// What the file system said.
+        cause: std::io::Error,
+    },
+    /// Connecting failed.
+    #[error("cannot open the database {url}: {cause}; check that it is running and the URL, user and password are right")]
+    Connect {
+        /// The URL with any password removed.
+        url: String,
+        /// What the driver said.
+        cause: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("cannot bring the {owner} tables up to date: {cause}")]
+    Migrate {
+        /// The crate whose migrations failed.
+        owner: String,
+        /// What sqlx said.
+        cause: sqlx::migrate::MigrateError,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// One database, reached through a write pool and a read pool (the same pool on PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    write: AnyPool,
+    read: AnyPool,
+    url: String,
+}
+
+impl Store {
+    /// Opens the database named by `url`: `postgres://…` (or `postgresql://…`) for PostgreSQL;
+    /// `sqlite:PATH`, `sqlite://PATH` or a plain path for SQLite (the file and its folder are
+    /// created when missing).
+    pub async fn open(url: &str, options: &OpenOptions) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let redacted = redact_url(url);
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+                .connect(url)
+                .await
+                .map_err(|cause| StoreError::Connect {
+                    url: redacted.clone(),
+                    cause,
+                })?;
+            info!(backend = "postgres", url = %redacted, "database opened");
+            return Ok(Store {
+                backend: Backend::Postgres,
+                write: pool.clone(),
+                read: pool,
+                url: redacted,
+            });
+        }
+        let path = sqlite_path(url).ok_or_else(|| StoreError::BadUrl {
+            url: redacted.clone(),
+        })?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|cause| StoreError::Folder {
+                path: parent.to_path_buf(),
+                cause,
+            })?;
+        }
+        let file = path.to_string_lossy().into_owned();
+        if file.contains('?') || file.contains('#') {
+            return Err(StoreError::BadUrl { url: redacted });
+        }
+        let connect = |u: String, max: u32, read_only: bool| {
+            let redacted = redacted.clone();
+            async move {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the one writer; FULL makes every
+                            // commit durable, which exactly-once import relies on.
+                            let pragmas = if read_only {
+                                "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                            } else {
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                            };
+                            conn.execute(pragmas).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&u)
+                    .await
+                    .map_err(|cause| StoreError::Connect {
+                        url: redacted,
+                        cause,
+                    })
+            }
+        };
+        let write = connect(format!("sqlite://{file}?mode=rwc"), 1, false).await?;
+        // Make sure the file exists in WAL mode before read-only connections open it.
+        sqlx::query("SELECT 1").execute(&write).await?;
+        let read = connect(
+            format!("sqlite://{file}?mode=ro"),
+            options.max_connections.max(1),
+            true,
+        )
+        .await?;
+        info!(backend = "sqlite", path = %file, "database opened");
+        Ok(Store {
+            backend: Backend::Sqlite,
+            write,
+            read,
+            url: redacted,
+        })
+    }
+
+    /// Applies `migrator`'s migrations that are not yet applied. `owner` names the crate that owns
+    /// the tables; its migrations are tracked in their own table `_ow_migrations_<owner>`, so
+    /// crates sharing a database never see each other's versions.
+    pub async fn migrate(&self, owner: &str, migrator: &Migrator) -> Result<(), StoreError> {
+        let mut migrator = Migrator {
+            migrations: migrator.migrations.clone(),
+            ignore_missing: migrator.ignore_missing,
+            locking: migrator.locking,
+            no_tx: migrator.no_tx,
+            table_name: migrator.table_name.clone(),
+            create_schemas: migrator.create_schemas.clone(),
+        };
+        let table = format!("_ow_migrations_{}", owner.replace(['-', ' '], "_"));
+        migrator.dangerous_set_table_name(table);
+        migrator
+            .run(&self.write)
+            .await
+            .map_err(|cause| StoreError::Migrate {
+                owner: owner.to_string(),
+                cause,
+            })
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL without its password, for logs and messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The pool for writes (one connection on SQLite).
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// The pool for reads (read-only on SQLite).
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// Closes both pools, waiting for connections in use.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// The SQLite file a URL names, or `None` if it is not a SQLite URL or path.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = if let Some(rest) = url.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        rest
+    } else if url.contains("://") || url.is_empty() {
+        return None;
+    } else {
+        url
+    };
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.is_empty() || rest == ":memory:" {
+        return None;
+    }
+    Some(Path::new(rest).to_path_buf())
+}
+
+/// `url` with the password (if any) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Now, as Unix milliseconds (how times are stored).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A new time-ordered id (UUID v7, hyphenated lower case).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(sqlite_path("a/b.db"), Some(PathBuf::from("a/b.db")));
+        assert_eq!(sqlite_path("sqlite:a.db"), Some(PathBuf::from("a.db")));
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/a.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/a.db"))
+        );
+        assert_eq!(sqlite_path("mysql://x"), None);
+        assert_eq!(sqlite_path(""), None);
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[tokio::test]
+    async fn sqlite_read_pool_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("sub/x.db");
+        let store = Store::open(url.to_str().unwrap(), &OpenOptions::default())
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+            .execute(store.writer())
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)")
+            .bind("a")
+            .bind(7_i64)
+            .execute(store.writer())
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT n FROM t WHERE id = $1")
+            .bind("a")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+        assert!(
+            sqlx::query("INSERT INTO t (id, n) VALUES ('b', 1)")
+                .execute(store.reader())
+                .await
+                .is_err()
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn bad_url_says_what_to_use() {
+        let err = Store::open("mysql://u:pw@h/db", &OpenOptions::default())
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("postgres://"), "{text}");
+        assert!(!text.contains("pw"), "{text}");
+    }
+}

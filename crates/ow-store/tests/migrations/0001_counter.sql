@@ -1,0 +1,5 @@
+CREATE TABLE counter (
+    id   TEXT PRIMARY KEY,
+    n    BIGINT NOT NULL,
+    note TEXT
+);
