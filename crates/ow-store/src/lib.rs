@@ -23,5 +23,5 @@
 mod store;
 pub mod testing;
 
-pub use store::{Backend, OpenOptions, Store, StoreError, new_id, now_ms, redact_url};
 pub use sqlx;
+pub use store::{Backend, OpenOptions, Store, StoreError, new_id, now_ms, redact_url};

@@ -57,7 +57,9 @@ pub enum StoreError {
         url: String,
     },
     /// The folder for a SQLite file could not be created.
-    #[error("cannot create the database folder {path}: {cause}; check the data folder setting and its permissions")]
+    #[error(
+        "cannot create the database folder {path}: {cause}; check the data folder setting and its permissions"
+    )]
     Folder {
         /// The folder.
         path: PathBuf,
@@ -65,7 +67,9 @@ pub enum StoreError {
         cause: std::io::Error,
     },
     /// Connecting failed.
-    #[error("cannot open the database {url}: {cause}; check that it is running and the URL, user and password are right")]
+    #[error(
+        "cannot open the database {url}: {cause}; check that it is running and the URL, user and password are right"
+    )]
     Connect {
         /// The URL with any password removed.
         url: String,

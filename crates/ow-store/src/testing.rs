@@ -5,8 +5,8 @@
 //! database created on it and dropped afterwards. When `OW_REQUIRE_POSTGRES=1` (CI sets it), a
 //! missing or unreachable server fails the test instead of skipping PostgreSQL silently.
 
-use sqlx::Connection;
 use sqlx::AnyConnection;
+use sqlx::Connection;
 use sqlx::any::install_default_drivers;
 
 use crate::{Backend, OpenOptions, Store};
@@ -28,7 +28,10 @@ impl TestDatabase {
     pub async fn open(&self) -> Store {
         match Store::open(&self.url, &OpenOptions::default()).await {
             Ok(store) => store,
-            Err(e) => panic!("cannot open the {} test database: {e}", self.backend.as_str()),
+            Err(e) => panic!(
+                "cannot open the {} test database: {e}",
+                self.backend.as_str()
+            ),
         }
     }
 
@@ -40,8 +43,8 @@ impl TestDatabase {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
             )))
-                .execute(&mut conn)
-                .await;
+            .execute(&mut conn)
+            .await;
         }
     }
 }

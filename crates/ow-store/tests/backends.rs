@@ -17,18 +17,20 @@ async fn portable_sql_works_on_every_backend() {
         store.migrate("ow-store-test", &MIGRATOR).await.unwrap();
         // Migrating twice is a no-op; another owner's migrations live in their own table.
         store.migrate("ow-store-test", &MIGRATOR).await.unwrap();
-        store.migrate("other-owner", &sqlx::migrate::Migrator::DEFAULT).await.unwrap();
+        store
+            .migrate("other-owner", &sqlx::migrate::Migrator::DEFAULT)
+            .await
+            .unwrap();
 
         let id = ow_store::new_id();
-        let n: i64 = sqlx::query_scalar(
-            "INSERT INTO counter (id, n, note) VALUES ($1, $2, $3) RETURNING n",
-        )
-        .bind(&id)
-        .bind(41_i64)
-        .bind(Option::<String>::None)
-        .fetch_one(store.writer())
-        .await
-        .unwrap();
+        let n: i64 =
+            sqlx::query_scalar("INSERT INTO counter (id, n, note) VALUES ($1, $2, $3) RETURNING n")
+                .bind(&id)
+                .bind(41_i64)
+                .bind(Option::<String>::None)
+                .fetch_one(store.writer())
+                .await
+                .unwrap();
         assert_eq!(n, 41, "{label}");
         let n: i64 = sqlx::query_scalar(
             "INSERT INTO counter (id, n) VALUES ($1, 0) \
