@@ -414,7 +414,7 @@ impl Exchange {
         let (header, message) = match checked {
             Ok(ok) => ok,
             Err(Rejection { header, reason }) => {
-                self.reject(path, header.as_ref(), bytes, &reason)?;
+                self.reject(path, header.as_deref(), bytes, &reason)?;
                 return Ok(Outcome::Rejected);
             }
         };
@@ -617,7 +617,7 @@ impl Outcome {
 }
 
 struct Rejection {
-    header: Option<Header>,
+    header: Option<Box<Header>>,
     reason: String,
 }
 
@@ -631,7 +631,10 @@ fn verify_file(
     zone: Zone,
     decryption: &EncryptionSecret,
 ) -> Result<(Header, InboundMessage), Rejection> {
-    let reject = |header: Option<Header>, reason: String| Rejection { header, reason };
+    let reject = |header: Option<Header>, reason: String| Rejection {
+        header: header.map(Box::new),
+        reason,
+    };
     let limits = Limits::default();
     let file = fs::File::open(path).map_err(|e| reject(None, format!("cannot open: {e}")))?;
     let unverified = ow_bundle::read_header(std::io::BufReader::new(file), &limits)

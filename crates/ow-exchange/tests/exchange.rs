@@ -2,6 +2,8 @@
 //! one zone's outbox to the other's inbox) done by hand: queue → pack → carry → import, exactly
 //! once, on every store backend.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -346,7 +348,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
             let vk =
                 ow_keys::load_verifying_key(&world.keys.join(format!("{zone}.sign.pub"))).unwrap();
             ow_ferrylog::verify_log(
-                &world.root.join(format!("{zone}/exchange/log")),
+                world.root.join(format!("{zone}/exchange/log")),
                 &vk,
                 &format!("onewindow-{zone}"),
             )

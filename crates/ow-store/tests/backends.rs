@@ -1,6 +1,8 @@
 //! The portable-SQL house rules hold on every backend: `$n` placeholders, BIGINT as i64, TEXT,
 //! NULLs, `ON CONFLICT`, `RETURNING`, transactions that roll back, and per-crate migrations.
 
+#![allow(clippy::unwrap_used)]
+
 use ow_store::sqlx;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");

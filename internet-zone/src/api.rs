@@ -1,0 +1,554 @@
+//! The JSON API under `/api/v1`: the same session cookie as the pages, `X-CSRF-Token` on every
+//! write made with a session, errors as `application/problem+json` ([`ApiProblem`]).
+//! Described by the OpenAPI document at `/api/v1/openapi.json` ([`crate::openapi`]).
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::{Json, Router};
+use ow_web::problem::ApiProblem;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::accounts::{self, AccountView, LoginError, RegisterError, RegisterInput};
+use crate::app::AppState;
+use crate::applications::{self, ApplicationForm, MaterialView, SubmitError, TimelineEntry};
+use crate::certificates::{self, CertificateSummary, VerifyResult};
+use crate::error::FieldError;
+use crate::files::check_all;
+use crate::pages::{ClientAddr, attachment};
+use crate::web::{ApiCitizen, MultipartError, check_api_csrf, read_multipart};
+
+/// The `application/problem+json` body of every error ([`ApiProblem`]), for the document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemBody {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable code for programs, e.g. `unauthorized`, `csrf.missing`, `upload.not_allowed`.
+    pub code: String,
+    /// What went wrong and what to do, in Chinese.
+    pub message: String,
+    /// Optional English detail.
+    pub detail: Option<String>,
+}
+
+/// A problem body with per-field errors (422).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationProblem {
+    /// 422.
+    pub status: u16,
+    /// `validation`.
+    pub code: String,
+    /// Summary in Chinese.
+    pub message: String,
+    /// One entry per field.
+    pub errors: Vec<FieldError>,
+}
+
+fn validation(errors: Vec<FieldError>) -> Response {
+    let body = ValidationProblem {
+        status: 422,
+        code: "validation".into(),
+        message: errors
+            .first()
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| "提交的内容有误".into()),
+        errors,
+    };
+    let mut r = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(ow_web::problem::PROBLEM_JSON),
+    );
+    r
+}
+
+fn upload_problem(e: MultipartError) -> ApiProblem {
+    match e {
+        MultipartError::Upload(u) => ApiProblem::from(u),
+        MultipartError::Malformed(m) => ApiProblem::bad_request(m),
+    }
+}
+
+type ApiResult = Result<Response, ApiProblem>;
+
+/// Login request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// ID number or phone.
+    pub login: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Login answer: the session cookie is set; send `csrf_token` as `X-CSRF-Token` on writes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// The account.
+    pub account_id: String,
+    /// The CSRF token of this session.
+    pub csrf_token: String,
+}
+
+/// Registration answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterResponse {
+    /// The new account.
+    pub account_id: String,
+}
+
+/// An application with its timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationView {
+    /// 申请编号.
+    pub application_no: String,
+    /// National business code (2000402).
+    pub business_type: String,
+    /// Current status code.
+    pub status: String,
+    /// Current status in Chinese.
+    pub status_zh: String,
+    /// The registrar's latest reason.
+    pub status_reason: Option<String>,
+    /// Checklist codes asked for (补正).
+    pub requested_materials: Vec<String>,
+    /// District.
+    pub district_code: Option<String>,
+    /// Submitted, Unix milliseconds.
+    pub submitted_at_ms: Option<i64>,
+    /// The status timeline, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+    /// Materials sent.
+    pub materials: Vec<MaterialView>,
+}
+
+/// Submission answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmittedResponse {
+    /// 申请编号.
+    pub application_no: String,
+}
+
+/// Supplement answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplementResponse {
+    /// The supplement.
+    pub supplement_id: String,
+}
+
+/// Verification request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyRequest {
+    /// 证书编号.
+    pub certificate_number: String,
+    /// 验证码.
+    pub code: String,
+}
+
+/// Multipart body of `POST /api/v1/applications` (documentation only).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ApplicationUpload {
+    /// The form as JSON ([`ApplicationForm`]).
+    pub application: String,
+    /// One part per material, named by its checklist code (`application_form`,
+    /// `applicant_identity`, `title_certificate`, `sale_contract`, `tax_receipt`,
+    /// `marital_status`, `power_of_attorney`); PDF, JPEG or PNG.
+    #[schema(format = Binary, value_type = String)]
+    pub sale_contract: Vec<u8>,
+}
+
+/// Multipart body of `POST /api/v1/applications/{no}/supplements` (documentation only).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SupplementUpload {
+    /// The checklist code the files answer.
+    pub checklist_code: String,
+    /// A note to the registrar.
+    pub note: Option<String>,
+    /// One or more files (PDF, JPEG, PNG).
+    #[schema(format = Binary, value_type = String)]
+    pub file: Vec<u8>,
+}
+
+/// `POST /api/v1/register`.
+#[utoipa::path(post, path = "/api/v1/register", tag = "accounts", request_body = RegisterInput,
+    responses((status = 201, body = RegisterResponse), (status = 422, body = ValidationProblem)))]
+pub async fn register(State(app): State<AppState>, Json(input): Json<RegisterInput>) -> ApiResult {
+    match accounts::register(&app, &input, ow_store::now_ms()).await {
+        Ok(id) => Ok((
+            StatusCode::CREATED,
+            Json(RegisterResponse { account_id: id }),
+        )
+            .into_response()),
+        Err(RegisterError::Invalid(errors)) => Ok(validation(errors)),
+        Err(RegisterError::Internal(e)) => Err(e.into()),
+    }
+}
+
+/// `POST /api/v1/login`.
+#[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ProblemBody), (status = 429, body = ProblemBody)))]
+pub async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult {
+    match accounts::login(&app, &req.login, &req.password, chrono::Utc::now()).await {
+        Ok(s) => {
+            let mut r = Json(LoginResponse {
+                account_id: s.account_id.clone(),
+                csrf_token: ow_web::csrf::csrf_token_for(&s.token),
+            })
+            .into_response();
+            r.headers_mut()
+                .append(SET_COOKIE, app.cookie.set_cookie_header(&s.token));
+            Ok(r)
+        }
+        Err(LoginError::Internal(e)) => Err(e.into()),
+        Err(LoginError::Locked(l)) => Err(ApiProblem::from(l)),
+        Err(e @ LoginError::BadCredentials) => Err(ApiProblem::new(
+            StatusCode::UNAUTHORIZED,
+            "login.failed",
+            e.message_zh(),
+        )),
+    }
+}
+
+/// `POST /api/v1/logout`.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "accounts",
+    params(("X-CSRF-Token" = String, Header, description = "the session's CSRF token")),
+    responses((status = 204), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+pub async fn logout(
+    State(app): State<AppState>,
+    ApiCitizen(s): ApiCitizen,
+    headers: HeaderMap,
+) -> ApiResult {
+    check_api_csrf(&s, &headers)?;
+    accounts::logout(&app, &s.token).await?;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut()
+        .append(SET_COOKIE, app.cookie.clear_cookie_header());
+    Ok(r)
+}
+
+/// `GET /api/v1/me`.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
+    responses((status = 200, body = AccountView), (status = 401, body = ProblemBody)))]
+pub async fn me(State(app): State<AppState>, ApiCitizen(s): ApiCitizen) -> ApiResult {
+    Ok(Json(accounts::view(&app, &s.account_id).await?).into_response())
+}
+
+async fn application_view(
+    app: &crate::app::App,
+    row: applications::ApplicationRow,
+) -> Result<ApplicationView, ApiProblem> {
+    let timeline = applications::timeline(app, &row.id).await?;
+    let materials = applications::materials(app, &row.id).await?;
+    let status = row.status.clone().unwrap_or_default();
+    Ok(ApplicationView {
+        application_no: row.application_no.clone().unwrap_or_default(),
+        business_type: applications::BUSINESS.code().into(),
+        status_zh: row
+            .case_status()
+            .map(|c| c.name_zh().to_owned())
+            .unwrap_or_default(),
+        status,
+        status_reason: row.status_reason.clone(),
+        requested_materials: row.requested_materials.clone(),
+        district_code: row.district_code.clone(),
+        submitted_at_ms: row.submitted_at_ms,
+        timeline,
+        materials,
+    })
+}
+
+/// `GET /api/v1/applications`: the citizen's submitted applications.
+#[utoipa::path(get, path = "/api/v1/applications", tag = "applications",
+    responses((status = 200, body = Vec<ApplicationView>), (status = 401, body = ProblemBody)))]
+pub async fn list_applications(
+    State(app): State<AppState>,
+    ApiCitizen(s): ApiCitizen,
+) -> ApiResult {
+    let mut out = Vec::new();
+    for row in applications::list(&app, &s.account_id).await? {
+        if row.application_no.is_some() {
+            out.push(application_view(&app, row).await?);
+        }
+    }
+    Ok(Json(out).into_response())
+}
+
+/// `GET /api/v1/applications/{no}`: one application with its timeline (404 if not the
+/// citizen's).
+#[utoipa::path(get, path = "/api/v1/applications/{no}", tag = "applications",
+    params(("no" = String, Path, description = "申请编号")),
+    responses((status = 200, body = ApplicationView), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn get_application(
+    State(app): State<AppState>,
+    ApiCitizen(s): ApiCitizen,
+    Path(no): Path<String>,
+) -> ApiResult {
+    let row = applications::get_application(&app, &s.account_id, &no)
+        .await?
+        .ok_or_else(ApiProblem::not_found)?;
+    Ok(Json(application_view(&app, row).await?).into_response())
+}
+
+/// `POST /api/v1/applications` (multipart): creates and submits an application in one call.
+/// Part `application` is the form as JSON; each file part is named by its checklist code.
+#[utoipa::path(post, path = "/api/v1/applications", tag = "applications",
+    params(("X-CSRF-Token" = String, Header, description = "the session's CSRF token")),
+    request_body(content = ApplicationUpload, content_type = "multipart/form-data"),
+    responses((status = 201, body = SubmittedResponse), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody), (status = 422, body = ValidationProblem)))]
+pub async fn create_application(
+    State(app): State<AppState>,
+    ApiCitizen(s): ApiCitizen,
+    headers: HeaderMap,
+    mp: Multipart,
+) -> ApiResult {
+    check_api_csrf(&s, &headers)?;
+    let (fields, files) = read_multipart(mp, app.upload_limits.max_file_bytes)
+        .await
+        .map_err(upload_problem)?;
+    let Some(json) = fields.get("application") else {
+        return Ok(validation(vec![FieldError::new(
+            "application",
+            "缺少 application 部分（申请内容 JSON）",
+        )]));
+    };
+    let form: ApplicationForm = match serde_json::from_str(json) {
+        Ok(f) => f,
+        Err(_) => {
+            return Ok(validation(vec![FieldError::new(
+                "application",
+                "application 部分不是有效的申请内容 JSON",
+            )]));
+        }
+    };
+    let mut errors = applications::check_form(&form, &app)
+        .err()
+        .unwrap_or_default();
+    if let Some(f) = files
+        .iter()
+        .find(|f| !applications::is_checklist_code(&f.field))
+    {
+        errors.push(FieldError::new(
+            f.field.clone(),
+            format!("未知的材料类型：{}", f.field),
+        ));
+    }
+    for m in applications::BUSINESS.required_materials() {
+        if m.required && !files.iter().any(|f| f.field == m.code) {
+            errors.push(FieldError::new(m.code, format!("请上传“{}”", m.name_zh)));
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(validation(errors));
+    }
+    let accepted = check_all(files, &app.upload_limits).map_err(ApiProblem::from)?;
+    let now = ow_store::now_ms();
+    let draft = applications::create_draft(&app, &s.account_id, now).await?;
+    applications::save_draft(&app, &s.account_id, &draft, &form, now).await?;
+    applications::add_draft_materials(&app, &s.account_id, &draft, &accepted, now).await?;
+    match applications::submit(&app, &s.account_id, &draft, now).await {
+        Ok(no) => Ok((
+            StatusCode::CREATED,
+            Json(SubmittedResponse { application_no: no }),
+        )
+            .into_response()),
+        Err(e) => {
+            let _ = applications::delete_draft(&app, &s.account_id, &draft).await;
+            match e {
+                SubmitError::Invalid(errors) => Ok(validation(errors)),
+                SubmitError::NotFound => Err(ApiProblem::not_found()),
+                SubmitError::Internal(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// `POST /api/v1/applications/{no}/supplements` (multipart `checklist_code`, `note`, `file`).
+#[utoipa::path(post, path = "/api/v1/applications/{no}/supplements", tag = "applications",
+    params(("no" = String, Path, description = "申请编号"), ("X-CSRF-Token" = String, Header, description = "the session's CSRF token")),
+    request_body(content = SupplementUpload, content_type = "multipart/form-data"),
+    responses((status = 201, body = SupplementResponse), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 422, body = ValidationProblem)))]
+pub async fn supplement(
+    State(app): State<AppState>,
+    ApiCitizen(s): ApiCitizen,
+    headers: HeaderMap,
+    Path(no): Path<String>,
+    mp: Multipart,
+) -> ApiResult {
+    check_api_csrf(&s, &headers)?;
+    if applications::get_application(&app, &s.account_id, &no)
+        .await?
+        .is_none()
+    {
+        return Err(ApiProblem::not_found());
+    }
+    let (fields, mut files) = read_multipart(mp, app.upload_limits.max_file_bytes)
+        .await
+        .map_err(upload_problem)?;
+    let code = fields.get("checklist_code").cloned().unwrap_or_default();
+    if !applications::is_checklist_code(&code) {
+        return Ok(validation(vec![FieldError::new(
+            "checklist_code",
+            "请选择材料类型",
+        )]));
+    }
+    for f in &mut files {
+        f.field = code.clone();
+    }
+    let accepted = check_all(files, &app.upload_limits).map_err(ApiProblem::from)?;
+    let note = fields.get("note").cloned().unwrap_or_default();
+    match applications::submit_supplement(
+        &app,
+        &s.account_id,
+        &no,
+        &note,
+        &accepted,
+        ow_store::now_ms(),
+    )
+    .await
+    {
+        Ok(id) => Ok((
+            StatusCode::CREATED,
+            Json(SupplementResponse { supplement_id: id }),
+        )
+            .into_response()),
+        Err(SubmitError::Invalid(errors)) => Ok(validation(errors)),
+        Err(SubmitError::NotFound) => Err(ApiProblem::not_found()),
+        Err(SubmitError::Internal(e)) => Err(e.into()),
+    }
+}
+
+/// `GET /api/v1/certificates`: 我的证书.
+#[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates",
+    responses((status = 200, body = Vec<CertificateSummary>), (status = 401, body = ProblemBody)))]
+pub async fn list_certificates(
+    State(app): State<AppState>,
+    ApiCitizen(s): ApiCitizen,
+) -> ApiResult {
+    Ok(Json(certificates::list(&app, &s.account_id).await?).into_response())
+}
+
+/// `GET /api/v1/certificates/{id}`: the signed e-certificate JSON (404 if not the citizen's).
+#[utoipa::path(get, path = "/api/v1/certificates/{id}", tag = "certificates",
+    params(("id" = String, Path, description = "certificate id from the list")),
+    responses((status = 200, description = "the signed e-certificate (ow-certificate JSON)", content_type = "application/json"),
+        (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn download_certificate(
+    State(app): State<AppState>,
+    ApiCitizen(s): ApiCitizen,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let signed = certificates::get_signed(&app, &s.account_id, &id)
+        .await?
+        .ok_or_else(ApiProblem::not_found)?;
+    let json = signed.to_json().map_err(crate::error::AppError::from)?;
+    let mut r = json.into_response();
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        CONTENT_DISPOSITION,
+        attachment(
+            &format!("{}.json", signed.certificate.certificate_number.as_str()),
+            "e-certificate.json",
+        ),
+    );
+    Ok(r)
+}
+
+/// `POST /api/v1/verify`: public check of a certificate number and verification code.
+#[utoipa::path(post, path = "/api/v1/verify", tag = "verify", request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResult), (status = 422, body = ValidationProblem), (status = 429, body = ProblemBody)))]
+pub async fn verify(
+    State(app): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(req): Json<VerifyRequest>,
+) -> ApiResult {
+    let ip = addr.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if !app.verify_limiter.allow(ip, std::time::Instant::now()) {
+        return Err(ApiProblem::too_many_requests());
+    }
+    match certificates::verify_code(&app, &req.certificate_number, &req.code).await? {
+        Ok(r) => Ok(Json(r).into_response()),
+        Err(errors) => Ok(validation(errors)),
+    }
+}
+
+/// `GET /api/v1/openapi.json`.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "this document", content_type = "application/json")))]
+pub async fn openapi_json() -> Response {
+    Json(crate::openapi::document()).into_response()
+}
+
+/// Builds a router while recording each (method, path), so tests can compare the routes with
+/// the OpenAPI document.
+pub struct RouteRecorder {
+    router: Router<AppState>,
+    routes: Vec<(&'static str, &'static str)>,
+}
+
+impl RouteRecorder {
+    fn new() -> Self {
+        RouteRecorder {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn add(
+        mut self,
+        methods: &[&'static str],
+        path: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(path, handler);
+        for m in methods {
+            self.routes.push((m, path));
+        }
+        self
+    }
+}
+
+fn build(upload_limit: usize) -> RouteRecorder {
+    let limit = axum::extract::DefaultBodyLimit::max(upload_limit.max(1 << 20));
+    use axum::routing::{get, post};
+    RouteRecorder::new()
+        .add(&["post"], "/api/v1/register", post(register))
+        .add(&["post"], "/api/v1/login", post(login))
+        .add(&["post"], "/api/v1/logout", post(logout))
+        .add(&["get"], "/api/v1/me", get(me))
+        .add(
+            &["get", "post"],
+            "/api/v1/applications",
+            get(list_applications).post(create_application).layer(limit),
+        )
+        .add(&["get"], "/api/v1/applications/{no}", get(get_application))
+        .add(
+            &["post"],
+            "/api/v1/applications/{no}/supplements",
+            post(supplement).layer(limit),
+        )
+        .add(&["get"], "/api/v1/certificates", get(list_certificates))
+        .add(
+            &["get"],
+            "/api/v1/certificates/{id}",
+            get(download_certificate),
+        )
+        .add(&["post"], "/api/v1/verify", post(verify))
+        .add(&["get"], "/api/v1/openapi.json", get(openapi_json))
+}
+
+/// The API routes (state still to be given); multipart routes accept `upload_limit` bytes.
+pub fn routes(upload_limit: usize) -> Router<AppState> {
+    build(upload_limit).router
+}
+
+/// Every (method, path) the API serves, lower-case method.
+pub fn route_list() -> Vec<(&'static str, &'static str)> {
+    build(0).routes
+}

@@ -1,0 +1,249 @@
+//! The portal's state, built from [`Settings`]: store (migrated), personal-data keyring, password
+//! and lockout policies, upload limits, certificate trust, file store, and the exchange.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ow_bundle::{Channel, Zone};
+use ow_certificate::CertificateTrust;
+use ow_pii::PiiKeyring;
+use ow_store::{OpenOptions, Store};
+use ow_web::lockout::LockoutPolicy;
+use ow_web::password::{PasswordHasher, PasswordPolicy};
+use ow_web::session::SessionCookie;
+use ow_web::upload::UploadLimits;
+
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::files::FileStore;
+
+/// This crate's migrations (its own tables, `_ow_migrations_ow-internet`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The channel submissions leave on.
+pub const OUTBOUND: Channel = Channel {
+    from: Zone::Internet,
+    to: Zone::Extranet,
+};
+
+/// The channel status and certificates arrive on.
+pub const INBOUND: Channel = Channel {
+    from: Zone::Extranet,
+    to: Zone::Internet,
+};
+
+/// Everything a request handler needs. Cheap to clone ([`AppState`] is an `Arc`).
+pub struct App {
+    /// The validated settings.
+    pub settings: Settings,
+    /// The database.
+    pub store: Store,
+    /// Seals and opens personal data.
+    pub pii: Arc<PiiKeyring>,
+    /// argon2id.
+    pub hasher: PasswordHasher,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
+    /// Login lockout.
+    pub lockout: LockoutPolicy,
+    /// The session cookie.
+    pub cookie: SessionCookie,
+    /// Upload limits.
+    pub upload_limits: UploadLimits,
+    /// The extranet's certificate keys.
+    pub trust: CertificateTrust,
+    /// Uploaded materials.
+    pub files: FileStore,
+    /// Per-address limit on `/verify`.
+    pub verify_limiter: RateLimiter,
+    /// The bundle exchange, when enabled.
+    pub exchange: Option<Arc<ow_exchange::Exchange>>,
+}
+
+/// Shared state of the router.
+pub type AppState = Arc<App>;
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("listen", &self.settings.listen)
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens the store (SQLite in `data_dir` unless `database_url` names PostgreSQL), migrates
+    /// ow-exchange's and this crate's tables, loads the personal-data key file (must be 0600),
+    /// the extranet certificate key, and opens the exchange when enabled.
+    pub async fn build(settings: Settings) -> Result<AppState, AppError> {
+        // Keys first: a missing or unsafe key file stops the start before anything is created.
+        let pii =
+            Arc::new(
+                PiiKeyring::load(&settings.pii_key_file).map_err(|e| AppError::KeyFile {
+                    setting: "pii_key_file",
+                    cause: format!("{e} (create one with `ow-internet init-pii-key FILE`)"),
+                })?,
+            );
+        let mut trust = CertificateTrust::new();
+        trust
+            .add_key_file(&settings.certificate_key_file)
+            .map_err(|e| AppError::KeyFile {
+                setting: "certificate_key_file",
+                cause: format!("{e} (the extranet's certificate public key, ow-ed25519:…)"),
+            })?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| AppError::io(&settings.data_dir, e))?;
+        let store = Store::open(&settings.database_url(), &OpenOptions::default()).await?;
+        ow_exchange::migrate(&store).await?;
+        store.migrate("ow-internet", &MIGRATOR).await?;
+        let exchange = if settings.exchange.enabled {
+            let x = &settings.exchange;
+            let cfg = ow_exchange::ExchangeConfig {
+                zone: Zone::Internet,
+                work_dir: x.work_dir.clone(),
+                packer_state: x.packer_state.clone(),
+                signing_key_file: x.signing_key_file.clone(),
+                encryption_key_file: x.encryption_key_file.clone(),
+                trust_file: x.trust_file.clone(),
+                outboxes: vec![(OUTBOUND, x.outbox_dir.clone())],
+                inboxes: vec![(INBOUND, x.inbox_dir.clone())],
+                poll_interval: Duration::from_millis(x.poll_ms),
+            };
+            Some(Arc::new(
+                ow_exchange::Exchange::open(cfg, store.clone(), pii.clone()).await?,
+            ))
+        } else {
+            None
+        };
+        Self::from_parts(settings, store, pii, trust, exchange)
+    }
+
+    /// Assembles the state from opened parts (the store must be migrated).
+    pub fn from_parts(
+        settings: Settings,
+        store: Store,
+        pii: Arc<PiiKeyring>,
+        trust: CertificateTrust,
+        exchange: Option<Arc<ow_exchange::Exchange>>,
+    ) -> Result<AppState, AppError> {
+        let p = &settings.password;
+        let hasher = PasswordHasher::with_params(p.argon2_memory_kib, p.argon2_iterations, 1)
+            .map_err(|e| {
+                AppError::Config(ow_config::ConfigError::invalid(
+                    "password.argon2_memory_kib",
+                    e.to_string(),
+                ))
+            })?;
+        let password_policy = PasswordPolicy {
+            min_length: p.min_length,
+            min_classes: p.min_classes,
+            max_length: p.max_length,
+        };
+        let lockout = LockoutPolicy {
+            max_failures: settings.lockout.max_failures,
+            lock_for: chrono::TimeDelta::minutes(settings.lockout.lock_minutes),
+        };
+        let cookie = SessionCookie {
+            name: if settings.cookie_secure {
+                "__Host-ow_session"
+            } else {
+                "ow_session"
+            },
+            secure: settings.cookie_secure,
+            max_age: settings.session_lifetime(),
+        };
+        let upload_limits = UploadLimits {
+            max_file_bytes: settings.uploads.max_file_bytes,
+            max_files: settings.uploads.max_files,
+        };
+        let files = FileStore::new(settings.data_dir.join("files"))?;
+        let verify_limiter = RateLimiter::new(settings.verify.per_minute, Duration::from_secs(60));
+        Ok(Arc::new(App {
+            settings,
+            store,
+            pii,
+            hasher,
+            password_policy,
+            lockout,
+            cookie,
+            upload_limits,
+            trust,
+            files,
+            verify_limiter,
+            exchange,
+        }))
+    }
+
+    /// The largest request body accepted on upload routes: every file at its limit plus 1 MiB of
+    /// form fields.
+    pub fn upload_body_limit(&self) -> usize {
+        let per = usize::try_from(self.upload_limits.max_file_bytes).unwrap_or(usize::MAX / 4);
+        per.saturating_mul(self.upload_limits.max_files)
+            .saturating_add(1 << 20)
+    }
+
+    /// Nudges the exchange loop after a message was queued.
+    pub fn wake_exchange(&self) {
+        if let Some(x) = &self.exchange {
+            x.wake();
+        }
+    }
+}
+
+/// A fixed-window counter per client address.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    /// At most `limit` hits per `window` per address.
+    pub fn new(limit: u32, window: Duration) -> Self {
+        RateLimiter {
+            limit,
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one hit; `false` when the address is over its limit.
+    pub fn allow(&self, addr: IpAddr, now: Instant) -> bool {
+        let mut seen = match self.seen.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if seen.len() > 10_000 {
+            let window = self.window;
+            seen.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let entry = seen.entry(addr).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_counts_per_window() {
+        let r = RateLimiter::new(2, Duration::from_secs(60));
+        let a: IpAddr = [127, 0, 0, 1].into();
+        let b: IpAddr = [127, 0, 0, 2].into();
+        let t = Instant::now();
+        assert!(r.allow(a, t));
+        assert!(r.allow(a, t));
+        assert!(!r.allow(a, t));
+        assert!(r.allow(b, t));
+        assert!(r.allow(a, t + Duration::from_secs(61)));
+    }
+}

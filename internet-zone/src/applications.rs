@@ -1,0 +1,1117 @@
+//! Applications for 二手房转移登记: drafts (the form sealed as one value), materials, the
+//! "check your answers" view, submission (application number + outbox message in one
+//! transaction), the list and the detail with its timeline, and supplements (补正).
+//!
+//! Every query is scoped by the citizen's account id: another citizen's application, draft or
+//! file is simply not found.
+
+use ow_domain::{
+    BusinessType, CaseStatus, CertificateNumber, IdNumber, PersonName, PhoneNumber, Share, UnitCode,
+};
+use ow_exchange::{
+    ApplicationSubmitted, MaterialRef, Message, OutboundFile, Party, SupplementSubmitted,
+};
+use ow_pii::{Field, Sealed};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::app::{App, OUTBOUND};
+use crate::error::{AppError, FieldError};
+use crate::files::AcceptedFile;
+
+/// The business type this portal version takes applications for.
+pub const BUSINESS: BusinessType = BusinessType::TransferSecondHand;
+
+/// Most sellers or buyers on one application.
+pub const MAX_PARTIES: usize = 10;
+
+/// Rows shown for each side on a new form.
+pub const DEFAULT_ROWS: usize = 2;
+
+const FORM_FIELD: Field = Field::Other("application-form");
+const FILE_NAME_FIELD: Field = Field::Other("material-file-name");
+const NOTE_FIELD: Field = Field::Other("supplement-note");
+
+/// A seller or buyer as typed (not yet validated).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PartyInput {
+    /// 姓名.
+    #[serde(default)]
+    pub name: String,
+    /// 身份证号码.
+    #[serde(default)]
+    pub id_number: String,
+    /// 联系电话 (optional).
+    #[serde(default)]
+    pub phone: String,
+    /// 份额: `1/2`, `0.5` or `50%`.
+    #[serde(default)]
+    pub share: String,
+}
+
+impl PartyInput {
+    fn is_blank(&self) -> bool {
+        self.name.trim().is_empty()
+            && self.id_number.trim().is_empty()
+            && self.phone.trim().is_empty()
+            && self.share.trim().is_empty()
+    }
+}
+
+/// The application form as typed (a draft, or the JSON of an API submission).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApplicationForm {
+    /// 不动产单元代码 (28 characters); give this or the certificate number.
+    #[serde(default)]
+    pub unit_code: String,
+    /// 不动产权证书号 of the seller's certificate.
+    #[serde(default)]
+    pub certificate_number: String,
+    /// 成交价格 in yuan, e.g. `1250000` or `1250000.50`.
+    #[serde(default)]
+    pub price_yuan: String,
+    /// 义务人 (sellers).
+    #[serde(default)]
+    pub sellers: Vec<PartyInput>,
+    /// 权利人 (buyers).
+    #[serde(default)]
+    pub buyers: Vec<PartyInput>,
+}
+
+/// Which side of the transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// 义务人.
+    Seller,
+    /// 权利人.
+    Buyer,
+}
+
+impl Side {
+    /// `seller` / `buyer`: the prefix of form field names.
+    pub fn key(self) -> &'static str {
+        match self {
+            Side::Seller => "seller",
+            Side::Buyer => "buyer",
+        }
+    }
+
+    /// 出卖人（义务人） / 买受人（权利人）.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Side::Seller => "出卖人（义务人）",
+            Side::Buyer => "买受人（权利人）",
+        }
+    }
+}
+
+/// A form that passed every check.
+#[derive(Debug, Clone)]
+pub struct ValidApplication {
+    /// The unit code, when given.
+    pub unit_code: Option<UnitCode>,
+    /// The seller's certificate number, when given.
+    pub certificate_number: Option<CertificateNumber>,
+    /// The district that handles it.
+    pub district_code: String,
+    /// Sellers.
+    pub sellers: Vec<Party>,
+    /// Buyers.
+    pub buyers: Vec<Party>,
+    /// Price in fen.
+    pub price_fen: i64,
+}
+
+/// Checks the unit part: a unit code or a certificate number (or both), and finds the district.
+pub fn check_unit(
+    form: &ApplicationForm,
+    app: &App,
+) -> Result<(Option<UnitCode>, Option<CertificateNumber>, String), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let unit_text = form.unit_code.trim();
+    let cert_text = form.certificate_number.trim();
+    if unit_text.is_empty() && cert_text.is_empty() {
+        errors.push(FieldError::new(
+            "unit_code",
+            "请填写不动产单元代码，或填写出卖人持有的不动产权证书号",
+        ));
+        return Err(errors);
+    }
+    let unit = if unit_text.is_empty() {
+        None
+    } else {
+        UnitCode::parse(unit_text)
+            .map_err(|e| errors.push(FieldError::new("unit_code", e.message_zh())))
+            .ok()
+    };
+    let cert = if cert_text.is_empty() {
+        None
+    } else {
+        CertificateNumber::parse(cert_text)
+            .map_err(|e| errors.push(FieldError::new("certificate_number", e.message_zh())))
+            .ok()
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let district = if let Some(u) = &unit {
+        u.county_code().to_owned()
+    } else if let Some(c) = &cert {
+        match app.settings.district_of_county(c.county()) {
+            Some(d) => d.to_owned(),
+            None => {
+                return Err(vec![FieldError::new(
+                    "certificate_number",
+                    format!(
+                        "本平台暂不受理{}的业务，请填写不动产单元代码或到不动产所在地登记机构办理",
+                        c.county()
+                    ),
+                )]);
+            }
+        }
+    } else {
+        return Err(vec![FieldError::new("unit_code", "请填写不动产单元代码")]);
+    };
+    if !app.settings.counties.values().any(|d| *d == district) {
+        return Err(vec![FieldError::new(
+            if unit.is_some() {
+                "unit_code"
+            } else {
+                "certificate_number"
+            },
+            "该不动产不在本平台受理的区县范围内，请到不动产所在地登记机构办理",
+        )]);
+    }
+    Ok((unit, cert, district))
+}
+
+/// Parses a price in yuan (up to two decimals) into fen.
+pub fn parse_price_fen(text: &str) -> Result<i64, FieldError> {
+    let err = |m: &str| FieldError::new("price_yuan", m);
+    let t: String = text
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != '，')
+        .collect();
+    if t.is_empty() {
+        return Err(err("请填写成交价格（元）"));
+    }
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+    {
+        return Err(err(
+            "成交价格应为数字（元），最多两位小数，例如 1250000 或 1250000.50",
+        ));
+    }
+    if whole.len() > 12 {
+        return Err(err("成交价格过大，请核对后重新填写"));
+    }
+    let whole: i64 = whole.parse().map_err(|_| err("成交价格格式不正确"))?;
+    let mut frac_fen: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| err("成交价格格式不正确"))?
+    };
+    if frac.len() == 1 {
+        frac_fen *= 10;
+    }
+    let fen = whole * 100 + frac_fen;
+    if fen <= 0 {
+        return Err(err("成交价格应大于零"));
+    }
+    Ok(fen)
+}
+
+/// Checks one side's rows: at least one person, each row complete and valid, no person twice,
+/// shares summing to exactly 1.
+pub fn check_side(rows: &[PartyInput], side: Side) -> Result<Vec<Party>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut parties = Vec::new();
+    let mut shares = Vec::new();
+    let mut seen_ids = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if row.is_blank() {
+            continue;
+        }
+        let f = |name: &str| format!("{}_{i}_{name}", side.key());
+        let who = format!("第{}位{}", i + 1, side.name_zh());
+        let name = PersonName::parse(&row.name)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    f("name"),
+                    format!("{who}：{}", e.message_zh()),
+                ))
+            })
+            .ok();
+        let id = IdNumber::parse(&row.id_number)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    f("id_number"),
+                    format!("{who}：{}", e.message_zh()),
+                ))
+            })
+            .ok();
+        let phone = if row.phone.trim().is_empty() {
+            Some(None)
+        } else {
+            PhoneNumber::parse(&row.phone)
+                .map(Some)
+                .map_err(|e| {
+                    errors.push(FieldError::new(
+                        f("phone"),
+                        format!("{who}：{}", e.message_zh()),
+                    ))
+                })
+                .ok()
+        };
+        let share = Share::parse(&row.share)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    f("share"),
+                    format!("{who}：{}", e.message_zh()),
+                ))
+            })
+            .ok();
+        if let Some(id) = &id {
+            if seen_ids.contains(&id.as_str().to_owned()) {
+                errors.push(FieldError::new(
+                    f("id_number"),
+                    format!("{who}：同一人不能重复填写"),
+                ));
+            }
+            seen_ids.push(id.as_str().to_owned());
+        }
+        if let (Some(name), Some(id), Some(phone), Some(share)) = (name, id, phone, share) {
+            shares.push(share);
+            parties.push(Party {
+                name: name.as_str().to_owned(),
+                id_type: "1".into(),
+                id_number: id.as_str().to_owned(),
+                phone: phone.map(|p| p.as_str().to_owned()),
+                share: share.to_string(),
+            });
+        }
+    }
+    if parties.is_empty() && errors.is_empty() {
+        errors.push(FieldError::new(
+            format!("{}_0_name", side.key()),
+            format!("请至少填写一位{}", side.name_zh()),
+        ));
+    }
+    if rows.iter().filter(|r| !r.is_blank()).count() > MAX_PARTIES {
+        errors.push(FieldError::new(
+            format!("{}_0_name", side.key()),
+            format!("{}最多{}位", side.name_zh(), MAX_PARTIES),
+        ));
+    }
+    if errors.is_empty() && !Share::sum_is_one(&shares) {
+        errors.push(FieldError::new(
+            format!("{}_0_share", side.key()),
+            format!(
+                "{}的份额之和必须等于1（例如两人各 1/2），请核对",
+                side.name_zh()
+            ),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(parties)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Checks the whole form.
+pub fn check_form(form: &ApplicationForm, app: &App) -> Result<ValidApplication, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let unit = check_unit(form, app).map_err(|e| errors.extend(e)).ok();
+    let price = parse_price_fen(&form.price_yuan)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let sellers = check_side(&form.sellers, Side::Seller)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let buyers = check_side(&form.buyers, Side::Buyer)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    match (unit, price, sellers, buyers) {
+        (
+            Some((unit_code, certificate_number, district_code)),
+            Some(price_fen),
+            Some(sellers),
+            Some(buyers),
+        ) if errors.is_empty() => Ok(ValidApplication {
+            unit_code,
+            certificate_number,
+            district_code,
+            sellers,
+            buyers,
+            price_fen,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// A stored material (file metadata; the name opened).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MaterialView {
+    /// Material id.
+    pub id: String,
+    /// Checklist code.
+    pub checklist_code: String,
+    /// Checklist title in Chinese.
+    pub checklist_name: String,
+    /// The file name as uploaded (made safe).
+    pub file_name: String,
+    /// Media type sniffed from the bytes.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// BLAKE3, hex.
+    #[serde(skip)]
+    pub blake3: String,
+    /// Whether it came with a supplement.
+    pub supplement: bool,
+}
+
+/// A draft or application row (without the opened form).
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    /// Internal id (drafts are addressed by it).
+    pub id: String,
+    /// The application number once submitted.
+    pub application_no: Option<String>,
+    /// `draft` or `submitted`.
+    pub state: String,
+    /// Current status code once submitted.
+    pub status: Option<String>,
+    /// The registrar's latest reason.
+    pub status_reason: Option<String>,
+    /// Checklist codes the registrar asked for (补正).
+    pub requested_materials: Vec<String>,
+    /// District.
+    pub district_code: Option<String>,
+    /// Created.
+    pub created_at_ms: i64,
+    /// Submitted.
+    pub submitted_at_ms: Option<i64>,
+    form_sealed: String,
+}
+
+impl ApplicationRow {
+    /// The status, parsed.
+    pub fn case_status(&self) -> Option<CaseStatus> {
+        self.status.as_deref().and_then(CaseStatus::from_code)
+    }
+}
+
+/// One entry of the status timeline.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    /// Status code (`accepted`, `supplement_requested`, …).
+    pub status: String,
+    /// 受理 / 补正 / …
+    pub status_zh: String,
+    /// The registrar's reason, if any.
+    pub reason: Option<String>,
+    /// Checklist codes asked for.
+    pub requested_materials: Vec<String>,
+    /// When, Unix milliseconds.
+    pub changed_at_ms: i64,
+}
+
+fn form_ctx(id: &str) -> Vec<u8> {
+    format!("inet_applications:{id}").into_bytes()
+}
+
+fn material_ctx(id: &str) -> Vec<u8> {
+    format!("inet_materials:{id}").into_bytes()
+}
+
+macro_rules! row_columns {
+    () => {
+        "id, application_no, state, status, status_reason, requested_materials, \
+         district_code, created_at_ms, submitted_at_ms, form_sealed"
+    };
+}
+
+fn row_of(r: &sqlx::any::AnyRow) -> Result<ApplicationRow, AppError> {
+    let requested: Option<String> = r.try_get("requested_materials")?;
+    Ok(ApplicationRow {
+        id: r.try_get("id")?,
+        application_no: r.try_get("application_no")?,
+        state: r.try_get("state")?,
+        status: r.try_get("status")?,
+        status_reason: r.try_get("status_reason")?,
+        requested_materials: requested
+            .map(|t| serde_json::from_str(&t))
+            .transpose()?
+            .unwrap_or_default(),
+        district_code: r.try_get("district_code")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+        submitted_at_ms: r.try_get("submitted_at_ms")?,
+        form_sealed: r.try_get("form_sealed")?,
+    })
+}
+
+/// Creates an empty draft for the citizen; returns its id.
+pub async fn create_draft(app: &App, account_id: &str, now_ms: i64) -> Result<String, AppError> {
+    let id = ow_store::new_id();
+    let form = ApplicationForm {
+        sellers: vec![PartyInput::default(); DEFAULT_ROWS],
+        buyers: vec![PartyInput::default(); DEFAULT_ROWS],
+        ..ApplicationForm::default()
+    };
+    let sealed = seal_form(app, &id, &form)?;
+    sqlx::query(
+        "INSERT INTO inet_applications (id, account_id, business_type, state, form_sealed, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, 'draft', $4, $5, $5)",
+    )
+    .bind(&id)
+    .bind(account_id)
+    .bind(BUSINESS.code())
+    .bind(sealed)
+    .bind(now_ms)
+    .execute(app.store.writer())
+    .await?;
+    tracing::info!(account = %account_id, draft = %id, "draft created");
+    Ok(id)
+}
+
+fn seal_form(app: &App, id: &str, form: &ApplicationForm) -> Result<String, AppError> {
+    let json = serde_json::to_vec(form)?;
+    Ok(app.pii.seal(FORM_FIELD, &form_ctx(id), &json).to_text())
+}
+
+/// Opens the form stored with a row.
+pub fn open_form(app: &App, row: &ApplicationRow) -> Result<ApplicationForm, AppError> {
+    let sealed = Sealed::from_text(&row.form_sealed)?;
+    let bytes = app.pii.open(FORM_FIELD, &form_ctx(&row.id), &sealed)?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// The citizen's draft with this id (`None` if it is not theirs, not a draft, or not there).
+pub async fn get_draft(
+    app: &App,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<ApplicationRow>, AppError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM inet_applications WHERE id = $1 AND account_id = $2 AND state = 'draft'"
+    ))
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(app.store.reader())
+    .await?;
+    row.as_ref().map(row_of).transpose()
+}
+
+/// The citizen's submitted application with this number.
+pub async fn get_application(
+    app: &App,
+    account_id: &str,
+    application_no: &str,
+) -> Result<Option<ApplicationRow>, AppError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM inet_applications WHERE application_no = $1 AND account_id = $2 AND state = 'submitted'"
+    ))
+    .bind(application_no)
+    .bind(account_id)
+    .fetch_optional(app.store.reader())
+    .await?;
+    row.as_ref().map(row_of).transpose()
+}
+
+/// The citizen's drafts and applications, newest first.
+pub async fn list(app: &App, account_id: &str) -> Result<Vec<ApplicationRow>, AppError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM inet_applications WHERE account_id = $1 ORDER BY created_at_ms DESC, id DESC"
+    ))
+    .bind(account_id)
+    .fetch_all(app.store.reader())
+    .await?;
+    rows.iter().map(row_of).collect()
+}
+
+/// Saves the form of a draft (sealed). `false` if the draft is not the citizen's.
+pub async fn save_draft(
+    app: &App,
+    account_id: &str,
+    id: &str,
+    form: &ApplicationForm,
+    now_ms: i64,
+) -> Result<bool, AppError> {
+    let sealed = seal_form(app, id, form)?;
+    let done = sqlx::query(
+        "UPDATE inet_applications SET form_sealed = $1, updated_at_ms = $2 WHERE id = $3 AND account_id = $4 AND state = 'draft'",
+    )
+    .bind(sealed)
+    .bind(now_ms)
+    .bind(id)
+    .bind(account_id)
+    .execute(app.store.writer())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a draft and its material rows (files stay: they are content-addressed and may be
+/// shared).
+pub async fn delete_draft(app: &App, account_id: &str, id: &str) -> Result<bool, AppError> {
+    let mut tx = app.store.begin().await?;
+    let owned = sqlx::query(
+        "SELECT id FROM inet_applications WHERE id = $1 AND account_id = $2 AND state = 'draft'",
+    )
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if owned.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM inet_materials WHERE application_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM inet_applications WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Materials of an application (all, or only the originals / one supplement).
+pub async fn materials(app: &App, application_id: &str) -> Result<Vec<MaterialView>, AppError> {
+    let rows = sqlx::query(
+        "SELECT id, supplement_id, checklist_code, file_name_sealed, media_type, size, blake3 \
+         FROM inet_materials WHERE application_id = $1 ORDER BY created_at_ms, id",
+    )
+    .bind(application_id)
+    .fetch_all(app.store.reader())
+    .await?;
+    let checklist = BUSINESS.required_materials();
+    rows.iter()
+        .map(|r| {
+            let id: String = r.try_get("id")?;
+            let code: String = r.try_get("checklist_code")?;
+            let sealed: String = r.try_get("file_name_sealed")?;
+            let name = app
+                .pii
+                .open_string(
+                    FILE_NAME_FIELD,
+                    &material_ctx(&id),
+                    &Sealed::from_text(&sealed)?,
+                )?
+                .to_string();
+            let supplement: Option<String> = r.try_get("supplement_id")?;
+            Ok(MaterialView {
+                checklist_name: checklist
+                    .iter()
+                    .find(|m| m.code == code)
+                    .map(|m| m.name_zh.to_owned())
+                    .unwrap_or_else(|| code.clone()),
+                checklist_code: code,
+                file_name: name,
+                media_type: r.try_get("media_type")?,
+                size: r.try_get("size")?,
+                blake3: r.try_get("blake3")?,
+                supplement: supplement.is_some(),
+                id,
+            })
+        })
+        .collect()
+}
+
+/// Stores checked files on disk (content-addressed) and adds their rows inside `tx`.
+async fn add_materials(
+    app: &App,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    application_id: &str,
+    supplement_id: Option<&str>,
+    files: &[AcceptedFile],
+    now_ms: i64,
+) -> Result<Vec<String>, AppError> {
+    let mut ids = Vec::new();
+    for f in files {
+        app.files.put(&f.bytes).await?;
+        let id = ow_store::new_id();
+        let sealed = app
+            .pii
+            .seal(
+                FILE_NAME_FIELD,
+                &material_ctx(&id),
+                f.checked.safe_filename.as_bytes(),
+            )
+            .to_text();
+        sqlx::query(
+            "INSERT INTO inet_materials (id, application_id, supplement_id, checklist_code, file_name_sealed, media_type, size, blake3, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(application_id)
+        .bind(supplement_id)
+        .bind(&f.field)
+        .bind(sealed)
+        .bind(f.checked.media.mime())
+        .bind(i64::try_from(f.checked.size).unwrap_or(i64::MAX))
+        .bind(&f.checked.blake3_hex)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Whether `code` is on the checklist.
+pub fn is_checklist_code(code: &str) -> bool {
+    BUSINESS.required_materials().iter().any(|m| m.code == code)
+}
+
+/// Adds checked files to a draft. `false` if the draft is not the citizen's (nothing stored).
+pub async fn add_draft_materials(
+    app: &App,
+    account_id: &str,
+    draft_id: &str,
+    files: &[AcceptedFile],
+    now_ms: i64,
+) -> Result<bool, AppError> {
+    if get_draft(app, account_id, draft_id).await?.is_none() {
+        return Ok(false);
+    }
+    let mut tx = app.store.begin().await?;
+    add_materials(app, &mut tx, draft_id, None, files, now_ms).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Removes one material from a draft.
+pub async fn remove_draft_material(
+    app: &App,
+    account_id: &str,
+    draft_id: &str,
+    material_id: &str,
+) -> Result<bool, AppError> {
+    if get_draft(app, account_id, draft_id).await?.is_none() {
+        return Ok(false);
+    }
+    let done = sqlx::query("DELETE FROM inet_materials WHERE id = $1 AND application_id = $2")
+        .bind(material_id)
+        .bind(draft_id)
+        .execute(app.store.writer())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The checklist items still missing (required, no file yet).
+pub fn missing_materials(have: &[MaterialView]) -> Vec<&'static ow_domain::Material> {
+    BUSINESS
+        .required_materials()
+        .iter()
+        .filter(|m| m.required && !have.iter().any(|h| h.checklist_code == m.code))
+        .collect()
+}
+
+/// Why a submission did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Not the citizen's draft (or already submitted).
+    #[error("no such draft")]
+    NotFound,
+    /// The form or the materials have problems.
+    #[error("the application has {} problem(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// Something broke.
+    #[error(transparent)]
+    Internal(#[from] AppError),
+}
+
+impl From<sqlx::Error> for SubmitError {
+    fn from(e: sqlx::Error) -> Self {
+        SubmitError::Internal(e.into())
+    }
+}
+
+/// The next application number for the day of `now_ms` (Beijing time): `SQ20260302000001`.
+async fn next_application_no(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now_ms: i64,
+) -> Result<String, AppError> {
+    let day = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .with_timezone(&crate::util::BEIJING)
+        .format("%Y%m%d")
+        .to_string();
+    let name = format!("application:{day}");
+    let value: i64 = sqlx::query_scalar(
+        "INSERT INTO inet_sequences (name, value) VALUES ($1, 1) \
+         ON CONFLICT (name) DO UPDATE SET value = inet_sequences.value + 1 RETURNING value",
+    )
+    .bind(&name)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(format!("SQ{day}{value:06}"))
+}
+
+fn outbound_files(
+    app: &App,
+    materials: &[MaterialView],
+) -> Result<(Vec<MaterialRef>, Vec<OutboundFile>), AppError> {
+    let mut refs = Vec::new();
+    let mut files = Vec::new();
+    for (i, m) in materials.iter().enumerate() {
+        let ext = match m.media_type.as_str() {
+            "application/pdf" => "pdf",
+            "image/jpeg" => "jpg",
+            "image/png" => "png",
+            _ => "bin",
+        };
+        let item = format!("m{:02}.{ext}", i + 1);
+        let path = app
+            .files
+            .path_for(&m.blake3)
+            .ok_or_else(|| AppError::Corrupt("material hash".into()))?;
+        refs.push(MaterialRef {
+            item: item.clone(),
+            checklist_code: m.checklist_code.clone(),
+            file_name: m.file_name.clone(),
+            media_type: m.media_type.clone(),
+            size: u64::try_from(m.size).unwrap_or(0),
+            blake3: m.blake3.clone(),
+        });
+        files.push(OutboundFile {
+            item,
+            media_type: m.media_type.clone(),
+            path,
+        });
+    }
+    Ok((refs, files))
+}
+
+/// Submits a draft: checks the form and the materials, assigns the application number and, in
+/// the same transaction, queues `ApplicationSubmitted` for the extranet. Returns the number.
+pub async fn submit(
+    app: &App,
+    account_id: &str,
+    draft_id: &str,
+    now_ms: i64,
+) -> Result<String, SubmitError> {
+    let row = get_draft(app, account_id, draft_id)
+        .await?
+        .ok_or(SubmitError::NotFound)?;
+    let form = open_form(app, &row)?;
+    let mut errors = Vec::new();
+    let valid = check_form(&form, app).map_err(|e| errors.extend(e)).ok();
+    let mats = materials(app, draft_id).await?;
+    for m in missing_materials(&mats) {
+        errors.push(FieldError::new(
+            format!("material_{}", m.code),
+            format!("请上传“{}”", m.name_zh),
+        ));
+    }
+    let Some(valid) = valid.filter(|_| errors.is_empty()) else {
+        return Err(SubmitError::Invalid(errors));
+    };
+    let (refs, files) = outbound_files(app, &mats)?;
+    let mut tx = app.store.begin().await.map_err(AppError::from)?;
+    let no = next_application_no(&mut tx, now_ms).await?;
+    let done = sqlx::query(
+        "UPDATE inet_applications SET state = 'submitted', application_no = $1, status = 'submitted', \
+         status_changed_at_ms = $2, district_code = $3, submitted_at_ms = $2, updated_at_ms = $2 \
+         WHERE id = $4 AND account_id = $5 AND state = 'draft'",
+    )
+    .bind(&no)
+    .bind(now_ms)
+    .bind(&valid.district_code)
+    .bind(draft_id)
+    .bind(account_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(SubmitError::NotFound);
+    }
+    insert_timeline(
+        &mut tx,
+        draft_id,
+        CaseStatus::Submitted.code(),
+        None,
+        &[],
+        now_ms,
+    )
+    .await?;
+    let message = Message::ApplicationSubmitted(ApplicationSubmitted {
+        application_no: no.clone(),
+        district_code: valid.district_code.clone(),
+        business_type: BUSINESS.code().to_owned(),
+        unit_code: valid.unit_code.as_ref().map(|u| u.as_str().to_owned()),
+        certificate_number: valid
+            .certificate_number
+            .as_ref()
+            .map(|c| c.as_str().to_owned()),
+        sellers: valid.sellers,
+        buyers: valid.buyers,
+        price_fen: valid.price_fen,
+        materials: refs,
+        applicant_ref: account_id.to_owned(),
+        submitted_at_ms: now_ms,
+    });
+    ow_exchange::enqueue(&mut tx, &app.pii, &OUTBOUND, message, files)
+        .await
+        .map_err(AppError::from)?;
+    tx.commit().await?;
+    app.wake_exchange();
+    tracing::info!(account = %account_id, application = %no, district = %valid.district_code, "application submitted");
+    Ok(no)
+}
+
+/// Adds a timeline row (idempotent on application, status and time).
+pub(crate) async fn insert_timeline(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    application_id: &str,
+    status: &str,
+    reason: Option<&str>,
+    requested: &[String],
+    changed_at_ms: i64,
+) -> Result<(), AppError> {
+    let requested = if requested.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(requested)?)
+    };
+    sqlx::query(
+        "INSERT INTO inet_timeline (id, application_id, status, reason, requested_materials, changed_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id, status, changed_at_ms) DO NOTHING",
+    )
+    .bind(ow_store::new_id())
+    .bind(application_id)
+    .bind(status)
+    .bind(reason)
+    .bind(requested)
+    .bind(changed_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The timeline of an application, oldest first.
+pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEntry>, AppError> {
+    let rows = sqlx::query(
+        "SELECT status, reason, requested_materials, changed_at_ms FROM inet_timeline \
+         WHERE application_id = $1 ORDER BY changed_at_ms, id",
+    )
+    .bind(application_id)
+    .fetch_all(app.store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            let requested: Option<String> = r.try_get("requested_materials")?;
+            Ok(TimelineEntry {
+                status_zh: CaseStatus::from_code(&status)
+                    .map(|s| s.name_zh().to_owned())
+                    .unwrap_or_else(|| status.clone()),
+                status,
+                reason: r.try_get("reason")?,
+                requested_materials: requested
+                    .map(|t| serde_json::from_str(&t))
+                    .transpose()?
+                    .unwrap_or_default(),
+                changed_at_ms: r.try_get("changed_at_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// Sends supplement materials for an application in status 补正. Returns the supplement id.
+pub async fn submit_supplement(
+    app: &App,
+    account_id: &str,
+    application_no: &str,
+    note: &str,
+    files: &[AcceptedFile],
+    now_ms: i64,
+) -> Result<String, SubmitError> {
+    let row = get_application(app, account_id, application_no)
+        .await?
+        .ok_or(SubmitError::NotFound)?;
+    if row.case_status() != Some(CaseStatus::SupplementRequested) {
+        return Err(SubmitError::Invalid(vec![FieldError::new(
+            "file",
+            "该申请当前不需要补正材料",
+        )]));
+    }
+    if files.is_empty() {
+        return Err(SubmitError::Invalid(vec![FieldError::new(
+            "file",
+            "请至少上传一份补正材料",
+        )]));
+    }
+    let note = note.trim();
+    if note.chars().count() > 500 {
+        return Err(SubmitError::Invalid(vec![FieldError::new(
+            "note",
+            "说明不能超过500字",
+        )]));
+    }
+    let supplement_id = ow_store::new_id();
+    let mut tx = app.store.begin().await.map_err(AppError::from)?;
+    sqlx::query("INSERT INTO inet_supplements (id, application_id, note_sealed, submitted_at_ms) VALUES ($1, $2, $3, $4)")
+        .bind(&supplement_id)
+        .bind(&row.id)
+        .bind(
+            app.pii
+                .seal(NOTE_FIELD, format!("inet_supplements:{supplement_id}").as_bytes(), note.as_bytes())
+                .to_text(),
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+    add_materials(app, &mut tx, &row.id, Some(&supplement_id), files, now_ms).await?;
+    // Only this supplement's files travel.
+    let mats: Vec<MaterialView> = {
+        let mut out = Vec::new();
+        for f in files {
+            out.push(MaterialView {
+                id: String::new(),
+                checklist_code: f.field.clone(),
+                checklist_name: String::new(),
+                file_name: f.checked.safe_filename.clone(),
+                media_type: f.checked.media.mime().to_owned(),
+                size: i64::try_from(f.checked.size).unwrap_or(i64::MAX),
+                blake3: f.checked.blake3_hex.clone(),
+                supplement: true,
+            });
+        }
+        out
+    };
+    let (refs, outbound) = outbound_files(app, &mats)?;
+    sqlx::query(
+        "UPDATE inet_applications SET status = 'submitted', status_reason = NULL, requested_materials = NULL, \
+         status_changed_at_ms = $1, updated_at_ms = $1 WHERE id = $2",
+    )
+    .bind(now_ms)
+    .bind(&row.id)
+    .execute(&mut *tx)
+    .await?;
+    insert_timeline(
+        &mut tx,
+        &row.id,
+        CaseStatus::Submitted.code(),
+        Some("已提交补正材料"),
+        &[],
+        now_ms,
+    )
+    .await?;
+    let message = Message::SupplementSubmitted(SupplementSubmitted {
+        application_no: application_no.to_owned(),
+        note: note.to_owned(),
+        materials: refs,
+        submitted_at_ms: now_ms,
+    });
+    ow_exchange::enqueue(&mut tx, &app.pii, &OUTBOUND, message, outbound)
+        .await
+        .map_err(AppError::from)?;
+    tx.commit().await?;
+    app.wake_exchange();
+    tracing::info!(account = %account_id, application = %application_no, "supplement submitted");
+    Ok(supplement_id)
+}
+
+/// The bytes of one material of the citizen's own draft or application.
+pub async fn material_file(
+    app: &App,
+    account_id: &str,
+    material_id: &str,
+) -> Result<Option<(MaterialView, Vec<u8>)>, AppError> {
+    let row = sqlx::query(
+        "SELECT m.application_id FROM inet_materials m JOIN inet_applications a ON a.id = m.application_id \
+         WHERE m.id = $1 AND a.account_id = $2",
+    )
+    .bind(material_id)
+    .bind(account_id)
+    .fetch_optional(app.store.reader())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let application_id: String = row.try_get("application_id")?;
+    let Some(m) = materials(app, &application_id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == material_id)
+    else {
+        return Ok(None);
+    };
+    let bytes = app.files.read(&m.blake3).await?;
+    Ok(Some((m, bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, id: &str, share: &str) -> PartyInput {
+        PartyInput {
+            name: name.into(),
+            id_number: id.into(),
+            phone: String::new(),
+            share: share.into(),
+        }
+    }
+
+    #[test]
+    fn prices() {
+        assert_eq!(parse_price_fen("1250000").unwrap(), 125_000_000);
+        assert_eq!(parse_price_fen("1,250,000.5").unwrap(), 125_000_050);
+        assert_eq!(parse_price_fen("0.07").unwrap(), 7);
+        assert!(parse_price_fen("").is_err());
+        assert!(parse_price_fen("0").is_err());
+        assert!(parse_price_fen("12.345").is_err());
+        assert!(parse_price_fen("-5").is_err());
+        assert!(parse_price_fen("1e6").is_err());
+    }
+
+    #[test]
+    fn sides_need_shares_summing_to_one() {
+        let ok = check_side(
+            &[
+                p("张小三", "11010519491231002X", "1/2"),
+                p("李四", "440524188001010014", "50%"),
+                PartyInput::default(),
+            ],
+            Side::Buyer,
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].share, "1/2");
+        let err = check_side(
+            &[
+                p("张小三", "11010519491231002X", "1/2"),
+                p("李四", "440524188001010014", "1/3"),
+            ],
+            Side::Seller,
+        )
+        .unwrap_err();
+        assert!(err[0].message.contains("份额之和"), "{err:?}");
+        let err = check_side(&[p("张小三", "11010119900307451X", "1")], Side::Seller).unwrap_err();
+        assert_eq!(err[0].field, "seller_0_id_number");
+        assert!(err[0].message.contains("校验位"), "{err:?}");
+        let err = check_side(&[PartyInput::default()], Side::Buyer).unwrap_err();
+        assert!(err[0].message.contains("至少"));
+        let err = check_side(
+            &[
+                p("张小三", "11010519491231002X", "1/2"),
+                p("张小三", "11010519491231002X", "1/2"),
+            ],
+            Side::Buyer,
+        )
+        .unwrap_err();
+        assert!(err[0].message.contains("重复"));
+    }
+}

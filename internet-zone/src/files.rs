@@ -1,0 +1,205 @@
+//! Uploaded materials on disk, content-addressed by BLAKE3 under `<data_dir>/files/ab/cd/<hash>`,
+//! and the checks every upload passes first (ow-web: magic bytes, size).
+
+use std::path::{Path, PathBuf};
+
+use ow_web::upload::{CheckedUpload, UploadError, UploadLimits, check_upload};
+
+use crate::error::AppError;
+
+/// One file received in a request, not yet checked.
+#[derive(Debug, Clone)]
+pub struct ReceivedFile {
+    /// The form field it came in (a checklist code, or `file`).
+    pub field: String,
+    /// The name the browser sent (personal data: never log it).
+    pub file_name: String,
+    /// The declared `Content-Type` (not trusted).
+    pub declared_type: Option<String>,
+    /// The bytes (at most the limit plus one byte: more is never kept).
+    pub bytes: Vec<u8>,
+    /// The full size received, which may be over the limit.
+    pub size: u64,
+}
+
+/// A file that passed the checks.
+#[derive(Debug, Clone)]
+pub struct AcceptedFile {
+    /// The form field it came in.
+    pub field: String,
+    /// The check result (type, size, hash, safe name).
+    pub checked: CheckedUpload,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Checks every file; the first refusal refuses them all (so nothing is stored).
+pub fn check_all(
+    files: Vec<ReceivedFile>,
+    limits: &UploadLimits,
+) -> Result<Vec<AcceptedFile>, UploadError> {
+    limits.check_count(files.len())?;
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        if f.size > limits.max_file_bytes {
+            return Err(UploadError::TooLarge {
+                filename: Some(ow_web::upload::safe_filename(&f.file_name, None)),
+                size: f.size,
+                limit: limits.max_file_bytes,
+            });
+        }
+        let checked = check_upload(&f.file_name, f.declared_type.as_deref(), &f.bytes, limits)?;
+        out.push(AcceptedFile {
+            field: f.field,
+            checked,
+            bytes: f.bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// The content-addressed file folder.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+impl FileStore {
+    /// Files under `root` (created when missing).
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self, AppError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|e| AppError::io(&root, e))?;
+        Ok(FileStore { root })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the file with this BLAKE3 (64 lower-case hex digits) lives; `None` for anything else.
+    pub fn path_for(&self, blake3_hex: &str) -> Option<PathBuf> {
+        let ok = blake3_hex.len() == 64
+            && blake3_hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| {
+            self.root
+                .join(&blake3_hex[..2])
+                .join(&blake3_hex[2..4])
+                .join(blake3_hex)
+        })
+    }
+
+    /// Stores `bytes` under their hash (written to a temporary name, then renamed; an existing
+    /// file with the hash is kept). Returns the path.
+    pub async fn put(&self, bytes: &[u8]) -> Result<PathBuf, AppError> {
+        let hex = blake3::hash(bytes).to_hex().to_string();
+        let path = self
+            .path_for(&hex)
+            .ok_or_else(|| AppError::Corrupt("BLAKE3 hex".into()))?;
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(path);
+        }
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| AppError::io(&dir, e))?;
+        let tmp = dir.join(format!(".{hex}.{}.tmp", uuid::Uuid::now_v7().simple()));
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| AppError::io(&tmp, e))?;
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(AppError::io(&path, e));
+        }
+        Ok(path)
+    }
+
+    /// Reads the file with this hash.
+    pub async fn read(&self, blake3_hex: &str) -> Result<Vec<u8>, AppError> {
+        let path = self
+            .path_for(blake3_hex)
+            .ok_or_else(|| AppError::Corrupt("stored file hash is not BLAKE3 hex".into()))?;
+        tokio::fs::read(&path)
+            .await
+            .map_err(|e| AppError::io(&path, e))
+    }
+
+    /// How many files are stored (for tests and the operator).
+    pub fn count(&self) -> usize {
+        fn walk(p: &Path) -> usize {
+            let Ok(entries) = std::fs::read_dir(p) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        walk(&path)
+                    } else {
+                        usize::from(!e.file_name().to_string_lossy().starts_with('.'))
+                    }
+                })
+                .sum()
+        }
+        walk(&self.root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rf(name: &str, bytes: &[u8]) -> ReceivedFile {
+        ReceivedFile {
+            field: "sale_contract".into(),
+            file_name: name.into(),
+            declared_type: Some("application/pdf".into()),
+            bytes: bytes.to_vec(),
+            size: bytes.len() as u64,
+        }
+    }
+
+    #[tokio::test]
+    async fn content_addressed_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FileStore::new(dir.path().join("files")).unwrap();
+        let a = fs.put(b"%PDF-1.7 one").await.unwrap();
+        let b = fs.put(b"%PDF-1.7 one").await.unwrap();
+        assert_eq!(a, b);
+        assert_eq!(fs.count(), 1);
+        let hex = blake3::hash(b"%PDF-1.7 one").to_hex().to_string();
+        assert_eq!(fs.read(&hex).await.unwrap(), b"%PDF-1.7 one");
+        assert!(fs.path_for("../../etc/passwd").is_none());
+        assert!(fs.path_for(&hex.to_uppercase()).is_none());
+    }
+
+    #[test]
+    fn one_bad_file_refuses_all() {
+        let limits = UploadLimits {
+            max_file_bytes: 1000,
+            max_files: 5,
+        };
+        let ok = rf("a.pdf", b"%PDF-1.7 fine");
+        let exe = rf(
+            "b.pdf",
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff",
+        );
+        let err = check_all(vec![ok.clone(), exe], &limits).unwrap_err();
+        assert!(
+            err.message_zh().contains("不是 PDF"),
+            "{}",
+            err.message_zh()
+        );
+        let mut big = rf("c.pdf", b"%PDF-");
+        big.size = 5000;
+        let err = check_all(vec![ok.clone(), big], &limits).unwrap_err();
+        assert!(err.message_zh().contains("过大"), "{}", err.message_zh());
+        assert_eq!(check_all(vec![ok], &limits).unwrap().len(), 1);
+    }
+}
