@@ -218,8 +218,14 @@ mod tests {
         assert!(!Reviewed.can_move_to(CertificatePrepared));
         assert!(!Recorded.can_move_to(Reviewed));
         assert!(!Reviewed.can_move_to(Accepted));
-        assert!(Accepted.can_move_to(Refused) && Reviewed.can_move_to(Refused), "不予登记");
-        assert!(!Recorded.can_move_to(Refused), "recorded in the register: correction, not refusal");
+        assert!(
+            Accepted.can_move_to(Refused) && Reviewed.can_move_to(Refused),
+            "不予登记"
+        );
+        assert!(
+            !Recorded.can_move_to(Refused),
+            "recorded in the register: correction, not refusal"
+        );
         for s in CaseStatus::ALL {
             assert!(!s.can_move_to(s), "{s:?} to itself");
             assert!(!s.can_move_to(Submitted) || s == SupplementRequested);

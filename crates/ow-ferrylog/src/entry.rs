@@ -58,6 +58,9 @@ pub enum Event {
     Started,
     /// The agent stopped.
     Stopped,
+    /// A person acted in a zone application (a registrar accepting a case, …): `agent` names
+    /// the actor by id, `kind` the action, `case_id` the case, `reason` the stated reason.
+    Action,
 }
 
 impl Event {
@@ -75,11 +78,12 @@ impl Event {
             Event::Gap => "gap",
             Event::Started => "started",
             Event::Stopped => "stopped",
+            Event::Action => "action",
         }
     }
 
     /// All events, in declaration order.
-    pub const ALL: [Event; 11] = [
+    pub const ALL: [Event; 12] = [
         Event::Queued,
         Event::Sent,
         Event::Received,
@@ -91,6 +95,7 @@ impl Event {
         Event::Gap,
         Event::Started,
         Event::Stopped,
+        Event::Action,
     ];
 }
 

@@ -12,10 +12,11 @@
 //! (`_ow_migrations_<crate>`), so crates migrate independently in one database
 //! ([`Store::migrate`]).
 //!
-//! SQLite allows one writer at a time. A [`Store`] over SQLite therefore has a write pool of one
-//! connection, which serialises writers in the process instead of failing them with "database is
-//! locked", and a read pool opened read-only, so a read path can never write by accident. Over
-//! PostgreSQL both are the same pool.
+//! SQLite allows one writer at a time. A [`Store`] over SQLite runs in WAL mode (readers never
+//! wait for the writer), with a busy timeout so writers wait for each other instead of failing,
+//! and starts write transactions with `BEGIN IMMEDIATE` so a transaction never fails half-way
+//! on a lock upgrade. `writer()` and `reader()` are the same pool today; call sites say which
+//! they mean, so a read replica can be added without touching them.
 //!
 //! [`testing`] gives a fresh database on every configured backend, used by every store test so
 //! that the same suite runs on SQLite and PostgreSQL.

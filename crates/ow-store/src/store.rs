@@ -136,43 +136,36 @@ impl Store {
         if file.contains('?') || file.contains('#') {
             return Err(StoreError::BadUrl { url: redacted });
         }
-        let connect = |u: String, max: u32, read_only: bool| {
-            let redacted = redacted.clone();
-            async move {
-                AnyPoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(options.acquire_timeout)
-                    .after_connect(move |conn, _meta| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the one writer; FULL makes every
-                            // commit durable, which exactly-once import relies on.
-                            let pragmas = if read_only {
-                                "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
-                            } else {
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
-                            };
-                            conn.execute(pragmas).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&u)
-                    .await
-                    .map_err(|cause| StoreError::Connect {
-                        url: redacted,
-                        cause,
-                    })
-            }
-        };
-        let write = connect(format!("sqlite://{file}?mode=rwc"), 1, false).await?;
-        // Make sure the file exists in WAL mode before read-only connections open it.
-        sqlx::query("SELECT 1").execute(&write).await?;
-        let read = connect(
-            format!("sqlite://{file}?mode=ro"),
-            options.max_connections.max(1),
-            true,
-        )
-        .await?;
+        // One pool: a separate read-only pool stalled writers behind idle readers in practice
+        // (sqlx-sqlite keeps statements of read-only connections open), so every connection
+        // may write and SQLite's own locking, with a busy timeout, serialises the writers.
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; FULL makes every commit durable,
+                    // which exactly-once import relies on. One statement per call: the Any
+                    // driver may run only the first of several.
+                    for pragma in [
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        conn.execute(pragma).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&format!("sqlite://{file}?mode=rwc"))
+            .await
+            .map_err(|cause| StoreError::Connect {
+                url: redacted.clone(),
+                cause,
+            })?;
+        let write = pool.clone();
+        let read = pool;
         info!(backend = "sqlite", path = %file, "database opened");
         Ok(Store {
             backend: Backend::Sqlite,
@@ -215,19 +208,24 @@ impl Store {
         &self.url
     }
 
-    /// The pool for writes (one connection on SQLite).
+    /// The pool for writes.
     pub fn writer(&self) -> &AnyPool {
         &self.write
     }
 
-    /// The pool for reads (read-only on SQLite).
+    /// The pool for reads (the same pool; kept apart so a read-only replica can be added).
     pub fn reader(&self) -> &AnyPool {
         &self.read
     }
 
-    /// Starts a write transaction.
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes never fails half-way
+    /// because another writer committed in between; writers wait their turn instead.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(self.write.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
     }
 
     /// Closes both pools, waiting for connections in use.
@@ -301,7 +299,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_read_pool_cannot_write() {
+    async fn sqlite_writers_wait_for_each_other() {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("sub/x.db");
         let store = Store::open(url.to_str().unwrap(), &OpenOptions::default())
@@ -311,24 +309,36 @@ mod tests {
             .execute(store.writer())
             .await
             .unwrap();
-        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)")
-            .bind("a")
-            .bind(7_i64)
+        sqlx::query("INSERT INTO t (id, n) VALUES ('a', 0)")
             .execute(store.writer())
             .await
             .unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT n FROM t WHERE id = $1")
-            .bind("a")
+        // Many concurrent read-then-write transactions: none fails, none is lost.
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                let n: i64 = sqlx::query_scalar("SELECT n FROM t WHERE id = 'a'")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE t SET n = $1 WHERE id = 'a'")
+                    .bind(n + 1)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let n: i64 = sqlx::query_scalar("SELECT n FROM t WHERE id = 'a'")
             .fetch_one(store.reader())
             .await
             .unwrap();
-        assert_eq!(n, 7);
-        assert!(
-            sqlx::query("INSERT INTO t (id, n) VALUES ('b', 1)")
-                .execute(store.reader())
-                .await
-                .is_err()
-        );
+        assert_eq!(n, 20);
         store.close().await;
     }
 

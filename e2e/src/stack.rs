@@ -1,0 +1,308 @@
+//! Starting and stopping a local stack from the real binaries.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The path of a workspace binary built next to the running test (`target/<profile>/<name>`).
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the test executable")?;
+    // target/<profile>/deps/<test>-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test executable is not in a Cargo target folder")?;
+    let path = profile_dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is not built; run `cargo build --workspace` (or `cargo test --workspace`, which builds it)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A free loopback port (the listener is closed before the server binds it).
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Options for [`Stack::start`].
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Extra `--set key=value` for the internet zone server.
+    pub internet_sets: Vec<String>,
+    /// Extra `--set key=value` for the extranet zone server.
+    pub extranet_sets: Vec<String>,
+}
+
+/// A running stack. Dropping it stops every process.
+pub struct Stack {
+    /// Everything the stack writes lives here.
+    pub root: PathBuf,
+    /// `http://127.0.0.1:<port>` of the citizen portal.
+    pub internet_url: String,
+    /// `http://127.0.0.1:<port>` of the registrar back office.
+    pub extranet_url: String,
+    /// What `ow-extranet seed-demo --json` printed.
+    pub seed: serde_json::Value,
+    children: Vec<(String, Child)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("root", &self.root)
+            .field("internet_url", &self.internet_url)
+            .field("extranet_url", &self.extranet_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_line(path: &Path) -> Result<String> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.trim().to_owned())
+        .with_context(|| format!("{} holds no key", path.display()))
+}
+
+impl Stack {
+    /// Generates keys, writes configurations, seeds the demo register, starts both zone servers
+    /// and both zones' ferry agents, and waits until the servers answer `/healthz`.
+    pub fn start(options: StackOptions) -> Result<Stack> {
+        let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
+        let root = dir.path().to_path_buf();
+        let ferry = binary("ow-ferry")?;
+        let internet = binary("ow-internet")?;
+        let extranet = binary("ow-extranet")?;
+        let keys = root.join("keys");
+        for zone in ["internet", "extranet"] {
+            run(Command::new(&ferry)
+                .args(["keygen", "--zone", zone, "--out"])
+                .arg(&keys))?;
+        }
+        fs::write(
+            root.join("trust.toml"),
+            format!(
+                "[[channel]]\nname = \"internet-to-extranet\"\nsender_keys = [\"{}\"]\n\
+                 receiver_encryption_key = \"{}\"\n\n[[channel]]\nname = \"extranet-to-internet\"\n\
+                 sender_keys = [\"{}\"]\nreceiver_encryption_key = \"{}\"\n",
+                key_line(&keys.join("internet.sign.pub"))?,
+                key_line(&keys.join("extranet.enc.pub"))?,
+                key_line(&keys.join("extranet.sign.pub"))?,
+                key_line(&keys.join("internet.enc.pub"))?,
+            ),
+        )?;
+        let ferry_config = |zone: &str, send: &str, receive: &str| {
+            format!(
+                "zone = \"{zone}\"\ndata_dir = \"{zone}/ferry\"\n\n[keys]\n\
+                 signing_key = \"keys/{zone}.sign.secret\"\nencryption_key = \"keys/{zone}.enc.secret\"\n\
+                 trust_file = \"trust.toml\"\n\n\
+                 [[send]]\nchannel = \"{send}\"\noutbox = \"{zone}/outbox\"\ngateway = \"gateway/{send}\"\n\
+                 marker = true\nrescan_ms = 200\n\n\
+                 [[receive]]\nchannel = \"{receive}\"\ngateway = \"gateway/{receive}\"\ninbox = \"{zone}/inbox\"\n\
+                 settle_ms = 200\nrescan_ms = 200\n"
+            )
+        };
+        fs::write(
+            root.join("internet.ferry.toml"),
+            ferry_config("internet", "internet-to-extranet", "extranet-to-internet"),
+        )?;
+        fs::write(
+            root.join("extranet.ferry.toml"),
+            ferry_config("extranet", "extranet-to-internet", "internet-to-extranet"),
+        )?;
+        let internet_port = free_port()?;
+        let extranet_port = free_port()?;
+        let internet_url = format!("http://127.0.0.1:{internet_port}");
+        let extranet_url = format!("http://127.0.0.1:{extranet_port}");
+        zone_configs::write(&root, internet_port, extranet_port)?;
+        run(Command::new(&internet)
+            .arg("init-pii-key")
+            .arg(root.join("keys/internet.pii.keys")))?;
+        run(Command::new(&extranet)
+            .args(["init-keys", "--config"])
+            .arg(root.join("extranet.toml")))?;
+
+        let seed_out = run(Command::new(&extranet)
+            .args(["seed-demo", "--json", "--config"])
+            .arg(root.join("extranet.toml")))?;
+        let seed: serde_json::Value = serde_json::from_str(&seed_out)
+            .with_context(|| format!("seed-demo --json printed something else: {seed_out}"))?;
+
+        let mut stack = Stack {
+            root: root.clone(),
+            internet_url,
+            extranet_url,
+            seed,
+            children: Vec::new(),
+            _dir: Some(dir),
+        };
+        for zone in ["internet", "extranet"] {
+            stack.spawn(
+                &format!("{zone}-ferry"),
+                Command::new(&ferry)
+                    .arg("run")
+                    .arg("--config")
+                    .arg(root.join(format!("{zone}.ferry.toml"))),
+            )?;
+        }
+        let mut cmd = Command::new(&internet);
+        cmd.args(["serve", "--config"])
+            .arg(root.join("internet.toml"));
+        for set in &options.internet_sets {
+            cmd.args(["--set", set]);
+        }
+        stack.spawn("ow-internet", &mut cmd)?;
+        let mut cmd = Command::new(&extranet);
+        cmd.args(["serve", "--config"])
+            .arg(root.join("extranet.toml"));
+        for set in &options.extranet_sets {
+            cmd.args(["--set", set]);
+        }
+        stack.spawn("ow-extranet", &mut cmd)?;
+        stack.wait_healthy(&internet, &stack.internet_url.clone())?;
+        stack.wait_healthy(&extranet, &stack.extranet_url.clone())?;
+        Ok(stack)
+    }
+
+    fn spawn(&mut self, name: &str, cmd: &mut Command) -> Result<()> {
+        let log = fs::File::create(self.root.join(format!("{name}.log")))?;
+        let child = cmd
+            .env("OW_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        self.children.push((name.to_owned(), child));
+        Ok(())
+    }
+
+    fn wait_healthy(&mut self, bin: &Path, url: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = Command::new(bin)
+                .args(["healthcheck", "--url", url])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            let exited =
+                self.children
+                    .iter_mut()
+                    .find_map(|(name, child)| match child.try_wait() {
+                        Ok(Some(status)) => Some((name.clone(), status)),
+                        _ => None,
+                    });
+            if let Some((name, status)) = exited {
+                bail!("{name} exited ({status}); its log:\n{}", self.log(&name));
+            }
+            if Instant::now() > deadline {
+                bail!("{url} did not become healthy within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The log of one process (`ow-internet`, `ow-extranet`, `internet-ferry`, `extranet-ferry`).
+    pub fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.root.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Keeps the folder after the test (for looking at a failure).
+    pub fn keep(&mut self) -> PathBuf {
+        if let Some(dir) = self._dir.take() {
+            let _ = dir.keep();
+        }
+        self.root.clone()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the folder, with every process's log, for looking at the failure.
+            let kept = self.keep();
+            eprintln!("stack folder kept for inspection: {}", kept.display());
+        }
+        for (_, child) in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (_, child) in &mut self.children {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .env("OW_LOG", "warn")
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+mod zone_configs {
+    //! The zone servers' configurations, as in `deploy/local/` but on free ports and in the
+    //! stack's own folder.
+    use std::path::Path;
+
+    pub fn write(root: &Path, internet_port: u16, extranet_port: u16) -> anyhow::Result<()> {
+        std::fs::write(
+            root.join("internet.toml"),
+            format!(
+                "listen = \"127.0.0.1:{internet_port}\"\npublic_url = \"http://127.0.0.1:{internet_port}\"\n\
+                 data_dir = \"internet/app\"\npii_key_file = \"keys/internet.pii.keys\"\n\
+                 certificate_key_file = \"keys/extranet-cert.pub\"\ncookie_secure = false\n\n\
+                 [password]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n\n\
+                 [exchange]\nsigning_key_file = \"keys/internet.sign.secret\"\n\
+                 encryption_key_file = \"keys/internet.enc.secret\"\ntrust_file = \"trust.toml\"\n\
+                 outbox_dir = \"internet/outbox\"\ninbox_dir = \"internet/inbox\"\n\
+                 packer_state = \"internet/ferry/ferry-state.db\"\npoll_ms = 200\n"
+            ),
+        )?;
+        std::fs::write(
+            root.join("extranet.toml"),
+            format!(
+                "listen = \"127.0.0.1:{extranet_port}\"\npublic_url = \"http://127.0.0.1:{extranet_port}\"\n\
+                 data_dir = \"extranet/app\"\npii_key_file = \"keys/extranet.pii.keys\"\n\
+                 certificate_key_file = \"keys/extranet-cert.secret\"\n\
+                 portal_verify_url = \"http://127.0.0.1:{internet_port}/verify\"\ncookie_secure = false\n\n\
+                 [exchange]\nsigning_key_file = \"keys/extranet.sign.secret\"\n\
+                 encryption_key_file = \"keys/extranet.enc.secret\"\ntrust_file = \"trust.toml\"\n\
+                 outbox = \"extranet/outbox\"\ninbox = \"extranet/inbox\"\n\
+                 packer_state = \"extranet/ferry/ferry-state.db\"\npoll_interval_ms = 200\n"
+            ),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,427 @@
+//! The whole flow with the real binaries, over HTTP and the ferry's folders only: a citizen
+//! applies on the portal, registrars in the back office accept, review, record and issue, the
+//! certificate comes back to the citizen and `/verify` says valid, and the seller's old
+//! certificate says cancelled. Then the refusals: a seized unit, another citizen, another
+//! district, a forged certificate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use ow_e2e::{Stack, StackOptions};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+/// How long to wait for something to cross the ferry. Crossings take well under a second on an
+/// idle machine; a packer waiting on the sending agent's state database has been seen to take a
+/// minute (under investigation), so wait longer than that rather than fail a correct run.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// A citizen on the portal's JSON API.
+struct Citizen {
+    http: reqwest::Client,
+    base: String,
+    csrf: String,
+    name: String,
+    id_number: String,
+}
+
+impl Citizen {
+    async fn register(base: &str, name: &str, id_number: &str, phone: &str) -> Citizen {
+        let http = client();
+        let password = "Qingzhou-2026!";
+        let r = http
+            .post(format!("{base}/api/v1/register"))
+            .json(
+                &json!({"name": name, "id_number": id_number, "phone": phone,
+                          "password": password, "password_confirm": password}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "register: {}", r.text().await.unwrap());
+        let r = http
+            .post(format!("{base}/api/v1/login"))
+            .json(&json!({"login": id_number, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login");
+        let body: Value = r.json().await.unwrap();
+        Citizen {
+            http,
+            base: base.to_owned(),
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            name: name.to_owned(),
+            id_number: id_number.to_owned(),
+        }
+    }
+
+    /// Applies to buy `unit` (a seed unit) alone, with every required material. Returns the
+    /// application number.
+    async fn apply(&self, unit: &Value) -> String {
+        let sellers: Vec<Value> = unit["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| json!({"name": h["name"], "id_number": h["id_number"], "phone": "", "share": h["share"]}))
+            .collect();
+        let form = json!({
+            "unit_code": unit["unit_code"],
+            "certificate_number": "",
+            "price_yuan": "1280000",
+            "sellers": sellers,
+            "buyers": [{"name": self.name, "id_number": self.id_number, "phone": "", "share": "1/1"}],
+        });
+        let mut multipart = Form::new().text("application", form.to_string());
+        for code in [
+            "application_form",
+            "applicant_identity",
+            "title_certificate",
+            "sale_contract",
+            "tax_receipt",
+            "marital_status",
+        ] {
+            multipart = multipart.part(
+                code,
+                Part::bytes(PDF.to_vec())
+                    .file_name(format!("{code}.pdf"))
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            );
+        }
+        let r = self
+            .http
+            .post(format!("{}/api/v1/applications", self.base))
+            .header("X-CSRF-Token", &self.csrf)
+            .multipart(multipart)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 201, "apply: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        body["application_no"].as_str().unwrap().to_owned()
+    }
+
+    async fn application(&self, no: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/api/v1/applications/{no}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the application until its status is `status` (statuses come back over the ferry).
+    async fn wait_status(&self, no: &str, status: &str) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let view: Value = self.application(no).await.json().await.unwrap();
+            if view["status"] == status {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "application {no} never reached {status}: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn verify(&self, number: &str, code: &str) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/verify", self.base))
+            .json(&json!({"certificate_number": number, "code": code}))
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    }
+}
+
+/// A registrar signed in to the back office with password and TOTP.
+struct Registrar {
+    http: reqwest::Client,
+    base: String,
+}
+
+fn csrf_in(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no CSRF field in the page: {html}"))
+        + "name=\"csrf\" value=\"".len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+impl Registrar {
+    async fn sign_in(stack: &Stack, staff: &Value) -> Registrar {
+        let http = client();
+        let base = stack.extranet_url.clone();
+        let page = http.get(format!("{base}/login")).send().await.unwrap();
+        let csrf = csrf_in(&page.text().await.unwrap());
+        let r = http
+            .post(format!("{base}/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", staff["username"].as_str().unwrap()),
+                ("password", staff["password"].as_str().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let page = r.text().await.unwrap();
+        let csrf = csrf_in(&page);
+        let secret =
+            ow_web::totp::TotpSecret::from_base32(staff["totp_secret"].as_str().unwrap()).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let r = http
+            .post(format!("{base}/login/totp"))
+            .form(&[("csrf", csrf.as_str()), ("code", &secret.code_at(now))])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.url().path().starts_with("/cases"),
+            "TOTP step: {}",
+            r.url()
+        );
+        Registrar { http, base }
+    }
+
+    async fn case_page(&self, no: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/cases/{no}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the case has arrived over the ferry.
+    async fn wait_case(&self, no: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.case_page(no).await.status() != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "case {no} never arrived in the back office"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn act(&self, no: &str, action: &str, reason: Option<&str>) -> (u16, String) {
+        let page = self.case_page(no).await.text().await.unwrap();
+        let csrf = csrf_in(&page);
+        let mut form = vec![("csrf", csrf.clone())];
+        if let Some(reason) = reason {
+            form.push(("reason", reason.to_owned()));
+        }
+        let r = self
+            .http
+            .post(format!("{}/cases/{no}/{action}", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+fn staff_with(seed: &Value, role: &str, district: &str) -> Value {
+    seed["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["district_code"] == district
+                && s["roles"].as_array().unwrap().iter().any(|r| r == role)
+                && s["password"].is_string()
+        })
+        .unwrap_or_else(|| panic!("no seeded {role} staff in {district}"))
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_review_record_issue_verify_end_to_end() {
+    // Polling /verify below is faster than a person: lift the per-address limit.
+    let stack = Stack::start(StackOptions {
+        internet_sets: vec!["verify.per_minute=100000".into()],
+        ..StackOptions::default()
+    })
+    .expect("the stack starts");
+    let seed = stack.seed.clone();
+    let units = seed["units"].as_array().unwrap();
+    let unit = units
+        .iter()
+        .find(|u| u["district_code"] == "370781" && !u["seized"].as_bool().unwrap())
+        .expect("an unseized unit in 青州市")
+        .clone();
+    let seized = units
+        .iter()
+        .find(|u| u["district_code"] == "370781" && u["seized"].as_bool().unwrap())
+        .expect("a seized unit in 青州市")
+        .clone();
+    let buyer = &seed["demo_buyers"][0];
+
+    // The citizen applies, with materials, on the portal.
+    let citizen = Citizen::register(
+        &stack.internet_url,
+        buyer["name"].as_str().unwrap(),
+        buyer["id_number"].as_str().unwrap(),
+        "13800138000",
+    )
+    .await;
+    let no = citizen.apply(&unit).await;
+
+    // Registrars of 青州市 carry it through; each step goes back to the portal as a status.
+    let steps = [
+        ("accept", "accept", "accepted"),
+        ("review", "review", "reviewed"),
+        ("record", "record", "recorded"),
+        ("certificate", "prepare", "certificate_prepared"),
+        ("certificate", "issue", "completed"),
+    ];
+    let first = Registrar::sign_in(&stack, &staff_with(&seed, "accept", "370781")).await;
+    first.wait_case(&no).await;
+    let mut signed_in: Vec<(String, Registrar)> = vec![("accept".into(), first)];
+    for (role, action, status) in steps {
+        if !signed_in.iter().any(|(r, _)| r == role) {
+            let registrar = Registrar::sign_in(&stack, &staff_with(&seed, role, "370781")).await;
+            signed_in.push((role.to_owned(), registrar));
+        }
+        let registrar = &signed_in.iter().find(|(r, _)| r == role).unwrap().1;
+        let (code, page) = registrar.act(&no, action, None).await;
+        assert!(code < 400, "{action} on {no}: {code} {page}");
+        citizen.wait_status(&no, status).await;
+    }
+
+    // The certificate is the citizen's, and /verify says valid; the seller's says cancelled.
+    let deadline = Instant::now() + PATIENCE;
+    let certificates = loop {
+        let list: Value = citizen
+            .http
+            .get(format!("{}/api/v1/certificates", stack.internet_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if list.as_array().is_some_and(|l| !l.is_empty()) {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no certificate reached the portal"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cert_id = certificates[0]["id"].as_str().unwrap().to_owned();
+    let signed: Value = citizen
+        .http
+        .get(format!(
+            "{}/api/v1/certificates/{cert_id}",
+            stack.internet_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let number = signed["certificate"]["certificate_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = signed["certificate"]["verification_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        number.starts_with("鲁(") && number.contains("青州市不动产权第"),
+        "{number}"
+    );
+    let outcome = citizen.verify(&number, &code).await;
+    assert_eq!(outcome["outcome"], "valid", "{outcome}");
+    let old_number = unit["certificate_number"].as_str().unwrap();
+    let old_code = unit["verification_code"].as_str().unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let outcome = citizen.verify(old_number, old_code).await;
+        if outcome["outcome"] == "cancelled" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old certificate never cancelled: {outcome}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A forged code, or a made-up number, is not genuine.
+    let outcome = citizen.verify(&number, "ABCDE-FGHJK").await;
+    assert_eq!(outcome["outcome"], "not_genuine", "{outcome}");
+
+    // Another citizen sees none of it, by any URL.
+    let other = Citizen::register(
+        &stack.internet_url,
+        "李四",
+        "110101199003074477",
+        "13900139000",
+    )
+    .await;
+    assert_eq!(other.application(&no).await.status(), 404);
+    let r = other
+        .http
+        .get(format!(
+            "{}/api/v1/certificates/{cert_id}",
+            stack.internet_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A registrar of another district cannot see or act on the case.
+    let elsewhere = Registrar::sign_in(&stack, &staff_with(&seed, "accept", "370702")).await;
+    assert_eq!(elsewhere.case_page(&no).await.status(), 404);
+
+    // A seized unit cannot be transferred, and the citizen is told why.
+    let no2 = citizen.apply(&seized).await;
+    let accept = &signed_in.iter().find(|(r, _)| r == "accept").unwrap().1;
+    accept.wait_case(&no2).await;
+    let page = accept.case_page(&no2).await.text().await.unwrap();
+    assert!(
+        page.contains("查封"),
+        "the case page shows the seizure rule"
+    );
+    let (code, page) = accept
+        .act(
+            &no2,
+            "refuse",
+            Some("该不动产单元已被查封，不能办理转移登记"),
+        )
+        .await;
+    assert!(code < 400, "refuse: {code} {page}");
+    let view = citizen.wait_status(&no2, "refused").await;
+    assert!(
+        view.to_string().contains("查封"),
+        "the citizen sees the reason: {view}"
+    );
+
+    drop(stack);
+}

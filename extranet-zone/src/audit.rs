@@ -1,0 +1,192 @@
+//! The tamper-evident audit log of registrar actions, built on `ow-ferrylog`.
+//!
+//! Every action on a case writes an `ext_case_events` row in the action's transaction. Right
+//! after the commit, [`AuditLog::flush_pending`] appends every row not yet in the log (agent
+//! `staff-<id>`, or `extranet-import` for imports; `case_id` = application number; `kind` = the
+//! action such as `case.accept`; `reason` = the reason) and records the entry's index on the
+//! row. On start the same flush runs, so a crash between commit and append never loses an
+//! entry; a row whose entry did reach the log before the crash is matched by
+//! (agent, case, kind, time) and not appended twice. Checkpoints are signed with the extranet
+//! zone signing key; a security officer verifies the folder with `ow_ferrylog::verify_log`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ow_certificate::{SigningKey, VerifyingKey};
+use ow_ferrylog::{EntryDraft, Event, FerryLog, LogConfig, read_entries};
+use ow_store::Store;
+use sqlx::Row;
+
+use crate::error::Result;
+
+/// The checkpoint origin (and key name) of the audit log.
+pub const AUDIT_ORIGIN: &str = "onewindow.example/extranet/audit";
+
+/// The agent name of imports (no staff member acted).
+pub const IMPORT_AGENT: &str = "extranet-import";
+
+/// The ferry-log event of a registrar's action (`kind` names the action).
+pub const ACTION_EVENT: Event = Event::Action;
+
+type Key = (String, String, String, i64);
+
+struct Inner {
+    log: Option<FerryLog>,
+    known: HashMap<Key, u64>,
+}
+
+/// The open audit log. Appends are serialised by an async mutex.
+pub struct AuditLog {
+    dir: PathBuf,
+    verifying_key: VerifyingKey,
+    inner: tokio::sync::Mutex<Inner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").field("dir", &self.dir).finish()
+    }
+}
+
+/// The agent name for a staff member.
+pub fn staff_agent(staff_id: &str) -> String {
+    format!("staff-{staff_id}")
+}
+
+impl AuditLog {
+    /// Opens (creating or verifying) the log in `dir`.
+    pub fn open(dir: &Path, signing_key: SigningKey, checkpoint_every: u64) -> Result<Self> {
+        let verifying_key = signing_key.verifying_key();
+        let mut config = LogConfig::new(AUDIT_ORIGIN, AUDIT_ORIGIN, signing_key);
+        config.checkpoint_every = checkpoint_every.max(1);
+        let log = FerryLog::open(dir, config)?;
+        let mut known = HashMap::new();
+        for entry in read_entries(dir)? {
+            if let (Some(case), Some(kind)) = (entry.case_id, entry.kind) {
+                known.insert(
+                    (entry.agent, case, kind, entry.time.timestamp_millis()),
+                    entry.index,
+                );
+            }
+        }
+        Ok(AuditLog {
+            dir: dir.to_path_buf(),
+            verifying_key,
+            inner: tokio::sync::Mutex::new(Inner {
+                log: Some(log),
+                known,
+            }),
+        })
+    }
+
+    /// The log folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key that verifies the checkpoints.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.verifying_key
+    }
+
+    /// Appends every case event not yet in the log, oldest first, and records each index on
+    /// its row. Returns how many rows were brought into the log.
+    pub async fn flush_pending(&self, store: &Store) -> Result<usize> {
+        let mut inner = self.inner.lock().await;
+        let rows = sqlx::query(
+            "SELECT id, application_no, staff_id, action, reason, at_ms FROM ext_case_events \
+             WHERE audit_index IS NULL ORDER BY at_ms, id",
+        )
+        .fetch_all(store.writer())
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut done = Vec::with_capacity(rows.len());
+        {
+            let Inner { log, known } = &mut *inner;
+            let Some(log) = log.as_mut() else {
+                return Ok(0);
+            };
+            for row in &rows {
+                let id: String = row.try_get("id")?;
+                let case: String = row.try_get("application_no")?;
+                let staff: Option<String> = row.try_get("staff_id")?;
+                let action: String = row.try_get("action")?;
+                let reason: Option<String> = row.try_get("reason")?;
+                let at_ms: i64 = row.try_get("at_ms")?;
+                let agent = staff
+                    .as_deref()
+                    .map_or(IMPORT_AGENT.to_owned(), staff_agent);
+                let key = (agent.clone(), case.clone(), action.clone(), at_ms);
+                if let Some(index) = known.get(&key) {
+                    done.push((id, *index));
+                    continue;
+                }
+                let time = DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
+                let mut draft = EntryDraft::new(time, agent, ACTION_EVENT);
+                draft.case_id = Some(audit_id(&case));
+                draft.kind = Some(action);
+                draft.reason = reason.map(|r| audit_reason(&r));
+                let index = log.append(draft)?;
+                known.insert(key, index);
+                done.push((id, index));
+            }
+            log.sync()?;
+        }
+        for (id, index) in &done {
+            sqlx::query("UPDATE ext_case_events SET audit_index = $1 WHERE id = $2")
+                .bind(i64::try_from(*index).unwrap_or(i64::MAX))
+                .bind(id)
+                .execute(store.writer())
+                .await?;
+        }
+        Ok(done.len())
+    }
+
+    /// Writes a final signed checkpoint and closes the log; later flushes do nothing.
+    pub async fn close(&self) -> Result<()> {
+        let mut inner = self.inner.lock().await;
+        if let Some(log) = inner.log.take() {
+            log.close()?;
+        }
+        Ok(())
+    }
+
+    /// Signs a checkpoint of what is in the log now.
+    pub async fn checkpoint(&self) -> Result<()> {
+        let mut inner = self.inner.lock().await;
+        if let Some(log) = inner.log.as_mut() {
+            log.checkpoint()?;
+        }
+        Ok(())
+    }
+}
+
+/// A case id as the log accepts it (printable ASCII without spaces, ≤ 128 bytes); anything
+/// else is replaced by its BLAKE3 prefix.
+pub fn audit_id(case: &str) -> String {
+    if !case.is_empty() && case.len() <= 128 && case.bytes().all(|b| b.is_ascii_graphic()) {
+        case.to_owned()
+    } else {
+        format!("h-{}", &blake3::hash(case.as_bytes()).to_hex()[..32])
+    }
+}
+
+/// A reason as the log accepts it: one line, at most 512 bytes.
+pub fn audit_reason(reason: &str) -> String {
+    let one_line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut out = String::new();
+    for c in one_line.chars() {
+        if out.len() + c.len_utf8() > 500 {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,382 @@
+//! Cases (applications in the workflow): reading cases, their parties (sealed), materials and
+//! event timeline, and the district queue. Every read takes the district: a case of another
+//! district is "not found".
+
+use ow_domain::{BusinessType, CaseStatus, mask};
+use ow_pii::{Field, PiiKeyring};
+use sqlx::{AnyConnection, Row};
+
+use crate::db;
+use crate::error::Result;
+
+/// Party role: seller (义务人).
+pub const SELLER: &str = "seller";
+/// Party role: buyer (权利人).
+pub const BUYER: &str = "buyer";
+
+/// A case row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// Application number (the case id across zones).
+    pub application_no: String,
+    /// District (tenant).
+    pub district_code: String,
+    /// National business code.
+    pub business_type: String,
+    /// The unit.
+    pub unit_code: Option<String>,
+    /// The certificate number the applicant gave.
+    pub given_certificate_number: Option<String>,
+    /// Price in fen.
+    pub price_fen: i64,
+    /// Status.
+    pub status: CaseStatus,
+    /// Reason of the last refusal or supplement request.
+    pub status_reason: Option<String>,
+    /// Checklist codes asked for in the last supplement request.
+    pub requested_materials: Vec<String>,
+    /// When the citizen submitted.
+    pub submitted_at_ms: i64,
+    /// When it arrived here.
+    pub received_at_ms: i64,
+    /// Last change.
+    pub updated_at_ms: i64,
+    /// The right the case ended (after recording).
+    pub old_right_id: Option<String>,
+    /// The right the case recorded.
+    pub new_right_id: Option<String>,
+    /// When it was recorded.
+    pub recorded_at_ms: Option<i64>,
+    /// The certificate issued.
+    pub certificate_number: Option<String>,
+}
+
+impl Case {
+    /// Business name in Chinese.
+    pub fn business_zh(&self) -> &'static str {
+        BusinessType::from_code(&self.business_type).map_or("其他登记", BusinessType::name_zh)
+    }
+}
+
+/// A party of a case, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    /// Row id.
+    pub id: String,
+    /// `seller` or `buyer`.
+    pub role: String,
+    /// Full name.
+    pub name: String,
+    /// 证件种类 code.
+    pub id_type: String,
+    /// Document number.
+    pub id_number: String,
+    /// Blind index of the document number.
+    pub id_index: String,
+    /// Phone, if given.
+    pub phone: Option<String>,
+    /// Share.
+    pub share: String,
+}
+
+impl Party {
+    /// `张*三`.
+    pub fn name_masked(&self) -> String {
+        mask::mask_name(&self.name)
+    }
+    /// `370781********1234`.
+    pub fn id_masked(&self) -> String {
+        mask::mask_id_number(&self.id_number)
+    }
+    /// `138****5678`.
+    pub fn phone_masked(&self) -> String {
+        self.phone
+            .as_deref()
+            .map(mask::mask_phone)
+            .unwrap_or_default()
+    }
+}
+
+/// A material of a case (the file is under `data_dir/materials`, by BLAKE3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Material {
+    /// Row id.
+    pub id: String,
+    /// Checklist code.
+    pub checklist_code: String,
+    /// Display file name.
+    pub file_name: String,
+    /// Media type.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// BLAKE3 hex.
+    pub blake3: String,
+    /// `application` or `supplement`.
+    pub source: String,
+    /// When it arrived.
+    pub received_at_ms: i64,
+}
+
+/// One event of a case's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Row id.
+    pub id: String,
+    /// Staff id, or `None` for imports.
+    pub staff_id: Option<String>,
+    /// The staff member's display name, if known.
+    pub staff_name: Option<String>,
+    /// Action, e.g. `case.accept`.
+    pub action: String,
+    /// Status before.
+    pub from_status: Option<String>,
+    /// Status after.
+    pub to_status: Option<String>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// When.
+    pub at_ms: i64,
+    /// Position in the audit log, once appended.
+    pub audit_index: Option<i64>,
+}
+
+const CASE_COLUMNS: &str = "application_no, district_code, business_type, unit_code, \
+    given_certificate_number, price_fen, status, status_reason, requested_materials, \
+    submitted_at_ms, received_at_ms, updated_at_ms, old_right_id, new_right_id, recorded_at_ms, \
+    certificate_number";
+
+fn case_of(row: &sqlx::any::AnyRow) -> Result<Case> {
+    let status: String = row.try_get("status")?;
+    let requested: String = row.try_get("requested_materials")?;
+    Ok(Case {
+        application_no: row.try_get("application_no")?,
+        district_code: row.try_get("district_code")?,
+        business_type: row.try_get("business_type")?,
+        unit_code: row.try_get("unit_code")?,
+        given_certificate_number: row.try_get("given_certificate_number")?,
+        price_fen: row.try_get("price_fen")?,
+        status: CaseStatus::from_code(&status)
+            .ok_or_else(|| db::corrupt(format!("case status {status:?}")))?,
+        status_reason: row.try_get("status_reason")?,
+        requested_materials: requested
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        submitted_at_ms: row.try_get("submitted_at_ms")?,
+        received_at_ms: row.try_get("received_at_ms")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+        old_right_id: row.try_get("old_right_id")?,
+        new_right_id: row.try_get("new_right_id")?,
+        recorded_at_ms: row.try_get("recorded_at_ms")?,
+        certificate_number: row.try_get("certificate_number")?,
+    })
+}
+
+/// A case of `district`, or `None` (also when it belongs to another district).
+pub async fn get(conn: &mut AnyConnection, district: &str, no: &str) -> Result<Option<Case>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CASE_COLUMNS} FROM ext_cases WHERE application_no = $1 AND district_code = $2"
+    )))
+    .bind(no)
+    .bind(district)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(case_of).transpose()
+}
+
+/// A case by number, whatever its district (import only).
+pub async fn get_any(conn: &mut AnyConnection, no: &str) -> Result<Option<Case>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CASE_COLUMNS} FROM ext_cases WHERE application_no = $1"
+    )))
+    .bind(no)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(case_of).transpose()
+}
+
+/// The district's cases with `status` (all when `None`), oldest first.
+pub async fn queue(
+    conn: &mut AnyConnection,
+    district: &str,
+    status: Option<CaseStatus>,
+) -> Result<Vec<Case>> {
+    let rows = match status {
+        Some(s) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM ext_cases WHERE district_code = $1 AND status = $2 \
+                 ORDER BY received_at_ms, application_no LIMIT 500"
+            )))
+            .bind(district)
+            .bind(s.code())
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM ext_cases WHERE district_code = $1 \
+                 ORDER BY received_at_ms DESC, application_no LIMIT 500"
+            )))
+            .bind(district)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    rows.iter().map(case_of).collect()
+}
+
+/// Number of the district's cases per status.
+pub async fn counts(conn: &mut AnyConnection, district: &str) -> Result<Vec<(CaseStatus, i64)>> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM ext_cases WHERE district_code = $1 GROUP BY status",
+    )
+    .bind(district)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: Vec<(CaseStatus, i64)> = CaseStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    for row in rows {
+        let status: String = row.try_get("status")?;
+        let n: i64 = row.try_get("n")?;
+        if let Some(slot) = out.iter_mut().find(|(s, _)| s.code() == status) {
+            slot.1 = n;
+        }
+    }
+    Ok(out)
+}
+
+/// The parties of a case, opened, sellers first.
+pub async fn parties(conn: &mut AnyConnection, pii: &PiiKeyring, no: &str) -> Result<Vec<Party>> {
+    let rows = sqlx::query(
+        "SELECT id, role, name_sealed, id_type, id_number_sealed, id_number_index, phone_sealed, \
+         share FROM ext_case_parties WHERE application_no = $1 \
+         ORDER BY CASE WHEN role = 'seller' THEN 0 ELSE 1 END, position",
+    )
+    .bind(no)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let ctx = format!("ext_case_parties:{id}");
+        let name: String = row.try_get("name_sealed")?;
+        let idn: String = row.try_get("id_number_sealed")?;
+        let phone: Option<String> = row.try_get("phone_sealed")?;
+        out.push(Party {
+            role: row.try_get("role")?,
+            name: db::open(pii, Field::PersonName, &ctx, &name)?,
+            id_type: row.try_get("id_type")?,
+            id_number: db::open(pii, Field::IdNumber, &ctx, &idn)?,
+            id_index: row.try_get("id_number_index")?,
+            phone: phone
+                .map(|p| db::open(pii, Field::Phone, &ctx, &p))
+                .transpose()?,
+            share: row.try_get("share")?,
+            id,
+        });
+    }
+    Ok(out)
+}
+
+/// The materials of a case, in arrival order.
+pub async fn materials(conn: &mut AnyConnection, no: &str) -> Result<Vec<Material>> {
+    let rows = sqlx::query(
+        "SELECT id, checklist_code, file_name, media_type, size, blake3, source, received_at_ms \
+         FROM ext_case_materials WHERE application_no = $1 ORDER BY received_at_ms, id",
+    )
+    .bind(no)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| -> Result<Material> {
+            Ok(Material {
+                id: row.try_get("id")?,
+                checklist_code: row.try_get("checklist_code")?,
+                file_name: row.try_get("file_name")?,
+                media_type: row.try_get("media_type")?,
+                size: row.try_get("size")?,
+                blake3: row.try_get("blake3")?,
+                source: row.try_get("source")?,
+                received_at_ms: row.try_get("received_at_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// The timeline of a case, oldest first.
+pub async fn events(conn: &mut AnyConnection, no: &str) -> Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.staff_id, s.display_name, e.action, e.from_status, e.to_status, e.reason, \
+         e.at_ms, e.audit_index FROM ext_case_events e LEFT JOIN ext_staff s ON s.id = e.staff_id \
+         WHERE e.application_no = $1 ORDER BY e.at_ms, e.id",
+    )
+    .bind(no)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| -> Result<Event> {
+            Ok(Event {
+                id: row.try_get("id")?,
+                staff_id: row.try_get("staff_id")?,
+                staff_name: row.try_get("display_name")?,
+                action: row.try_get("action")?,
+                from_status: row.try_get("from_status")?,
+                to_status: row.try_get("to_status")?,
+                reason: row.try_get("reason")?,
+                at_ms: row.try_get("at_ms")?,
+                audit_index: row.try_get("audit_index")?,
+            })
+        })
+        .collect()
+}
+
+/// Writes a timeline event (in the caller's transaction).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_event(
+    conn: &mut AnyConnection,
+    no: &str,
+    district: Option<&str>,
+    staff_id: Option<&str>,
+    action: &str,
+    from: Option<CaseStatus>,
+    to: Option<CaseStatus>,
+    reason: Option<&str>,
+    at_ms: i64,
+) -> Result<String> {
+    let id = ow_store::new_id();
+    sqlx::query(
+        "INSERT INTO ext_case_events (id, application_no, district_code, staff_id, action, \
+         from_status, to_status, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(no)
+    .bind(district)
+    .bind(staff_id)
+    .bind(action)
+    .bind(from.map(CaseStatus::code))
+    .bind(to.map(CaseStatus::code))
+    .bind(reason)
+    .bind(at_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// The Chinese label of an event action.
+pub fn action_zh(action: &str) -> &'static str {
+    match action {
+        "case.submitted" => "收到网上申请",
+        "case.supplemented" => "收到补正材料",
+        "case.import-refused" => "申请内容无法接收",
+        "case.accept" => "受理",
+        "case.refuse" => "不予受理",
+        "case.refuse-registration" => "不予登记",
+        "case.request-supplement" => "要求补正",
+        "case.review" => "审核通过",
+        "case.record" => "登簿",
+        "case.prepare-certificate" => "缮证",
+        "case.issue" => "发证办结",
+        _ => "其他",
+    }
+}

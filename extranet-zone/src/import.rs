@@ -1,0 +1,512 @@
+//! Import of messages from the portal ([`Importer`], the exchange's `ImportHandler`).
+//!
+//! - `ApplicationSubmitted` → a case in the district named by `district_code`, status
+//!   `submitted`; the parties stored sealed with blind indexes of their ID numbers; the
+//!   materials checked again (BLAKE3, magic bytes, size) and saved under
+//!   `data_dir/materials/<hash[0..2]>/<hash>` (content-addressed).
+//! - `SupplementSubmitted` → materials attached to a case in `supplement_requested`, which goes
+//!   back to `submitted`.
+//!
+//! Content that cannot be accepted (unknown district, invalid ID number, a material that is not
+//! what it claims …) is `Refused` with the reason, logged, recorded as a case event, and an
+//! `ApplicationStatus` `refused` with the reason is queued back so the citizen is told why.
+//! Exactly-once is the exchange's job (message id recorded in the same transaction); the
+//! handler is idempotent anyway: a case that already exists is not imported twice.
+
+use std::path::{Path, PathBuf};
+
+use ow_domain::{
+    BusinessType, CaseStatus, CertificateNumber, IdNumber, PersonName, Share, UnitCode,
+};
+use ow_pii::{Field, normalize_id_number, normalize_phone};
+use ow_web::upload::sniff;
+use sqlx::{Any, AnyConnection, Transaction};
+
+use crate::AppState;
+use crate::cases;
+use crate::db;
+use crate::error::ExtranetError;
+use crate::exchange::{
+    self, ApplicationStatus, ApplicationSubmitted, Disposition, ExchangeError, ImportHandler,
+    InboundMessage, MaterialRef, Message, Party, SupplementSubmitted,
+};
+use crate::register;
+use crate::workflow::TO_PORTAL;
+
+/// The import handler of the back office.
+#[derive(Debug, Clone)]
+pub struct Importer {
+    state: AppState,
+}
+
+impl Importer {
+    /// A handler over `state`.
+    pub fn new(state: AppState) -> Self {
+        Importer { state }
+    }
+}
+
+/// A refusal: the reason in Chinese for the citizen.
+struct Refusal(String);
+
+type Outcome<T> = Result<Result<T, Refusal>, ExtranetError>;
+
+impl ImportHandler for Importer {
+    async fn import(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        msg: &InboundMessage,
+    ) -> Result<Disposition, ExchangeError> {
+        let handler_error = |e: ExtranetError| ExchangeError::Handler(e.to_string());
+        match &msg.envelope.message {
+            Message::ApplicationSubmitted(app) => {
+                match submitted(&self.state, tx, msg, app)
+                    .await
+                    .map_err(handler_error)?
+                {
+                    Ok(()) => Ok(Disposition::Imported),
+                    Err(Refusal(reason)) => {
+                        refuse(
+                            &self.state,
+                            tx,
+                            &app.application_no,
+                            Some(app.district_code.as_str()),
+                            &reason,
+                        )
+                        .await
+                        .map_err(handler_error)?;
+                        Ok(Disposition::Refused { reason })
+                    }
+                }
+            }
+            Message::SupplementSubmitted(sup) => {
+                match supplemented(&self.state, tx, msg, sup)
+                    .await
+                    .map_err(handler_error)?
+                {
+                    Ok(()) => Ok(Disposition::Imported),
+                    Err(Refusal(reason)) => {
+                        tracing::warn!(application_no = %sup.application_no, %reason,
+                            "supplement refused");
+                        let now = self.state.now_ms();
+                        cases::insert_event(
+                            tx,
+                            &sup.application_no,
+                            None,
+                            None,
+                            "case.import-refused",
+                            None,
+                            None,
+                            Some(&reason),
+                            now,
+                        )
+                        .await
+                        .map_err(handler_error)?;
+                        Ok(Disposition::Refused { reason })
+                    }
+                }
+            }
+            other => Ok(Disposition::Refused {
+                reason: format!(
+                    "本系统不接收“{}”类消息（仅接收网上申请和补正材料）",
+                    other.kind()
+                ),
+            }),
+        }
+    }
+}
+
+/// Records a refused application and tells the citizen why.
+async fn refuse(
+    state: &AppState,
+    tx: &mut Transaction<'static, Any>,
+    no: &str,
+    district: Option<&str>,
+    reason: &str,
+) -> Result<(), ExtranetError> {
+    tracing::warn!(application_no = %no, %reason, "application refused at import");
+    let now = state.now_ms();
+    cases::insert_event(
+        tx,
+        no,
+        district,
+        None,
+        "case.import-refused",
+        None,
+        Some(CaseStatus::Refused),
+        Some(reason),
+        now,
+    )
+    .await?;
+    exchange::enqueue(
+        tx,
+        &state.pii,
+        &TO_PORTAL,
+        Message::ApplicationStatus(ApplicationStatus {
+            application_no: no.to_owned(),
+            status: CaseStatus::Refused.code().to_owned(),
+            reason: Some(reason.to_owned()),
+            requested_materials: Vec::new(),
+            changed_at_ms: now,
+        }),
+        Vec::new(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn valid_application_no(no: &str) -> bool {
+    (1..=64).contains(&no.len())
+        && no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+fn check_party(p: &Party, role: &str, index: usize) -> Result<(), Refusal> {
+    let who = format!("第{}位{}", index + 1, role);
+    PersonName::parse(&p.name)
+        .map_err(|e| Refusal(format!("{who}姓名有误：{}", e.message_zh())))?;
+    if p.id_type == "1" {
+        IdNumber::parse(&p.id_number)
+            .map_err(|e| Refusal(format!("{who}身份证号码有误：{}", e.message_zh())))?;
+    } else if p.id_number.trim().is_empty() || p.id_number.chars().count() > 64 {
+        return Err(Refusal(format!("{who}证件号码有误")));
+    }
+    Ok(())
+}
+
+/// Checks every material of `refs` against the bundle's files and saves them; returns the rows
+/// to insert (checklist code, file name, media, size, hash).
+fn check_materials<'a>(
+    state: &AppState,
+    msg: &'a InboundMessage,
+    refs: &'a [MaterialRef],
+) -> Result<Vec<(&'a MaterialRef, &'a [u8])>, Refusal> {
+    let max = state.settings.materials.max_file_bytes;
+    let mut out = Vec::with_capacity(refs.len());
+    for m in refs {
+        let Some(file) = msg.file(&m.item) else {
+            return Err(Refusal(format!("材料“{}”缺失，请重新上传", m.file_name)));
+        };
+        let bytes = file.bytes.as_slice();
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+            return Err(Refusal(format!(
+                "材料“{}”超过{}MB，请压缩后重新上传",
+                m.file_name,
+                max / (1024 * 1024)
+            )));
+        }
+        let hash = blake3::hash(bytes).to_hex().to_string();
+        if !hash.eq_ignore_ascii_case(&m.blake3) {
+            return Err(Refusal(format!(
+                "材料“{}”在传输中损坏（校验值不符），请重新上传",
+                m.file_name
+            )));
+        }
+        match sniff(bytes) {
+            Ok(media) if media.mime() == m.media_type => {}
+            Ok(_) | Err(_) => {
+                return Err(Refusal(format!(
+                    "材料“{}”不是有效的PDF、JPEG或PNG文件，请重新上传",
+                    m.file_name
+                )));
+            }
+        }
+        out.push((m, bytes));
+    }
+    Ok(out)
+}
+
+/// The content-addressed path of a material.
+pub fn material_path(data_dir: &Path, blake3_hex: &str) -> PathBuf {
+    let hex: String = blake3_hex
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let prefix = hex.get(..2).unwrap_or("00").to_owned();
+    data_dir.join("materials").join(prefix).join(hex)
+}
+
+fn save_material(data_dir: &Path, hash: &str, bytes: &[u8]) -> Result<(), ExtranetError> {
+    let path = material_path(data_dir, hash);
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ExtranetError::io("create", dir, e))?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", ow_store::new_id()));
+    crate::write_private(&tmp, bytes)?;
+    std::fs::rename(&tmp, &path).map_err(|e| ExtranetError::io("rename", &tmp, e))
+}
+
+async fn insert_materials(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    no: &str,
+    checked: &[(&MaterialRef, &[u8])],
+    source: &str,
+    now: i64,
+) -> Result<(), ExtranetError> {
+    for (m, bytes) in checked {
+        let hash = blake3::hash(bytes).to_hex().to_string();
+        save_material(state.data_dir(), &hash, bytes)?;
+        let file_name = ow_web::upload::safe_filename(&m.file_name, None);
+        sqlx::query(
+            "INSERT INTO ext_case_materials (id, application_no, checklist_code, file_name, \
+             media_type, size, blake3, source, received_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(ow_store::new_id())
+        .bind(no)
+        .bind(&m.checklist_code)
+        .bind(file_name)
+        .bind(&m.media_type)
+        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
+        .bind(&hash)
+        .bind(source)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn submitted(
+    state: &AppState,
+    tx: &mut Transaction<'static, Any>,
+    msg: &InboundMessage,
+    app: &ApplicationSubmitted,
+) -> Outcome<()> {
+    let no = app.application_no.as_str();
+    if !valid_application_no(no) {
+        return Ok(Err(Refusal("申请编号格式有误".into())));
+    }
+    if cases::get_any(tx, no).await?.is_some() {
+        tracing::info!(application_no = %no, "application already imported; skipped");
+        return Ok(Ok(()));
+    }
+    let district = crate::certificates::district(tx, &app.district_code).await?;
+    let Some(district) = district else {
+        return Ok(Err(Refusal(format!(
+            "受理地区代码“{}”不在本登记机构的辖区内，请选择不动产所在的区县重新申请",
+            app.district_code
+        ))));
+    };
+    let Some(business) = BusinessType::from_code(&app.business_type) else {
+        return Ok(Err(Refusal(format!(
+            "不办理业务类型“{}”，请选择正确的登记业务",
+            app.business_type
+        ))));
+    };
+    // The unit: by unit code, or by the current certificate's number.
+    let unit_code = match (&app.unit_code, &app.certificate_number) {
+        (Some(code), _) => match UnitCode::parse(code) {
+            Ok(code) if code.county_code() == district.code => Some(code.as_str().to_owned()),
+            Ok(_) => {
+                return Ok(Err(Refusal(format!(
+                    "不动产单元号不属于{}，请向不动产所在区县申请",
+                    district.name
+                ))));
+            }
+            Err(e) => {
+                return Ok(Err(Refusal(format!(
+                    "不动产单元号有误：{}",
+                    e.message_zh()
+                ))));
+            }
+        },
+        (None, Some(number)) => match CertificateNumber::parse(number) {
+            Ok(number) => {
+                let found = crate::certificates::get(tx, &district.code, number.as_str()).await?;
+                match found {
+                    Some(c) => Some(c.unit_code),
+                    None => {
+                        return Ok(Err(Refusal(format!(
+                            "{}登记簿中没有证书号为“{}”的不动产权证书，请核对后重新申请",
+                            district.name,
+                            number.as_str()
+                        ))));
+                    }
+                }
+            }
+            Err(e) => return Ok(Err(Refusal(format!("证书号有误：{}", e.message_zh())))),
+        },
+        (None, None) => {
+            return Ok(Err(Refusal(
+                "申请未注明不动产单元号或不动产权证书号".into(),
+            )));
+        }
+    };
+    if app.sellers.is_empty() || app.buyers.is_empty() {
+        return Ok(Err(Refusal(
+            "申请须有义务人（卖方）和权利人（买方）".into(),
+        )));
+    }
+    if app.sellers.len() + app.buyers.len() > 100 {
+        return Ok(Err(Refusal("申请人过多".into())));
+    }
+    for (i, p) in app.sellers.iter().enumerate() {
+        if let Err(r) = check_party(p, "义务人", i) {
+            return Ok(Err(r));
+        }
+    }
+    for (i, p) in app.buyers.iter().enumerate() {
+        if let Err(r) = check_party(p, "权利人", i) {
+            return Ok(Err(r));
+        }
+        if let Err(e) = Share::parse(&p.share) {
+            return Ok(Err(Refusal(format!(
+                "第{}位权利人份额有误：{}",
+                i + 1,
+                e.message_zh()
+            ))));
+        }
+    }
+    let checked = match check_materials(state, msg, &app.materials) {
+        Ok(c) => c,
+        Err(r) => return Ok(Err(r)),
+    };
+    let now = state.now_ms();
+    sqlx::query(
+        "INSERT INTO ext_cases (application_no, district_code, business_type, unit_code, \
+         given_certificate_number, price_fen, applicant_ref, status, submitted_at_ms, \
+         received_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8, $9, $9)",
+    )
+    .bind(no)
+    .bind(&district.code)
+    .bind(business.code())
+    .bind(unit_code.as_deref())
+    .bind(app.certificate_number.as_deref())
+    .bind(app.price_fen)
+    .bind(&app.applicant_ref)
+    .bind(app.submitted_at_ms)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    for (role, list) in [(cases::SELLER, &app.sellers), (cases::BUYER, &app.buyers)] {
+        for (position, p) in list.iter().enumerate() {
+            let id = ow_store::new_id();
+            let ctx = format!("ext_case_parties:{id}");
+            let id_number = normalize_id_number(&p.id_number);
+            sqlx::query(
+                "INSERT INTO ext_case_parties (id, application_no, role, position, name_sealed, \
+                 id_type, id_number_sealed, id_number_index, phone_sealed, share) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&id)
+            .bind(no)
+            .bind(role)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(db::seal(&state.pii, Field::PersonName, &ctx, p.name.trim()))
+            .bind(&p.id_type)
+            .bind(db::seal(&state.pii, Field::IdNumber, &ctx, &id_number))
+            .bind(register::id_index(&state.pii, &id_number))
+            .bind(
+                p.phone
+                    .as_deref()
+                    .map(|ph| db::seal(&state.pii, Field::Phone, &ctx, &normalize_phone(ph))),
+            )
+            .bind(p.share.trim())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    insert_materials(state, tx, no, &checked, "application", now).await?;
+    cases::insert_event(
+        tx,
+        no,
+        Some(&district.code),
+        None,
+        "case.submitted",
+        None,
+        Some(CaseStatus::Submitted),
+        None,
+        now,
+    )
+    .await?;
+    tracing::info!(application_no = %no, district = %district.code, "application imported");
+    Ok(Ok(()))
+}
+
+async fn supplemented(
+    state: &AppState,
+    tx: &mut Transaction<'static, Any>,
+    msg: &InboundMessage,
+    sup: &SupplementSubmitted,
+) -> Outcome<()> {
+    let no = sup.application_no.as_str();
+    let Some(case) = cases::get_any(tx, no).await? else {
+        return Ok(Err(Refusal("未找到该申请，无法接收补正材料".into())));
+    };
+    if case.status != CaseStatus::SupplementRequested {
+        return Ok(Err(Refusal(format!(
+            "申请当前为“{}”状态，无需补正材料",
+            case.status.name_zh()
+        ))));
+    }
+    let checked = match check_materials(state, msg, &sup.materials) {
+        Ok(c) => c,
+        Err(r) => return Ok(Err(r)),
+    };
+    let now = state.now_ms();
+    insert_materials(state, tx, no, &checked, "supplement", now).await?;
+    sqlx::query(
+        "UPDATE ext_cases SET status = 'submitted', status_reason = NULL, updated_at_ms = $1 \
+         WHERE application_no = $2 AND status = 'supplement_requested'",
+    )
+    .bind(now)
+    .bind(no)
+    .execute(&mut **tx)
+    .await?;
+    let note: String = sup.note.chars().take(200).collect();
+    cases::insert_event(
+        tx,
+        no,
+        Some(&case.district_code),
+        None,
+        "case.supplemented",
+        Some(CaseStatus::SupplementRequested),
+        Some(CaseStatus::Submitted),
+        (!note.trim().is_empty()).then_some(note.trim()),
+        now,
+    )
+    .await?;
+    exchange::enqueue(
+        tx,
+        &state.pii,
+        &TO_PORTAL,
+        Message::ApplicationStatus(ApplicationStatus {
+            application_no: no.to_owned(),
+            status: CaseStatus::Submitted.code().to_owned(),
+            reason: None,
+            requested_materials: Vec::new(),
+            changed_at_ms: now,
+        }),
+        Vec::new(),
+    )
+    .await?;
+    tracing::info!(application_no = %no, "supplement imported");
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn material_paths_are_content_addressed() {
+        let p = material_path(Path::new("/d"), "AB12cd");
+        assert_eq!(p, Path::new("/d/materials/ab/ab12cd"));
+        let p = material_path(Path::new("/d"), "../../etc");
+        assert!(p.starts_with("/d/materials"));
+    }
+
+    #[test]
+    fn application_numbers() {
+        assert!(valid_application_no("A2026-000123"));
+        assert!(!valid_application_no("../x"));
+        assert!(!valid_application_no(""));
+    }
+}

@@ -1,0 +1,312 @@
+//! ow-extranet: the registrar back office (登记机构内网业务系统), the register and certificates.
+//!
+//! - [`config`]: the settings (`ow-config`, validated).
+//! - [`AppState::open`]: opens the store (migrating the exchange's and this crate's tables),
+//!   the personal-data keyring, the certificate signing key, the audit log (signed with the
+//!   extranet zone key) and the exchange with the portal.
+//! - [`router`] and [`serve`]: the HTTP server and the exchange loop, stopping cleanly.
+//! - [`import`]: applications and supplements arriving from the portal ([`import::Importer`]).
+//! - [`staff`], [`workflow`], [`register`], [`rules`], [`certificates`], [`audit`], [`seed`].
+//!
+//! See `docs/extranet-zone.md` for roles, workflow, rules, numbering, config keys and the CLI.
+
+pub mod audit;
+pub mod cases;
+pub mod certificates;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod exchange;
+pub mod import;
+pub mod register;
+pub mod rules;
+pub mod seed;
+pub mod staff;
+pub mod web;
+pub mod workflow;
+
+use std::future::Future;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use ow_bundle::{Channel, Zone};
+use ow_certificate::SigningKey;
+use ow_pii::PiiKeyring;
+use ow_store::{OpenOptions, Store};
+use ow_web::lockout::LockoutPolicy;
+use ow_web::password::PasswordHasher;
+use ow_web::session::SessionCookie;
+
+pub use config::Settings;
+pub use error::{ExtranetError, Result};
+pub use web::router;
+
+/// The clock: now, as a UTC time. Tests may replace it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Everything a request handler or the importer needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    /// The validated settings.
+    pub settings: Settings,
+    /// The database.
+    pub store: Store,
+    /// The personal-data keys.
+    pub pii: Arc<PiiKeyring>,
+    /// The e-certificate signing key.
+    pub cert_key: SigningKey,
+    /// The audit log.
+    pub audit: audit::AuditLog,
+    /// The exchange with the portal (absent for offline commands).
+    pub exchange: Option<Arc<exchange::Exchange>>,
+    /// Password hashing.
+    pub hasher: PasswordHasher,
+    /// Lockout rules.
+    pub lockout: LockoutPolicy,
+    /// The session cookie.
+    pub cookie: SessionCookie,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.url())
+            .field("data_dir", &self.settings.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The channel applications arrive on.
+pub const FROM_PORTAL: Channel = Channel {
+    from: Zone::Internet,
+    to: Zone::Extranet,
+};
+
+/// How to open the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Serving: the exchange is opened too.
+    Serve,
+    /// Offline commands (seed, staff): no exchange loop.
+    Offline,
+}
+
+impl AppState {
+    /// Opens everything the settings name (see the crate docs). The certificate key and the
+    /// personal-data key file must exist with mode 0600 (`ow-extranet init-keys`).
+    pub async fn open(settings: Settings, mode: Mode) -> Result<AppState> {
+        let data_dir = settings.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| ExtranetError::io("create the data folder", &data_dir, e))?;
+        for sub in ["materials", "outgoing"] {
+            let dir = data_dir.join(sub);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ExtranetError::io("create the folder", &dir, e))?;
+        }
+        let named = |setting: &str, e: &dyn std::fmt::Display| {
+            ExtranetError::Invalid(format!("setting {setting}: {e}"))
+        };
+        let pii = Arc::new(
+            PiiKeyring::load(&settings.pii_key_file).map_err(|e| named("pii_key_file", &e))?,
+        );
+        let cert_key = ow_certificate::load_signing_key(&settings.certificate_key_file)
+            .map_err(|e| named("certificate_key_file", &e))?;
+        let zone_key = ow_keys::load_signing_key(&settings.exchange.signing_key_file)
+            .map_err(|e| named("exchange.signing_key_file", &e))?;
+        let store = Store::open(&settings.database_url(), &OpenOptions::default()).await?;
+        db::migrate(&store).await?;
+        let audit = audit::AuditLog::open(
+            &settings.audit.dir,
+            zone_key,
+            settings.audit.checkpoint_every,
+        )?;
+        let exchange = match mode {
+            Mode::Offline => None,
+            Mode::Serve => {
+                let x = &settings.exchange;
+                let cfg = exchange::ExchangeConfig {
+                    zone: Zone::Extranet,
+                    work_dir: x.work_dir.clone(),
+                    packer_state: x.packer_state.clone(),
+                    signing_key_file: x.signing_key_file.clone(),
+                    encryption_key_file: x.encryption_key_file.clone(),
+                    trust_file: x.trust_file.clone(),
+                    outboxes: vec![(workflow::TO_PORTAL, x.outbox.clone())],
+                    inboxes: vec![(FROM_PORTAL, x.inbox.clone())],
+                    poll_interval: Duration::from_millis(x.poll_interval_ms),
+                };
+                Some(Arc::new(
+                    exchange::Exchange::open(cfg, store.clone(), pii.clone()).await?,
+                ))
+            }
+        };
+        let lockout = LockoutPolicy {
+            max_failures: settings.login.max_failures,
+            lock_for: TimeDelta::minutes(i64::from(settings.login.lock_minutes)),
+        };
+        let cookie = SessionCookie {
+            name: if settings.cookie_secure {
+                "__Host-ow_ext_session"
+            } else {
+                "ow_ext_session"
+            },
+            secure: settings.cookie_secure,
+            max_age: Duration::from_secs(u64::from(settings.session_minutes) * 60),
+        };
+        let state = AppState {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                pii,
+                cert_key,
+                audit,
+                exchange,
+                hasher: PasswordHasher::new(),
+                lockout,
+                cookie,
+                clock: Arc::new(Utc::now),
+            }),
+        };
+        // Bring any event committed before a crash into the audit log.
+        let caught_up = state.audit.flush_pending(&state.store).await?;
+        if caught_up > 0 {
+            tracing::info!(
+                entries = caught_up,
+                "audit log caught up with committed events"
+            );
+        }
+        Ok(state)
+    }
+
+    /// The same state with another clock (tests).
+    pub fn with_clock(self, clock: Clock) -> AppState {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.clock = clock;
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// Now.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Now, Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.now().timestamp_millis()
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.settings.data_dir
+    }
+
+    /// After a commit: appends new events to the audit log and nudges the exchange.
+    pub async fn after_commit(&self) {
+        if let Err(e) = self.audit.flush_pending(&self.store).await {
+            tracing::error!(error = %e, "cannot append to the audit log; will retry");
+        }
+        if let Some(x) = &self.exchange {
+            x.wake();
+        }
+    }
+
+    /// Writes an outgoing file (mode 0600) under `data_dir/outgoing` and returns its path.
+    pub async fn write_outgoing(&self, content: &str) -> Result<PathBuf> {
+        let dir = workflow::outgoing_dir(self.data_dir());
+        let path = dir.join(format!("{}.json", ow_store::new_id()));
+        write_private(&path, content.as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// Writes `bytes` to a new file readable by the owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| ExtranetError::io("create", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| ExtranetError::io("write", path, e))
+}
+
+/// Runs the HTTP server on `listener`, the exchange loop and the audit flusher until
+/// `shutdown` completes; then stops them and writes a final audit checkpoint. The store stays
+/// open (the caller owns `state`; close it with `state.store.close()`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = Vec::new();
+    if let Some(x) = state.exchange.clone() {
+        let handler = Arc::new(import::Importer::new(state.clone()));
+        tasks.push(tokio::spawn(x.run(handler, stopped(stop_rx.clone()))));
+    }
+    {
+        let state = state.clone();
+        let stop = stopped(stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    () = &mut stop => break,
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {
+                        if let Err(e) = state.audit.flush_pending(&state.store).await {
+                            tracing::error!(error = %e, "audit log flush failed; will retry");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let app = router(state.clone());
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "ow-extranet serving");
+    let stop = stop_tx.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    state.audit.flush_pending(&state.store).await?;
+    state.audit.close().await?;
+    tracing::info!("ow-extranet stopped");
+    result.map_err(|e| ExtranetError::io("serve HTTP on", Path::new("listener"), e))
+}
