@@ -57,16 +57,16 @@ TRUST
 
 # Personal-data keys of both zones, the extranet's certificate-signing key.
 if [ ! -f "$run/keys/internet.pii.keys" ]; then
-  "$bin/ow-internet" init-pii-key "$run/keys/internet.pii.keys" >/dev/null
+  OW_LOG=warn "$bin/ow-internet" init-pii-key "$run/keys/internet.pii.keys" >/dev/null
 fi
-"$bin/ow-extranet" init-keys --config deploy/local/extranet.toml >/dev/null
+OW_LOG=warn "$bin/ow-extranet" init-keys --config deploy/local/extranet.toml >/dev/null
 
 # The demo district, staff, units and rights holders; credentials are printed when created.
 umask 077
 if [ ! -f "$run/demo-credentials.txt" ]; then
-  "$bin/ow-extranet" seed-demo --config deploy/local/extranet.toml | tee "$run/demo-credentials.txt"
+  OW_LOG=warn "$bin/ow-extranet" seed-demo --config deploy/local/extranet.toml | tee "$run/demo-credentials.txt"
 else
-  "$bin/ow-extranet" seed-demo --config deploy/local/extranet.toml >/dev/null
+  OW_LOG=warn "$bin/ow-extranet" seed-demo --config deploy/local/extranet.toml >/dev/null
   echo "==> demo data present; staff credentials are in .run/demo-credentials.txt"
 fi
 umask 022

@@ -132,6 +132,12 @@ impl Store {
                 cause,
             })?;
         }
+        // sqlx reads `sqlite://a/b` with a relative path unreliably: always hand it an
+        // absolute one.
+        let path = std::path::absolute(&path).map_err(|cause| StoreError::Folder {
+            path: path.clone(),
+            cause,
+        })?;
         let file = path.to_string_lossy().into_owned();
         if file.contains('?') || file.contains('#') {
             return Err(StoreError::BadUrl { url: redacted });
