@@ -269,6 +269,10 @@ fn print_summary(s: &ow_extranet::seed::SeedSummary) {
             u.verification_code.as_deref().unwrap_or("-"),
         );
     }
+    println!("-- 演示购房人（可用于在门户注册并申请）--");
+    for b in &s.demo_buyers {
+        println!("  {} {}", b.name, b.id_number);
+    }
 }
 
 async fn shutdown_signal() {
