@@ -436,50 +436,17 @@ impl Exchange {
             remove_durably(path)?;
             return Ok(Outcome::Duplicate);
         }
-        let message_id = message.envelope.message_id.clone();
-        let now = ow_store::now_ms();
-        let mut tx = self.store.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO exchange_messages (message_id, bundle_id, imported_at_ms) \
-             VALUES ($1, $2, $3) ON CONFLICT (message_id) DO NOTHING",
-        )
-        .bind(&message_id)
-        .bind(&header.bundle_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let (outcome, reason) = if fresh {
-            match handler.import(&mut tx, &message).await {
-                Ok(Disposition::Imported) => (Outcome::Imported, None),
-                Ok(Disposition::Refused { reason }) => (Outcome::Refused, Some(reason)),
-                Err(err) => {
-                    let _ = tx.rollback().await;
-                    return Err(err);
-                }
-            }
-        } else {
-            (
+        let (outcome, reason) = match import_message(&self.store, handler, &message).await? {
+            ImportOutcome::Imported => (Outcome::Imported, None),
+            ImportOutcome::Refused { reason } => (Outcome::Refused, Some(reason)),
+            ImportOutcome::Duplicate => (
                 Outcome::Duplicate,
-                Some(format!("message {message_id} was imported before")),
-            )
+                Some(format!(
+                    "message {} was imported before",
+                    message.envelope.message_id
+                )),
+            ),
         };
-        sqlx::query(
-            "INSERT INTO exchange_imported (bundle_id, message_id, channel, kind, case_id, \
-             outcome, reason, imported_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&header.bundle_id)
-        .bind(&message_id)
-        .bind(channel.to_string())
-        .bind(&header.kind)
-        .bind(&header.case_id)
-        .bind(outcome.as_str())
-        .bind(&reason)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         let log_reason = match outcome {
             Outcome::Imported => None,
             _ => Some(format!(
@@ -586,6 +553,83 @@ impl Exchange {
             warn!(error = %err, "could not close the exchange log");
         }
     }
+}
+
+/// What [`import_message`] did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Its effects are committed.
+    Imported,
+    /// The zone refused its content; the refusal is recorded and committed.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// Its message id was imported before; nothing changed but the record of this bundle.
+    Duplicate,
+}
+
+/// Imports one verified message exactly once: in one transaction, records its message id (a
+/// message seen before is a [`ImportOutcome::Duplicate`]), runs `handler`, and records the bundle id
+/// and outcome, then commits. An error from the handler rolls everything back. This is the step
+/// [`Exchange::import_pending`] takes for each bundle after verifying it; tests and operator
+/// tools (re-importing a message taken from quarantine) call it directly.
+pub async fn import_message<H: ImportHandler>(
+    store: &Store,
+    handler: &H,
+    message: &InboundMessage,
+) -> Result<ImportOutcome, ExchangeError> {
+    let message_id = &message.envelope.message_id;
+    let now = ow_store::now_ms();
+    let mut tx = store.begin().await?;
+    let fresh = sqlx::query(
+        "INSERT INTO exchange_messages (message_id, bundle_id, imported_at_ms) \
+         VALUES ($1, $2, $3) ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(message_id)
+    .bind(&message.bundle_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let result = if fresh {
+        match handler.import(&mut tx, message).await {
+            Ok(Disposition::Imported) => ImportOutcome::Imported,
+            Ok(Disposition::Refused { reason }) => ImportOutcome::Refused { reason },
+            Err(err) => {
+                let _ = tx.rollback().await;
+                return Err(err);
+            }
+        }
+    } else {
+        ImportOutcome::Duplicate
+    };
+    let (outcome, reason) = match &result {
+        ImportOutcome::Imported => ("imported", None),
+        ImportOutcome::Refused { reason } => ("refused", Some(reason.clone())),
+        ImportOutcome::Duplicate => (
+            "duplicate",
+            Some(format!("message {message_id} was imported before")),
+        ),
+    };
+    sqlx::query(
+        "INSERT INTO exchange_imported (bundle_id, message_id, channel, kind, case_id, \
+         outcome, reason, imported_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (bundle_id) DO NOTHING",
+    )
+    .bind(&message.bundle_id)
+    .bind(message_id)
+    .bind(message.channel.to_string())
+    .bind(message.envelope.message.kind())
+    .bind(message.envelope.message.application_no())
+    .bind(outcome)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(result)
 }
 
 struct Queued {

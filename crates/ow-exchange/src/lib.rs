@@ -25,10 +25,11 @@ mod outbox;
 
 pub use error::ExchangeError;
 pub use exchange::{
-    Disposition, Exchange, ExchangeConfig, ImportHandler, ImportReport, InboundFile, InboundMessage,
+    Disposition, Exchange, ExchangeConfig, ImportHandler, ImportOutcome, ImportReport, InboundFile,
+    InboundMessage, import_message,
 };
 pub use messages::*;
-pub use outbox::{OutboundFile, enqueue, pending_count};
+pub use outbox::{OutboundFile, enqueue, pending_count, queued_messages};
 
 use ow_store::Store;
 

@@ -83,3 +83,38 @@ pub async fn pending_count(store: &ow_store::Store) -> Result<i64, ExchangeError
             .await?,
     )
 }
+
+/// The messages queued for `channel` and not packed yet, oldest first, opened, with their files
+/// (for tests and operators' status pages).
+pub async fn queued_messages(
+    store: &ow_store::Store,
+    pii: &PiiKeyring,
+    channel: &Channel,
+) -> Result<Vec<(Envelope, Vec<OutboundFile>)>, ExchangeError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT message_id, envelope_sealed, files_json FROM exchange_outbox \
+         WHERE channel = $1 AND envelope_sealed IS NOT NULL ORDER BY message_id",
+    )
+    .bind(channel.to_string())
+    .fetch_all(store.reader())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("message_id")?;
+        let sealed: String = row.try_get("envelope_sealed")?;
+        let files: String = row.try_get("files_json")?;
+        let json = pii.open(
+            ENVELOPE_FIELD,
+            id.as_bytes(),
+            &ow_pii::Sealed::from_text(&sealed)?,
+        )?;
+        let envelope = Envelope::from_json(&json)?;
+        let files: Vec<OutboundFile> =
+            serde_json::from_str(&files).map_err(|e| ExchangeError::BadMessage {
+                reason: format!("the file list of queued message {id} is damaged: {e}"),
+            })?;
+        out.push((envelope, files));
+    }
+    Ok(out)
+}
