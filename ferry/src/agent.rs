@@ -260,11 +260,23 @@ fn runtime() -> Result<tokio::runtime::Runtime, AgentError> {
         .map_err(|e| AgentError::Busy(format!("cannot start an async runtime: {e}")))
 }
 
+/// Whether an event means the folder's contents may have changed. `notify` also reports opens
+/// and read-only closes; the agent's own listing of the folder opens it, so waking on those would
+/// make an idle agent rescan in a loop. A close after writing still counts: a file finished.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        notify::EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Watches `dir` and sends a wake on every change. A watcher that cannot be set up is not fatal:
 /// the periodic rescan still finds everything, only later.
 fn watch(dir: &Path, wake: mpsc::Sender<Wake>) -> Option<notify::RecommendedWatcher> {
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.is_ok_and(|e| is_change(&e.kind)) {
             let _ = wake.send(Wake::Changed);
         }
     };
@@ -280,5 +292,30 @@ fn watch(dir: &Path, wake: mpsc::Sender<Wake>) -> Option<notify::RecommendedWatc
             warn!("cannot create a file watcher, relying on rescans: {err}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_change;
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn listing_the_folder_is_not_a_change_but_writing_is() {
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(is_change(&EventKind::Remove(RemoveKind::File)));
     }
 }
