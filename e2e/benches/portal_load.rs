@@ -4,10 +4,14 @@
 //! `docs/benchmarks.md`.
 //!
 //! `cargo bench -p ow-e2e --bench portal_load` (builds the binaries in release mode first).
-//! `OW_LOAD_CITIZENS` (default 32) and `OW_LOAD_SECONDS` (default 10) set the load.
+//! `OW_LOAD_CITIZENS` (default 32) citizens take part; `OW_LOAD_SUBMITTERS` (default 8) of them
+//! submit back to back for `OW_LOAD_SECONDS` (default 10), then submissions arrive at
+//! `OW_LOAD_RATE` per second (default 100) for as long, then every citizen polls status.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ow_e2e::{Stack, StackOptions};
@@ -42,6 +46,100 @@ fn id_number(n: u32) -> String {
     format!("{body}{check}")
 }
 
+/// `len` bytes that do not compress: a PDF header, then xorshift output.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn report(what: &str, elapsed: Duration, mut lat: Vec<Duration>, errors: u64) {
+    lat.sort();
+    println!(
+        "{what}: {:.1}/s, p50 {:.1} ms, p99 {:.1} ms, {} requests, errors {errors}",
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.len(),
+    );
+}
+
+/// What every submission shares.
+struct Submit {
+    base: String,
+    unit: Value,
+    body: Vec<u8>,
+}
+
+impl Submit {
+    /// Submits one application whose files are unique to `n`; the latency, and the application
+    /// number when the portal answered 201.
+    async fn submit(
+        &self,
+        http: &reqwest::Client,
+        csrf: &str,
+        id: &str,
+        n: u64,
+    ) -> (Duration, Option<String>) {
+        let sellers: Vec<Value> = self.unit["holders"].as_array().unwrap().iter()
+            .map(|h| json!({"name": h["name"], "id_number": h["id_number"], "phone": "", "share": h["share"]}))
+            .collect();
+        let form = json!({"unit_code": self.unit["unit_code"], "certificate_number": "", "price_yuan": "1000000",
+            "sellers": sellers, "buyers": [{"name": "测试", "id_number": id, "phone": "", "share": "1/1"}]});
+        let mut mp = Form::new().text("application", form.to_string());
+        for code in [
+            "application_form",
+            "applicant_identity",
+            "title_certificate",
+            "sale_contract",
+            "tax_receipt",
+            "marital_status",
+        ] {
+            let len = if code == "sale_contract" {
+                self.body.len()
+            } else {
+                1024
+            };
+            let mut bytes = format!("%PDF-1.4\n%{n} {code}\n").into_bytes();
+            bytes.extend_from_slice(&self.body[bytes.len()..len]);
+            mp = mp.part(
+                code,
+                Part::bytes(bytes)
+                    .file_name(format!("{code}.pdf"))
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            );
+        }
+        let t = Instant::now();
+        let r = http
+            .post(format!("{}/api/v1/applications", self.base))
+            .header("X-CSRF-Token", csrf)
+            .multipart(mp)
+            .send()
+            .await;
+        let Ok(r) = r else { return (t.elapsed(), None) };
+        let ok = r.status() == 201;
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        let elapsed = t.elapsed();
+        (
+            elapsed,
+            ok.then(|| {
+                body["application_no"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            }),
+        )
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let citizens = env_or("OW_LOAD_CITIZENS", 32) as u32;
@@ -62,8 +160,6 @@ async fn main() {
         .find(|u| u["district_code"] == "370781" && !u["seized"].as_bool().unwrap())
         .unwrap()
         .clone();
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    pdf.resize(1 << 20, b' ');
 
     // Sign everyone in first (argon2id is deliberately slow and not what is measured).
     let mut sessions = Vec::new();
@@ -96,46 +192,86 @@ async fn main() {
         sessions.push((http, login["csrf_token"].as_str().unwrap().to_owned(), id));
     }
 
-    // Submissions: every citizen submits once, all at the same time.
+    // Submissions, two ways. Every upload is different (a unique first line on shared
+    // incompressible bytes), so neither content addressing nor compression flatters the figures.
+    let submitters = env_or("OW_LOAD_SUBMITTERS", 8) as usize;
+    let rate = env_or("OW_LOAD_RATE", 100);
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut numbers: Vec<Option<String>> = vec![None; sessions.len()];
+    let ctx = Arc::new(Submit {
+        base: base.clone(),
+        unit: unit.clone(),
+        body: incompressible(1 << 20),
+    });
+
+    // (1) Closed loop: `submitters` citizens submit one after another as fast as the portal answers.
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (http, csrf, id) in sessions.clone() {
-        let base = base.clone();
-        let unit = unit.clone();
-        let pdf = pdf.clone();
+    for (i, (http, csrf, id)) in sessions.iter().take(submitters).cloned().enumerate() {
+        let ctx = Arc::clone(&ctx);
+        let counter = Arc::clone(&counter);
         tasks.push(tokio::spawn(async move {
-            let sellers: Vec<Value> = unit["holders"].as_array().unwrap().iter()
-                .map(|h| json!({"name": h["name"], "id_number": h["id_number"], "phone": "", "share": h["share"]}))
-                .collect();
-            let form = json!({"unit_code": unit["unit_code"], "certificate_number": "", "price_yuan": "1000000",
-                "sellers": sellers, "buyers": [{"name": "测试", "id_number": id, "phone": "", "share": "1/1"}]});
-            let mut mp = Form::new().text("application", form.to_string());
-            for code in ["application_form", "applicant_identity", "title_certificate", "sale_contract", "tax_receipt", "marital_status"] {
-                let bytes = if code == "sale_contract" { pdf.clone() } else { pdf[..1024].to_vec() };
-                mp = mp.part(code, Part::bytes(bytes).file_name(format!("{code}.pdf")).mime_str("application/pdf").unwrap());
+            let mut out = Vec::new();
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                out.push(ctx.submit(&http, &csrf, &id, n).await);
             }
-            let t = Instant::now();
-            let r = http.post(format!("{base}/api/v1/applications")).header("X-CSRF-Token", csrf).multipart(mp).send().await.unwrap();
-            let ok = r.status() == 201;
-            let no: Value = r.json().await.unwrap_or(Value::Null);
-            (t.elapsed(), ok, no["application_no"].as_str().unwrap_or_default().to_owned())
+            (i, out)
         }));
     }
     let mut lat = Vec::new();
     let mut errors = 0;
-    let mut numbers = Vec::new();
     for t in tasks {
-        let (d, ok, no) = t.await.unwrap();
-        lat.push(d);
-        if ok { numbers.push(no) } else { errors += 1 }
+        let (i, out) = t.await.unwrap();
+        for (d, no) in out {
+            lat.push(d);
+            match no {
+                Some(no) => numbers[i] = Some(no),
+                None => errors += 1,
+            }
+        }
     }
-    let elapsed = started.elapsed();
-    lat.sort();
-    println!(
-        "submissions (1 MiB upload + 5 small files, {citizens} concurrent): {:.1}/s, p50 {:?}, p99 {:?}, errors {errors}",
-        f64::from(citizens) / elapsed.as_secs_f64(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+    report(
+        &format!(
+            "submissions, closed loop ({submitters} citizens back to back, 1 MiB + 5 small files)"
+        ),
+        started.elapsed(),
+        lat,
+        errors,
+    );
+
+    // (2) Open loop: a new submission every 1/rate s whatever the answers, spread over all
+    // citizens; the latencies show whether the portal keeps up with that arrival rate.
+    let total = rate * seconds;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..total {
+        let due = started + Duration::from_secs_f64(k as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let i = (k as usize) % sessions.len();
+        let (http, csrf, id) = sessions[i].clone();
+        let ctx = Arc::clone(&ctx);
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        tasks.push(tokio::spawn(async move {
+            (i, ctx.submit(&http, &csrf, &id, n).await)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (i, (d, no)) = t.await.unwrap();
+        lat.push(d);
+        match no {
+            Some(no) => numbers[i] = Some(no),
+            None => errors += 1,
+        }
+    }
+    report(
+        &format!("submissions, open loop ({rate}/s offered for {seconds} s)"),
+        started.elapsed(),
+        lat,
+        errors,
     );
 
     // Status reads: every citizen polls its application for `seconds`.
@@ -143,6 +279,7 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for ((http, _, _), no) in sessions.into_iter().zip(numbers) {
+        let Some(no) = no else { continue };
         let base = base.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -171,13 +308,11 @@ async fn main() {
         lat.extend(l);
         errors += e;
     }
-    let elapsed = started.elapsed();
-    lat.sort();
-    println!(
-        "status reads ({citizens} concurrent): {:.0}/s, p50 {:?}, p99 {:?}, errors {errors}",
-        lat.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+    report(
+        &format!("status reads ({citizens} concurrent)"),
+        started.elapsed(),
+        lat,
+        errors,
     );
     drop(stack);
 }

@@ -346,24 +346,15 @@ pub async fn create_application(
         return Ok(validation(errors));
     }
     let accepted = check_all(files, &app.upload_limits).map_err(ApiProblem::from)?;
-    let now = ow_store::now_ms();
-    let draft = applications::create_draft(&app, &s.account_id, now).await?;
-    applications::save_draft(&app, &s.account_id, &draft, &form, now).await?;
-    applications::add_draft_materials(&app, &s.account_id, &draft, &accepted, now).await?;
-    match applications::submit(&app, &s.account_id, &draft, now).await {
+    match applications::submit_new(&app, &s.account_id, &form, accepted, ow_store::now_ms()).await {
         Ok(no) => Ok((
             StatusCode::CREATED,
             Json(SubmittedResponse { application_no: no }),
         )
             .into_response()),
-        Err(e) => {
-            let _ = applications::delete_draft(&app, &s.account_id, &draft).await;
-            match e {
-                SubmitError::Invalid(errors) => Ok(validation(errors)),
-                SubmitError::NotFound => Err(ApiProblem::not_found()),
-                SubmitError::Internal(e) => Err(e.into()),
-            }
-        }
+        Err(SubmitError::Invalid(errors)) => Ok(validation(errors)),
+        Err(SubmitError::NotFound) => Err(ApiProblem::not_found()),
+        Err(SubmitError::Internal(e)) => Err(e.into()),
     }
 }
 
@@ -407,7 +398,7 @@ pub async fn supplement(
         &s.account_id,
         &no,
         &note,
-        &accepted,
+        accepted,
         ow_store::now_ms(),
     )
     .await

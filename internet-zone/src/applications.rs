@@ -630,7 +630,8 @@ pub async fn materials(app: &App, application_id: &str) -> Result<Vec<MaterialVi
         .collect()
 }
 
-/// Stores checked files on disk (content-addressed) and adds their rows inside `tx`.
+/// Adds the rows of files already stored (see [`crate::files::FileStore::put_accepted`]) inside
+/// `tx`.
 async fn add_materials(
     app: &App,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -641,7 +642,6 @@ async fn add_materials(
 ) -> Result<Vec<String>, AppError> {
     let mut ids = Vec::new();
     for f in files {
-        app.files.put(&f.bytes).await?;
         let id = ow_store::new_id();
         let sealed = app
             .pii
@@ -681,14 +681,15 @@ pub async fn add_draft_materials(
     app: &App,
     account_id: &str,
     draft_id: &str,
-    files: &[AcceptedFile],
+    files: Vec<AcceptedFile>,
     now_ms: i64,
 ) -> Result<bool, AppError> {
     if get_draft(app, account_id, draft_id).await?.is_none() {
         return Ok(false);
     }
+    let files = app.files.put_accepted(files).await?;
     let mut tx = app.store.begin().await?;
-    add_materials(app, &mut tx, draft_id, None, files, now_ms).await?;
+    add_materials(app, &mut tx, draft_id, None, &files, now_ms).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -808,21 +809,100 @@ pub async fn submit(
         .await?
         .ok_or(SubmitError::NotFound)?;
     let form = open_form(app, &row)?;
-    let mut errors = Vec::new();
-    let valid = check_form(&form, app).map_err(|e| errors.extend(e)).ok();
     let mats = materials(app, draft_id).await?;
-    for m in missing_materials(&mats) {
+    let valid = check_submission(&form, &mats, app)?;
+    let mut tx = app.store.begin().await.map_err(AppError::from)?;
+    let no = finish_submission(app, &mut tx, account_id, draft_id, valid, &mats, now_ms).await?;
+    tx.commit().await?;
+    app.wake_exchange();
+    tracing::info!(account = %account_id, application = %no, "application submitted");
+    Ok(no)
+}
+
+/// Creates and submits an application in one step (the API's single request): the files are
+/// stored durably first, then the application, its materials, its number, its timeline and the
+/// queued message are one transaction, so a failure leaves no draft behind.
+pub async fn submit_new(
+    app: &App,
+    account_id: &str,
+    form: &ApplicationForm,
+    files: Vec<AcceptedFile>,
+    now_ms: i64,
+) -> Result<String, SubmitError> {
+    let valid = check_submission(form, &views_of(&files, false), app)?;
+    let files = app.files.put_accepted(files).await?;
+    let id = ow_store::new_id();
+    let sealed = seal_form(app, &id, form)?;
+    let mut tx = app.store.begin().await.map_err(AppError::from)?;
+    sqlx::query(
+        "INSERT INTO inet_applications (id, account_id, business_type, state, form_sealed, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, 'draft', $4, $5, $5)",
+    )
+    .bind(&id)
+    .bind(account_id)
+    .bind(BUSINESS.code())
+    .bind(sealed)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    add_materials(app, &mut tx, &id, None, &files, now_ms).await?;
+    let mats = views_of(&files, false);
+    let no = finish_submission(app, &mut tx, account_id, &id, valid, &mats, now_ms).await?;
+    tx.commit().await?;
+    app.wake_exchange();
+    tracing::info!(account = %account_id, application = %no, "application submitted");
+    Ok(no)
+}
+
+/// How accepted files look as materials (before they have row ids).
+fn views_of(files: &[AcceptedFile], supplement: bool) -> Vec<MaterialView> {
+    files
+        .iter()
+        .map(|f| MaterialView {
+            id: String::new(),
+            checklist_code: f.field.clone(),
+            checklist_name: String::new(),
+            file_name: f.checked.safe_filename.clone(),
+            media_type: f.checked.media.mime().to_owned(),
+            size: i64::try_from(f.checked.size).unwrap_or(i64::MAX),
+            blake3: f.checked.blake3_hex.clone(),
+            supplement,
+        })
+        .collect()
+}
+
+/// The form's and the materials' problems, all at once; or the checked application.
+fn check_submission(
+    form: &ApplicationForm,
+    mats: &[MaterialView],
+    app: &App,
+) -> Result<ValidApplication, SubmitError> {
+    let mut errors = Vec::new();
+    let valid = check_form(form, app).map_err(|e| errors.extend(e)).ok();
+    for m in missing_materials(mats) {
         errors.push(FieldError::new(
             format!("material_{}", m.code),
             format!("请上传“{}”", m.name_zh),
         ));
     }
-    let Some(valid) = valid.filter(|_| errors.is_empty()) else {
-        return Err(SubmitError::Invalid(errors));
-    };
-    let (refs, files) = outbound_files(app, &mats)?;
-    let mut tx = app.store.begin().await.map_err(AppError::from)?;
-    let no = next_application_no(&mut tx, now_ms).await?;
+    valid
+        .filter(|_| errors.is_empty())
+        .ok_or(SubmitError::Invalid(errors))
+}
+
+/// Turns the draft `draft_id` into a submitted application inside `tx`: the day's next number,
+/// the timeline's first entry and `ApplicationSubmitted` on the outbox. Returns the number.
+async fn finish_submission(
+    app: &App,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    account_id: &str,
+    draft_id: &str,
+    valid: ValidApplication,
+    mats: &[MaterialView],
+    now_ms: i64,
+) -> Result<String, SubmitError> {
+    let (refs, files) = outbound_files(app, mats)?;
+    let no = next_application_no(tx, now_ms).await?;
     let done = sqlx::query(
         "UPDATE inet_applications SET state = 'submitted', application_no = $1, status = 'submitted', \
          status_changed_at_ms = $2, district_code = $3, submitted_at_ms = $2, updated_at_ms = $2 \
@@ -833,13 +913,13 @@ pub async fn submit(
     .bind(&valid.district_code)
     .bind(draft_id)
     .bind(account_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if done.rows_affected() != 1 {
         return Err(SubmitError::NotFound);
     }
     insert_timeline(
-        &mut tx,
+        tx,
         draft_id,
         CaseStatus::Submitted.code(),
         None,
@@ -863,12 +943,9 @@ pub async fn submit(
         applicant_ref: account_id.to_owned(),
         submitted_at_ms: now_ms,
     });
-    ow_exchange::enqueue(&mut tx, &app.pii, &OUTBOUND, message, files)
+    ow_exchange::enqueue(tx, &app.pii, &OUTBOUND, message, files)
         .await
         .map_err(AppError::from)?;
-    tx.commit().await?;
-    app.wake_exchange();
-    tracing::info!(account = %account_id, application = %no, district = %valid.district_code, "application submitted");
     Ok(no)
 }
 
@@ -936,7 +1013,7 @@ pub async fn submit_supplement(
     account_id: &str,
     application_no: &str,
     note: &str,
-    files: &[AcceptedFile],
+    files: Vec<AcceptedFile>,
     now_ms: i64,
 ) -> Result<String, SubmitError> {
     let row = get_application(app, account_id, application_no)
@@ -962,6 +1039,7 @@ pub async fn submit_supplement(
         )]));
     }
     let supplement_id = ow_store::new_id();
+    let files = app.files.put_accepted(files).await?;
     let mut tx = app.store.begin().await.map_err(AppError::from)?;
     sqlx::query("INSERT INTO inet_supplements (id, application_id, note_sealed, submitted_at_ms) VALUES ($1, $2, $3, $4)")
         .bind(&supplement_id)
@@ -974,24 +1052,9 @@ pub async fn submit_supplement(
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-    add_materials(app, &mut tx, &row.id, Some(&supplement_id), files, now_ms).await?;
+    add_materials(app, &mut tx, &row.id, Some(&supplement_id), &files, now_ms).await?;
     // Only this supplement's files travel.
-    let mats: Vec<MaterialView> = {
-        let mut out = Vec::new();
-        for f in files {
-            out.push(MaterialView {
-                id: String::new(),
-                checklist_code: f.field.clone(),
-                checklist_name: String::new(),
-                file_name: f.checked.safe_filename.clone(),
-                media_type: f.checked.media.mime().to_owned(),
-                size: i64::try_from(f.checked.size).unwrap_or(i64::MAX),
-                blake3: f.checked.blake3_hex.clone(),
-                supplement: true,
-            });
-        }
-        out
-    };
+    let mats = views_of(&files, true);
     let (refs, outbound) = outbound_files(app, &mats)?;
     sqlx::query(
         "UPDATE inet_applications SET status = 'submitted', status_reason = NULL, requested_materials = NULL, \

@@ -91,32 +91,87 @@ impl FileStore {
         })
     }
 
-    /// Stores `bytes` under their hash (written to a temporary name, then renamed; an existing
-    /// file with the hash is kept). Returns the path.
+    /// Stores `bytes` under their hash, durably. Returns the path.
     pub async fn put(&self, bytes: &[u8]) -> Result<PathBuf, AppError> {
         let hex = blake3::hash(bytes).to_hex().to_string();
-        let path = self
-            .path_for(&hex)
-            .ok_or_else(|| AppError::Corrupt("BLAKE3 hex".into()))?;
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Ok(path);
-        }
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone());
-        tokio::fs::create_dir_all(&dir)
+        let root = self.clone();
+        let bytes = bytes.to_vec();
+        tokio::task::spawn_blocking(move || root.store_blocking(&[(hex.as_str(), &bytes)]))
             .await
-            .map_err(|e| AppError::io(&dir, e))?;
-        let tmp = dir.join(format!(".{hex}.{}.tmp", uuid::Uuid::now_v7().simple()));
-        tokio::fs::write(&tmp, bytes)
-            .await
-            .map_err(|e| AppError::io(&tmp, e))?;
-        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(AppError::io(&path, e));
+            .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
+            .and_then(|mut paths| {
+                paths
+                    .pop()
+                    .ok_or_else(|| AppError::Corrupt("no file stored".into()))
+            })
+    }
+
+    /// Stores every accepted file under its (already computed) hash, durably, before the caller
+    /// commits rows that point at them. Runs on a blocking thread and hands the files back.
+    pub async fn put_accepted(
+        &self,
+        files: Vec<AcceptedFile>,
+    ) -> Result<Vec<AcceptedFile>, AppError> {
+        let root = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let items: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|f| (f.checked.blake3_hex.as_str(), f.bytes.as_slice()))
+                .collect();
+            root.store_blocking(&items)?;
+            Ok(files)
+        })
+        .await
+        .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
+    }
+
+    /// Writes each new file to a temporary name, syncs its data, renames it to its hash and
+    /// syncs the folders, so that a row committed afterwards never points at a file a crash
+    /// could lose. A file already stored under its hash is kept as it is.
+    fn store_blocking(&self, items: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, AppError> {
+        use std::io::Write;
+        let mut paths = Vec::with_capacity(items.len());
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (hex, bytes) in items {
+            let path = self
+                .path_for(hex)
+                .ok_or_else(|| AppError::Corrupt("BLAKE3 hex".into()))?;
+            paths.push(path.clone());
+            if path.is_file() {
+                continue;
+            }
+            let dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| self.root.clone());
+            std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
+            let tmp = dir.join(format!(".{hex}.{}.tmp", uuid::Uuid::now_v7().simple()));
+            let written = std::fs::File::create(&tmp)
+                .and_then(|mut f| {
+                    f.write_all(bytes)?;
+                    f.sync_data()
+                })
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(AppError::io(&path, e));
+            }
+            // The two hash-prefix levels may have just been created: sync them and the root.
+            for d in [Some(dir.as_path()), dir.parent(), Some(self.root.as_path())]
+                .into_iter()
+                .flatten()
+            {
+                if !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
         }
-        Ok(path)
+        for dir in &dirs {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| AppError::io(dir, e))?;
+        }
+        Ok(paths)
     }
 
     /// Reads the file with this hash.

@@ -744,7 +744,7 @@ pub async fn upload_materials(
                 &app,
                 &s.account_id,
                 &id,
-                &accepted,
+                accepted,
                 ow_store::now_ms(),
             )
             .await?
@@ -1165,7 +1165,7 @@ pub async fn supplement(
                             &s.account_id,
                             &no,
                             &note,
-                            &accepted,
+                            accepted,
                             ow_store::now_ms(),
                         )
                         .await

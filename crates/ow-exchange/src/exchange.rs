@@ -24,8 +24,11 @@ use crate::{Envelope, ExchangeError, MESSAGE_ITEM, OutboundFile};
 
 /// How long a packed bundle stays valid for the receiving ferry agent.
 const BUNDLE_VALIDITY_DAYS: i64 = 30;
-/// Queued messages packed per round (one group commit per channel).
-const PACK_BATCH: i64 = 64;
+/// Queued messages packed per round (one group commit per channel). Up to this many bundles are
+/// synced file by file, more with one `syncfs` (`ow_ferry::dropfolder::sync_written`), which on a
+/// busy disk also waits for everyone else's writes; applications carry megabytes, so batches
+/// stay within the per-file limit.
+const PACK_BATCH: i64 = ow_ferry::dropfolder::PER_FILE_SYNC_MAX as i64;
 
 /// Where a zone's exchange finds its keys and folders.
 #[derive(Debug, Clone)]
@@ -309,15 +312,27 @@ impl Exchange {
                     items,
                 });
             }
-            pack_many_into_outbox(
-                &self.state,
-                &self.signing_key,
-                &self.trust,
-                outbox,
-                &requests,
-                Utc::now(),
-            )
+            // Signing, compressing, encrypting and syncing a batch takes long enough (tens of
+            // milliseconds per megabyte) that it must not hold one of the server's async workers:
+            // it runs on a blocking thread, where the OS shares the cores with request handling.
+            let state = self.state.clone();
+            let key = self.signing_key.clone();
+            let trust = self.trust.clone();
+            let outbox = outbox.clone();
+            let requests = std::mem::take(&mut requests);
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                runtime.block_on(pack_many_into_outbox(
+                    &state,
+                    &key,
+                    &trust,
+                    &outbox,
+                    &requests,
+                    Utc::now(),
+                ))
+            })
             .await
+            .map_err(|e| ExchangeError::Pack(format!("the packing task failed: {e}")))?
             .map_err(|e| ExchangeError::Pack(e.to_string()))
         }
         .await;
