@@ -1,4 +1,4 @@
-//! Uploaded materials on disk, content-addressed by BLAKE3 under `<data_dir>/files/ab/cd/<hash>`,
+//! Uploaded materials on disk, content-addressed by BLAKE3 under `<data_dir>/files/ab/<hash>`,
 //! and the checks every upload passes first (ow-web: magic bytes, size).
 
 use std::path::{Path, PathBuf};
@@ -58,6 +58,26 @@ pub fn check_all(
     Ok(out)
 }
 
+/// Writes `bytes` to a temporary name beside `path`, syncs the data and renames it into place
+/// (the caller syncs the folder).
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::now_v7().simple()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_data()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(AppError::io(path, e));
+    }
+    Ok(())
+}
+
 /// The content-addressed file folder.
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -83,12 +103,10 @@ impl FileStore {
             && blake3_hex
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| {
-            self.root
-                .join(&blake3_hex[..2])
-                .join(&blake3_hex[2..4])
-                .join(blake3_hex)
-        })
+        // One level of 256 folders: they all exist after the first few hundred files, so
+        // storing a file syncs one existing folder (a second level would mostly create new
+        // folders, each needing its own sync, for a long time).
+        ok.then(|| self.root.join(&blake3_hex[..2]).join(blake3_hex))
     }
 
     /// Stores `bytes` under their hash, durably. Returns the path.
@@ -127,50 +145,72 @@ impl FileStore {
 
     /// Writes each new file to a temporary name, syncs its data, renames it to its hash and
     /// syncs the folders, so that a row committed afterwards never points at a file a crash
-    /// could lose. A file already stored under its hash is kept as it is.
+    /// could lose. A file already stored under its hash is kept as it is. The files are written
+    /// and synced side by side: a request waits for about one sync, not one per file.
     fn store_blocking(&self, items: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, AppError> {
-        use std::io::Write;
         let mut paths = Vec::with_capacity(items.len());
-        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut new = Vec::new();
         for (hex, bytes) in items {
             let path = self
                 .path_for(hex)
                 .ok_or_else(|| AppError::Corrupt("BLAKE3 hex".into()))?;
             paths.push(path.clone());
-            if path.is_file() {
-                continue;
+            if !path.is_file() && !new.iter().any(|(p, _)| p == &path) {
+                new.push((path, *bytes));
             }
+        }
+        if new.is_empty() {
+            return Ok(paths);
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (path, _) in &new {
             let dir = path
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| self.root.clone());
-            std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
-            let tmp = dir.join(format!(".{hex}.{}.tmp", uuid::Uuid::now_v7().simple()));
-            let written = std::fs::File::create(&tmp)
-                .and_then(|mut f| {
-                    f.write_all(bytes)?;
-                    f.sync_data()
-                })
-                .and_then(|()| std::fs::rename(&tmp, &path));
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(AppError::io(&path, e));
-            }
-            // The two hash-prefix levels may have just been created: sync them and the root.
-            for d in [Some(dir.as_path()), dir.parent(), Some(self.root.as_path())]
-                .into_iter()
-                .flatten()
-            {
-                if !dirs.iter().any(|x| x == d) {
-                    dirs.push(d.to_path_buf());
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
+                // A new fan-out folder's own entry lives in the root.
+                if !dirs.contains(&self.root) {
+                    dirs.push(self.root.clone());
                 }
             }
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
         }
-        for dir in &dirs {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| AppError::io(dir, e))?;
-        }
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = new
+                .iter()
+                .map(|(path, bytes)| scope.spawn(move || write_synced(path, bytes)))
+                .collect();
+            writers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(AppError::Corrupt("file writer panicked".into())))
+                })
+                .collect::<Result<Vec<()>, AppError>>()
+        })?;
+        std::thread::scope(|scope| {
+            let syncs: Vec<_> = dirs
+                .iter()
+                .map(|dir| {
+                    scope.spawn(move || {
+                        std::fs::File::open(dir)
+                            .and_then(|d| d.sync_all())
+                            .map_err(|e| AppError::io(dir, e))
+                    })
+                })
+                .collect();
+            syncs
+                .into_iter()
+                .map(|s| {
+                    s.join()
+                        .unwrap_or_else(|_| Err(AppError::Corrupt("folder sync panicked".into())))
+                })
+                .collect::<Result<Vec<()>, AppError>>()
+        })?;
         Ok(paths)
     }
 

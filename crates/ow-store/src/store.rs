@@ -142,36 +142,43 @@ impl Store {
         if file.contains('?') || file.contains('#') {
             return Err(StoreError::BadUrl { url: redacted });
         }
-        // One pool: a separate read-only pool stalled writers behind idle readers in practice
-        // (sqlx-sqlite keeps statements of read-only connections open), so every connection
-        // may write and SQLite's own locking, with a busy timeout, serialises the writers.
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer; FULL makes every commit durable,
-                    // which exactly-once import relies on. One statement per call: the Any
-                    // driver may run only the first of several.
-                    for pragma in [
-                        "PRAGMA busy_timeout = 10000",
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = FULL",
-                        "PRAGMA foreign_keys = ON",
-                    ] {
-                        conn.execute(pragma).await?;
-                    }
-                    Ok(())
+        // Two pools of ordinary read-write connections: writes go through a pool of one
+        // connection, so in-process writers queue in order for it instead of meeting SQLite's
+        // busy handler, which sleeps in growing steps (up to 100 ms) and lets a late writer
+        // overtake an early one; reads run beside it on the other pool (WAL). Read-only
+        // connections are avoided: sqlx-sqlite keeps their statements open, which stalled
+        // writers in practice. The busy timeout still covers other processes (the CLI).
+        let sqlite_url = format!("sqlite://{file}?mode=rwc");
+        let connect = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(options.acquire_timeout)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the writer; FULL makes every commit
+                        // durable, which exactly-once import relies on. One statement per
+                        // call: the Any driver may run only the first of several.
+                        for pragma in [
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&format!("sqlite://{file}?mode=rwc"))
+                .connect(&sqlite_url)
+        };
+        let connect_error = |cause| StoreError::Connect {
+            url: redacted.clone(),
+            cause,
+        };
+        let write = connect(1).await.map_err(connect_error)?;
+        let read = connect(options.max_connections.max(1))
             .await
-            .map_err(|cause| StoreError::Connect {
-                url: redacted.clone(),
-                cause,
-            })?;
-        let write = pool.clone();
-        let read = pool;
+            .map_err(connect_error)?;
         info!(backend = "sqlite", path = %file, "database opened");
         Ok(Store {
             backend: Backend::Sqlite,
