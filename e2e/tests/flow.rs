@@ -2,7 +2,8 @@
 //! applies on the portal, registrars in the back office accept, review, record and issue, the
 //! certificate comes back to the citizen and `/verify` says valid, and the seller's old
 //! certificate says cancelled. Then the refusals: a seized unit, another citizen, another
-//! district, a forged certificate.
+//! district, a forged or altered certificate; and, in a second stack, bad uploads that are
+//! refused with a clear message while nothing is stored or sent.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -13,8 +14,8 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 /// How long to wait for something to cross the ferry. Crossings take well under a second on an
-/// idle machine; a packer waiting on the sending agent's state database has been seen to take a
-/// minute (under investigation), so wait longer than that rather than fail a correct run.
+/// idle machine; while other jobs wrote gigabytes to the same disk, a sync has been seen to
+/// take a minute, so wait longer than that rather than fail a correct run.
 const PATIENCE: Duration = Duration::from_secs(180);
 
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
@@ -71,6 +72,18 @@ impl Citizen {
     /// Applies to buy `unit` (a seed unit) alone, with every required material. Returns the
     /// application number.
     async fn apply(&self, unit: &Value) -> String {
+        let (status, body) = self.apply_with(unit, &[]).await;
+        assert_eq!(status, 201, "apply: {body}");
+        body["application_no"].as_str().unwrap().to_owned()
+    }
+
+    /// Applies to buy `unit` with every required material as a small PDF, except the checklist
+    /// items in `replace` (code, file name, media type, bytes). Returns the status and the body.
+    async fn apply_with(
+        &self,
+        unit: &Value,
+        replace: &[(&str, &str, &str, Vec<u8>)],
+    ) -> (u16, Value) {
         let sellers: Vec<Value> = unit["holders"]
             .as_array()
             .unwrap()
@@ -93,12 +106,13 @@ impl Citizen {
             "tax_receipt",
             "marital_status",
         ] {
+            let (name, media, bytes) = match replace.iter().find(|r| r.0 == code) {
+                Some((_, name, media, bytes)) => (name.to_string(), *media, bytes.clone()),
+                None => (format!("{code}.pdf"), "application/pdf", PDF.to_vec()),
+            };
             multipart = multipart.part(
                 code,
-                Part::bytes(PDF.to_vec())
-                    .file_name(format!("{code}.pdf"))
-                    .mime_str("application/pdf")
-                    .unwrap(),
+                Part::bytes(bytes).file_name(name).mime_str(media).unwrap(),
             );
         }
         let r = self
@@ -109,11 +123,41 @@ impl Citizen {
             .send()
             .await
             .unwrap();
-        let status = r.status();
+        let status = r.status().as_u16();
         let body = r.text().await.unwrap();
-        assert_eq!(status, 201, "apply: {body}");
-        let body: Value = serde_json::from_str(&body).unwrap();
-        body["application_no"].as_str().unwrap().to_owned()
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// Uploads an e-certificate file to the public `/verify` page; returns the page.
+    async fn verify_file(&self, bytes: Vec<u8>) -> String {
+        let page = self
+            .http
+            .get(format!("{}/verify", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form = Form::new().text("csrf", csrf_in(&page)).part(
+            "file",
+            Part::bytes(bytes)
+                .file_name("证书.json")
+                .mime_str("application/json")
+                .unwrap(),
+        );
+        let r = self
+            .http
+            .post(format!("{}/verify/file", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
     }
 
     async fn application(&self, no: &str) -> reqwest::Response {
@@ -375,6 +419,28 @@ async fn apply_review_record_issue_verify_end_to_end() {
     // A forged code, or a made-up number, is not genuine.
     let outcome = citizen.verify(&number, "ABCDE-FGHJK").await;
     assert_eq!(outcome["outcome"], "not_genuine", "{outcome}");
+    // The downloaded e-certificate file checks out on /verify; the same file with one field
+    // changed, or with another signature, does not.
+    let page = citizen
+        .verify_file(serde_json::to_vec(&signed).unwrap())
+        .await;
+    assert!(page.contains("查验结果：有效"), "{page}");
+    let mut altered = signed.clone();
+    altered["certificate"]["area_m2"] = json!("999.99");
+    let page = citizen
+        .verify_file(serde_json::to_vec(&altered).unwrap())
+        .await;
+    assert!(page.contains("查验结果：非真实证书"), "altered: {page}");
+    let mut forged = signed.clone();
+    let sig = forged["signature"].as_str().unwrap().to_owned();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    forged["signature"] = json!(format!("{flipped}{}", &sig[1..]));
+    let page = citizen
+        .verify_file(serde_json::to_vec(&forged).unwrap())
+        .await;
+    assert!(page.contains("查验结果：非真实证书"), "forged: {page}");
+    let page = citizen.verify_file(b"not a certificate".to_vec()).await;
+    assert!(page.contains("查验结果：非真实证书"), "garbage: {page}");
 
     // Another citizen sees none of it, by any URL.
     let other = Citizen::register(
@@ -423,5 +489,142 @@ async fn apply_review_record_issue_verify_end_to_end() {
         "the citizen sees the reason: {view}"
     );
 
+    drop(stack);
+}
+
+/// Files under `dir` (recursively), not counting temporary dot-files.
+fn files_under(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                usize::from(!e.file_name().to_string_lossy().starts_with('.'))
+            }
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_refused_with_a_clear_message_and_nothing_is_stored_or_sent() {
+    let stack = Stack::start(StackOptions {
+        internet_sets: vec!["uploads.max_file_bytes=65536".into()],
+        ..StackOptions::default()
+    })
+    .expect("the stack starts");
+    let seed = stack.seed.clone();
+    let unit = seed["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["district_code"] == "370781" && !u["seized"].as_bool().unwrap())
+        .unwrap()
+        .clone();
+    let citizen = Citizen::register(
+        &stack.internet_url,
+        "王五",
+        "37078119900101123X",
+        "13700137000",
+    )
+    .await;
+    let files = stack.root.join("internet/app/files");
+    let stored_before = files_under(&files);
+
+    // An executable renamed .pdf, a Windows program as a photo, an oversize scan, an empty file.
+    let elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    let pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xffPE\x00\x00".to_vec();
+    let mut big = PDF.to_vec();
+    big.resize(65_537, b' ');
+    // (checklist item, file name, declared type, bytes, expected status, what the message says)
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        u16,
+        &'static str,
+    );
+    let cases: [Case; 4] = [
+        (
+            "application_form",
+            "申请书.pdf",
+            "application/pdf",
+            elf,
+            415,
+            "不是 PDF、JPEG 或 PNG",
+        ),
+        (
+            "applicant_identity",
+            "身份证.jpg",
+            "image/jpeg",
+            pe,
+            415,
+            "不是 PDF、JPEG 或 PNG",
+        ),
+        (
+            "sale_contract",
+            "合同.pdf",
+            "application/pdf",
+            big,
+            413,
+            "过大",
+        ),
+        (
+            "tax_receipt",
+            "完税.pdf",
+            "application/pdf",
+            Vec::new(),
+            422,
+            "空文件",
+        ),
+    ];
+    for (code, name, media, bytes, status, says) in cases {
+        let (got, body) = citizen
+            .apply_with(&unit, &[(code, name, media, bytes)])
+            .await;
+        assert_eq!(got, status, "{code}: {body}");
+        let message = body.to_string();
+        assert!(message.contains(says), "{code}: {message}");
+        assert!(
+            message.contains(name),
+            "the message names the file: {message}"
+        );
+    }
+    // Nothing was stored or queued: no files, no application, no bundle.
+    assert_eq!(files_under(&files), stored_before, "no file was stored");
+    let list: Value = citizen
+        .http
+        .get(format!("{}/api/v1/applications", stack.internet_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]), "no application was made");
+
+    // A good application afterwards goes through, and it alone reaches the back office.
+    let no = citizen.apply(&unit).await;
+    let registrar = Registrar::sign_in(&stack, &staff_with(&seed, "accept", "370781")).await;
+    registrar.wait_case(&no).await;
+    let queue = registrar
+        .http
+        .get(format!("{}/cases", stack.extranet_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.matches("SQ2").count(),
+        queue.matches(&no).count(),
+        "only the good application arrived: {queue}"
+    );
     drop(stack);
 }
