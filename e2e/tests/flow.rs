@@ -342,6 +342,42 @@ async fn apply_review_record_issue_verify_end_to_end() {
     ];
     let first = Registrar::sign_in(&stack, &staff_with(&seed, "accept", "370781")).await;
     first.wait_case(&no).await;
+
+    // The back office's receipt comes back: the citizen sees it, and the portal no longer keeps
+    // the materials (the internet zone holds them only until they have crossed).
+    let files = stack.root.join("internet/app/files");
+    let deadline = Instant::now() + PATIENCE;
+    let view = loop {
+        let view: Value = citizen.application(&no).await.json().await.unwrap();
+        if view["materials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["delivered"] == true)
+        {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "no receipt came back: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        view.to_string().contains("登记机构已收到申请材料"),
+        "{view}"
+    );
+    assert_eq!(
+        files_under(&files),
+        0,
+        "the portal kept materials after receipt"
+    );
+    let material = view["materials"][0]["id"].as_str().unwrap();
+    let r = citizen
+        .http
+        .get(format!("{}/materials/{material}", stack.internet_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(r.text().await.unwrap().contains("已送达"));
     let mut signed_in: Vec<(String, Registrar)> = vec![("accept".into(), first)];
     for (role, action, status) in steps {
         if !signed_in.iter().any(|(r, _)| r == role) {

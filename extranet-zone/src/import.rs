@@ -64,7 +64,19 @@ impl ImportHandler for Importer {
                     .await
                     .map_err(handler_error)?
                 {
-                    Ok(()) => Ok(Disposition::Imported),
+                    Ok(()) => {
+                        acknowledge(
+                            &self.state,
+                            tx,
+                            &app.application_no,
+                            CaseStatus::Submitted,
+                            Some("登记机构已收到申请材料，等待受理"),
+                            &msg.envelope.message_id,
+                        )
+                        .await
+                        .map_err(handler_error)?;
+                        Ok(Disposition::Imported)
+                    }
                     Err(Refusal(reason)) => {
                         refuse(
                             &self.state,
@@ -72,6 +84,7 @@ impl ImportHandler for Importer {
                             &app.application_no,
                             Some(app.district_code.as_str()),
                             &reason,
+                            &msg.envelope.message_id,
                         )
                         .await
                         .map_err(handler_error)?;
@@ -102,6 +115,23 @@ impl ImportHandler for Importer {
                         )
                         .await
                         .map_err(handler_error)?;
+                        // Tell the portal the materials arrived (so it drops its copies) and
+                        // why they were not taken, under the case's current status.
+                        if let Some(case) = cases::get_any(tx, &sup.application_no)
+                            .await
+                            .map_err(handler_error)?
+                        {
+                            acknowledge(
+                                &self.state,
+                                tx,
+                                &sup.application_no,
+                                case.status,
+                                Some(&format!("补正材料未被接收：{reason}")),
+                                &msg.envelope.message_id,
+                            )
+                            .await
+                            .map_err(handler_error)?;
+                        }
                         Ok(Disposition::Refused { reason })
                     }
                 }
@@ -123,6 +153,7 @@ async fn refuse(
     no: &str,
     district: Option<&str>,
     reason: &str,
+    received: &str,
 ) -> Result<(), ExtranetError> {
     tracing::warn!(application_no = %no, %reason, "application refused at import");
     let now = state.now_ms();
@@ -138,16 +169,30 @@ async fn refuse(
         now,
     )
     .await?;
+    acknowledge(state, tx, no, CaseStatus::Refused, Some(reason), received).await
+}
+
+/// Queues the status that answers an imported message: the citizen sees it, and the portal
+/// learns that the message's materials arrived and drops its copies.
+async fn acknowledge(
+    state: &AppState,
+    tx: &mut Transaction<'static, Any>,
+    no: &str,
+    status: CaseStatus,
+    reason: Option<&str>,
+    received: &str,
+) -> Result<(), ExtranetError> {
     exchange::enqueue(
         tx,
         &state.pii,
         &TO_PORTAL,
         Message::ApplicationStatus(ApplicationStatus {
             application_no: no.to_owned(),
-            status: CaseStatus::Refused.code().to_owned(),
-            reason: Some(reason.to_owned()),
+            status: status.code().to_owned(),
+            reason: reason.map(str::to_owned),
             requested_materials: Vec::new(),
-            changed_at_ms: now,
+            changed_at_ms: state.now_ms(),
+            received_message_id: Some(received.to_owned()),
         }),
         Vec::new(),
     )
@@ -473,18 +518,13 @@ async fn supplemented(
         now,
     )
     .await?;
-    exchange::enqueue(
+    acknowledge(
+        state,
         tx,
-        &state.pii,
-        &TO_PORTAL,
-        Message::ApplicationStatus(ApplicationStatus {
-            application_no: no.to_owned(),
-            status: CaseStatus::Submitted.code().to_owned(),
-            reason: None,
-            requested_materials: Vec::new(),
-            changed_at_ms: now,
-        }),
-        Vec::new(),
+        no,
+        CaseStatus::Submitted,
+        Some("登记机构已收到补正材料"),
+        &msg.envelope.message_id,
     )
     .await?;
     tracing::info!(application_no = %no, "supplement imported");

@@ -310,6 +310,7 @@ pub async fn perform(
             reason: reason.clone(),
             requested_materials: requested,
             changed_at_ms: now,
+            received_message_id: None,
         }),
         Vec::new(),
     )

@@ -157,9 +157,19 @@ async fn transfer_runs_from_acceptance_to_certificate() {
             _ => None,
         })
         .collect();
+    // First the receipt of the import, which lets the portal drop its copies of the materials.
+    let receipt = outbox.iter().find_map(|(e, _)| match &e.message {
+        Message::ApplicationStatus(s) if s.application_no == "A20260001" => Some(s.clone()),
+        _ => None,
+    });
+    assert!(
+        receipt.is_some_and(|r| r.received_message_id.is_some() && r.status == "submitted"),
+        "the import is acknowledged"
+    );
     assert_eq!(
         statuses,
         [
+            "submitted",
             "accepted",
             "reviewed",
             "recorded",

@@ -374,6 +374,9 @@ pub struct MaterialView {
     pub blake3: String,
     /// Whether it came with a supplement.
     pub supplement: bool,
+    /// Whether the back office has confirmed receiving it; the portal then no longer keeps the
+    /// file.
+    pub delivered: bool,
 }
 
 /// A draft or application row (without the opened form).
@@ -562,8 +565,7 @@ pub async fn save_draft(
     Ok(done.rows_affected() == 1)
 }
 
-/// Deletes a draft and its material rows (files stay: they are content-addressed and may be
-/// shared).
+/// Deletes a draft, its material rows and their files.
 pub async fn delete_draft(app: &App, account_id: &str, id: &str) -> Result<bool, AppError> {
     let mut tx = app.store.begin().await?;
     let owned = sqlx::query(
@@ -576,6 +578,11 @@ pub async fn delete_draft(app: &App, account_id: &str, id: &str) -> Result<bool,
     if owned.is_none() {
         return Ok(false);
     }
+    let files: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM inet_materials WHERE application_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
     sqlx::query("DELETE FROM inet_materials WHERE application_id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -585,13 +592,14 @@ pub async fn delete_draft(app: &App, account_id: &str, id: &str) -> Result<bool,
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    app.files.remove(files).await?;
     Ok(true)
 }
 
 /// Materials of an application (all, or only the originals / one supplement).
 pub async fn materials(app: &App, application_id: &str) -> Result<Vec<MaterialView>, AppError> {
     let rows = sqlx::query(
-        "SELECT id, supplement_id, checklist_code, file_name_sealed, media_type, size, blake3 \
+        "SELECT id, supplement_id, checklist_code, file_name_sealed, media_type, size, blake3, delivered_at_ms \
          FROM inet_materials WHERE application_id = $1 ORDER BY created_at_ms, id",
     )
     .bind(application_id)
@@ -612,6 +620,7 @@ pub async fn materials(app: &App, application_id: &str) -> Result<Vec<MaterialVi
                 )?
                 .to_string();
             let supplement: Option<String> = r.try_get("supplement_id")?;
+            let delivered: Option<i64> = r.try_get("delivered_at_ms")?;
             Ok(MaterialView {
                 checklist_name: checklist
                     .iter()
@@ -624,6 +633,7 @@ pub async fn materials(app: &App, application_id: &str) -> Result<Vec<MaterialVi
                 size: r.try_get("size")?,
                 blake3: r.try_get("blake3")?,
                 supplement: supplement.is_some(),
+                delivered: delivered.is_some(),
                 id,
             })
         })
@@ -637,12 +647,12 @@ async fn add_materials(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     application_id: &str,
     supplement_id: Option<&str>,
-    files: &[AcceptedFile],
+    files: &[(String, AcceptedFile)],
     now_ms: i64,
 ) -> Result<Vec<String>, AppError> {
     let mut ids = Vec::new();
-    for f in files {
-        let id = ow_store::new_id();
+    for (id, f) in files {
+        let id = id.clone();
         let sealed = app
             .pii
             .seal(
@@ -687,7 +697,7 @@ pub async fn add_draft_materials(
     if get_draft(app, account_id, draft_id).await?.is_none() {
         return Ok(false);
     }
-    let files = app.files.put_accepted(files).await?;
+    let files = app.files.put_accepted(with_ids(files)).await?;
     let mut tx = app.store.begin().await?;
     add_materials(app, &mut tx, draft_id, None, &files, now_ms).await?;
     tx.commit().await?;
@@ -709,7 +719,11 @@ pub async fn remove_draft_material(
         .bind(draft_id)
         .execute(app.store.writer())
         .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    app.files.remove(vec![material_id.to_owned()]).await?;
+    Ok(true)
 }
 
 /// The checklist items still missing (required, no file yet).
@@ -778,8 +792,8 @@ fn outbound_files(
         let item = format!("m{:02}.{ext}", i + 1);
         let path = app
             .files
-            .path_for(&m.blake3)
-            .ok_or_else(|| AppError::Corrupt("material hash".into()))?;
+            .path_for(&m.id)
+            .ok_or_else(|| AppError::Corrupt("material id".into()))?;
         refs.push(MaterialRef {
             item: item.clone(),
             checklist_code: m.checklist_code.clone(),
@@ -829,6 +843,7 @@ pub async fn submit_new(
     files: Vec<AcceptedFile>,
     now_ms: i64,
 ) -> Result<String, SubmitError> {
+    let files = with_ids(files);
     let valid = check_submission(form, &views_of(&files, false), app)?;
     let files = app.files.put_accepted(files).await?;
     let id = ow_store::new_id();
@@ -854,12 +869,17 @@ pub async fn submit_new(
     Ok(no)
 }
 
-/// How accepted files look as materials (before they have row ids).
-fn views_of(files: &[AcceptedFile], supplement: bool) -> Vec<MaterialView> {
+/// Gives each accepted file a new material id.
+fn with_ids(files: Vec<AcceptedFile>) -> Vec<(String, AcceptedFile)> {
+    files.into_iter().map(|f| (ow_store::new_id(), f)).collect()
+}
+
+/// How accepted files look as materials.
+fn views_of(files: &[(String, AcceptedFile)], supplement: bool) -> Vec<MaterialView> {
     files
         .iter()
-        .map(|f| MaterialView {
-            id: String::new(),
+        .map(|(id, f)| MaterialView {
+            id: id.clone(),
             checklist_code: f.field.clone(),
             checklist_name: String::new(),
             file_name: f.checked.safe_filename.clone(),
@@ -867,6 +887,7 @@ fn views_of(files: &[AcceptedFile], supplement: bool) -> Vec<MaterialView> {
             size: i64::try_from(f.checked.size).unwrap_or(i64::MAX),
             blake3: f.checked.blake3_hex.clone(),
             supplement,
+            delivered: false,
         })
         .collect()
 }
@@ -943,9 +964,17 @@ async fn finish_submission(
         applicant_ref: account_id.to_owned(),
         submitted_at_ms: now_ms,
     });
-    ow_exchange::enqueue(tx, &app.pii, &OUTBOUND, message, files)
+    let message_id = ow_exchange::enqueue(tx, &app.pii, &OUTBOUND, message, files)
         .await
         .map_err(AppError::from)?;
+    sqlx::query(
+        "UPDATE inet_materials SET message_id = $1 \
+         WHERE application_id = $2 AND supplement_id IS NULL AND message_id IS NULL",
+    )
+    .bind(&message_id)
+    .bind(draft_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(no)
 }
 
@@ -1039,7 +1068,7 @@ pub async fn submit_supplement(
         )]));
     }
     let supplement_id = ow_store::new_id();
-    let files = app.files.put_accepted(files).await?;
+    let files = app.files.put_accepted(with_ids(files)).await?;
     let mut tx = app.store.begin().await.map_err(AppError::from)?;
     sqlx::query("INSERT INTO inet_supplements (id, application_id, note_sealed, submitted_at_ms) VALUES ($1, $2, $3, $4)")
         .bind(&supplement_id)
@@ -1079,9 +1108,14 @@ pub async fn submit_supplement(
         materials: refs,
         submitted_at_ms: now_ms,
     });
-    ow_exchange::enqueue(&mut tx, &app.pii, &OUTBOUND, message, outbound)
+    let message_id = ow_exchange::enqueue(&mut tx, &app.pii, &OUTBOUND, message, outbound)
         .await
         .map_err(AppError::from)?;
+    sqlx::query("UPDATE inet_materials SET message_id = $1 WHERE supplement_id = $2")
+        .bind(&message_id)
+        .bind(&supplement_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     app.wake_exchange();
     tracing::info!(account = %account_id, application = %application_no, "supplement submitted");
@@ -1089,11 +1123,13 @@ pub async fn submit_supplement(
 }
 
 /// The bytes of one material of the citizen's own draft or application.
+/// `None` if it is not the citizen's; no bytes once the back office has it (the portal keeps
+/// materials only until they have crossed).
 pub async fn material_file(
     app: &App,
     account_id: &str,
     material_id: &str,
-) -> Result<Option<(MaterialView, Vec<u8>)>, AppError> {
+) -> Result<Option<(MaterialView, Option<Vec<u8>>)>, AppError> {
     let row = sqlx::query(
         "SELECT m.application_id FROM inet_materials m JOIN inet_applications a ON a.id = m.application_id \
          WHERE m.id = $1 AND a.account_id = $2",
@@ -1111,8 +1147,34 @@ pub async fn material_file(
     else {
         return Ok(None);
     };
-    let bytes = app.files.read(&m.blake3).await?;
-    Ok(Some((m, bytes)))
+    if m.delivered {
+        return Ok(Some((m, None)));
+    }
+    let bytes = app.files.read(&m.id).await?;
+    Ok(Some((m, Some(bytes))))
+}
+
+/// Marks the materials carried by outbox message `message_id` as received by the back office,
+/// inside `tx`. Returns their ids, whose files the caller removes.
+pub(crate) async fn materials_delivered(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    message_id: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM inet_materials WHERE message_id = $1 AND delivered_at_ms IS NULL",
+    )
+    .bind(message_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE inet_materials SET delivered_at_ms = $1 WHERE message_id = $2 AND delivered_at_ms IS NULL",
+    )
+    .bind(now_ms)
+    .bind(message_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(ids)
 }
 
 #[cfg(test)]

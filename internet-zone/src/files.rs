@@ -1,4 +1,5 @@
-//! Uploaded materials on disk, content-addressed by BLAKE3 under `<data_dir>/files/ab/<hash>`,
+//! Uploaded materials on disk, one file per material under `<data_dir>/files/ab/<material id>`
+//! (kept only until the back office has them),
 //! and the checks every upload passes first (ow-web: magic bytes, size).
 
 use std::path::{Path, PathBuf};
@@ -97,44 +98,33 @@ impl FileStore {
         &self.root
     }
 
-    /// Where the file with this BLAKE3 (64 lower-case hex digits) lives; `None` for anything else.
-    pub fn path_for(&self, blake3_hex: &str) -> Option<PathBuf> {
-        let ok = blake3_hex.len() == 64
-            && blake3_hex
+    /// Where the file of the material with this id lives; `None` for anything that is not a
+    /// material id (hex digits and hyphens, as `ow_store::new_id` makes them).
+    pub fn path_for(&self, material_id: &str) -> Option<PathBuf> {
+        let ok = (32..=64).contains(&material_id.len())
+            && material_id
                 .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        // One level of 256 folders: they all exist after the first few hundred files, so
-        // storing a file syncs one existing folder (a second level would mostly create new
-        // folders, each needing its own sync, for a long time).
-        ok.then(|| self.root.join(&blake3_hex[..2]).join(blake3_hex))
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
+        // One level of 256 folders named by the id's last two (random) digits: they all exist
+        // after the first few hundred files, so storing a file syncs one existing folder.
+        ok.then(|| {
+            self.root
+                .join(&material_id[material_id.len() - 2..])
+                .join(material_id)
+        })
     }
 
-    /// Stores `bytes` under their hash, durably. Returns the path.
-    pub async fn put(&self, bytes: &[u8]) -> Result<PathBuf, AppError> {
-        let hex = blake3::hash(bytes).to_hex().to_string();
-        let root = self.clone();
-        let bytes = bytes.to_vec();
-        tokio::task::spawn_blocking(move || root.store_blocking(&[(hex.as_str(), &bytes)]))
-            .await
-            .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
-            .and_then(|mut paths| {
-                paths
-                    .pop()
-                    .ok_or_else(|| AppError::Corrupt("no file stored".into()))
-            })
-    }
-
-    /// Stores every accepted file under its (already computed) hash, durably, before the caller
-    /// commits rows that point at them. Runs on a blocking thread and hands the files back.
+    /// Stores each accepted file under its material id, durably, before the caller commits
+    /// rows that point at them. Runs on a blocking thread and hands the files back.
     pub async fn put_accepted(
         &self,
-        files: Vec<AcceptedFile>,
-    ) -> Result<Vec<AcceptedFile>, AppError> {
+        files: Vec<(String, AcceptedFile)>,
+    ) -> Result<Vec<(String, AcceptedFile)>, AppError> {
         let root = self.clone();
         tokio::task::spawn_blocking(move || {
             let items: Vec<(&str, &[u8])> = files
                 .iter()
-                .map(|f| (f.checked.blake3_hex.as_str(), f.bytes.as_slice()))
+                .map(|(id, f)| (id.as_str(), f.bytes.as_slice()))
                 .collect();
             root.store_blocking(&items)?;
             Ok(files)
@@ -143,19 +133,50 @@ impl FileStore {
         .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
     }
 
-    /// Writes each new file to a temporary name, syncs its data, renames it to its hash and
+    /// Removes the files of these materials (those already gone are fine) and syncs their
+    /// folders. Used once the back office has a material, and when a draft drops one.
+    pub async fn remove(&self, material_ids: Vec<String>) -> Result<usize, AppError> {
+        let root = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let mut dirs: Vec<PathBuf> = Vec::new();
+            for id in &material_ids {
+                let Some(path) = root.path_for(id) else {
+                    continue;
+                };
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(AppError::io(&path, e)),
+                }
+                if let Some(dir) = path.parent().filter(|d| !dirs.iter().any(|x| x == d)) {
+                    dirs.push(dir.to_path_buf());
+                }
+            }
+            for dir in &dirs {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| AppError::io(dir, e))?;
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
+    }
+
+    /// Writes each file to a temporary name, syncs its data, renames it to its material id and
     /// syncs the folders, so that a row committed afterwards never points at a file a crash
-    /// could lose. A file already stored under its hash is kept as it is. The files are written
-    /// and synced side by side: a request waits for about one sync, not one per file.
+    /// could lose. The files are written and synced side by side: a request waits for about one
+    /// sync, not one per file.
     fn store_blocking(&self, items: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, AppError> {
         let mut paths = Vec::with_capacity(items.len());
         let mut new = Vec::new();
-        for (hex, bytes) in items {
+        for (id, bytes) in items {
             let path = self
-                .path_for(hex)
-                .ok_or_else(|| AppError::Corrupt("BLAKE3 hex".into()))?;
+                .path_for(id)
+                .ok_or_else(|| AppError::Corrupt(format!("material id {id:?}")))?;
             paths.push(path.clone());
-            if !path.is_file() && !new.iter().any(|(p, _)| p == &path) {
+            if !new.iter().any(|(p, _)| p == &path) {
                 new.push((path, *bytes));
             }
         }
@@ -214,11 +235,11 @@ impl FileStore {
         Ok(paths)
     }
 
-    /// Reads the file with this hash.
-    pub async fn read(&self, blake3_hex: &str) -> Result<Vec<u8>, AppError> {
+    /// Reads the file of the material with this id.
+    pub async fn read(&self, material_id: &str) -> Result<Vec<u8>, AppError> {
         let path = self
-            .path_for(blake3_hex)
-            .ok_or_else(|| AppError::Corrupt("stored file hash is not BLAKE3 hex".into()))?;
+            .path_for(material_id)
+            .ok_or_else(|| AppError::Corrupt("stored material id is malformed".into()))?;
         tokio::fs::read(&path)
             .await
             .map_err(|e| AppError::io(&path, e))
@@ -261,17 +282,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn content_addressed_and_idempotent() {
+    async fn stored_by_material_id_read_back_and_removed() {
         let dir = tempfile::tempdir().unwrap();
         let fs = FileStore::new(dir.path().join("files")).unwrap();
-        let a = fs.put(b"%PDF-1.7 one").await.unwrap();
-        let b = fs.put(b"%PDF-1.7 one").await.unwrap();
-        assert_eq!(a, b);
+        let limits = UploadLimits {
+            max_file_bytes: 1000,
+            max_files: 5,
+        };
+        let same = check_all(
+            vec![rf("a.pdf", b"%PDF-1.7 one"), rf("b.pdf", b"%PDF-1.7 one")],
+            &limits,
+        )
+        .unwrap();
+        let (a, b) = (ow_store::new_id(), ow_store::new_id());
+        let ids = [a.clone(), b.clone()];
+        let stored = fs
+            .put_accepted(ids.iter().cloned().zip(same).collect())
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 2);
+        // Equal bytes, two materials: two files, so removing one never takes the other's.
+        assert_eq!(fs.count(), 2);
+        assert_eq!(fs.read(&a).await.unwrap(), b"%PDF-1.7 one");
+        assert_eq!(fs.remove(vec![a.clone()]).await.unwrap(), 1);
+        assert_eq!(fs.remove(vec![a.clone()]).await.unwrap(), 0, "already gone");
         assert_eq!(fs.count(), 1);
-        let hex = blake3::hash(b"%PDF-1.7 one").to_hex().to_string();
-        assert_eq!(fs.read(&hex).await.unwrap(), b"%PDF-1.7 one");
+        assert!(fs.read(&a).await.is_err());
+        assert_eq!(fs.read(&b).await.unwrap(), b"%PDF-1.7 one");
         assert!(fs.path_for("../../etc/passwd").is_none());
-        assert!(fs.path_for(&hex.to_uppercase()).is_none());
+        assert!(fs.path_for(&b.to_uppercase()).is_none());
+        assert!(fs.path_for("0123").is_none());
     }
 
     #[test]

@@ -23,15 +23,17 @@ use ow_pii::PiiKeyring;
 use sqlx::{Any, Row, Transaction};
 
 use crate::app::{App, INBOUND};
-use crate::applications::insert_timeline;
+use crate::applications::{insert_timeline, materials_delivered};
 use crate::certificates::{CERT_FIELD, cert_ctx};
 use crate::error::AppError;
+use crate::files::FileStore;
 
 /// The portal's import handler.
 #[derive(Debug, Clone)]
 pub struct PortalImporter {
     pii: Arc<PiiKeyring>,
     trust: CertificateTrust,
+    files: FileStore,
 }
 
 fn refused(reason: impl Into<String>) -> Result<Disposition, ExchangeError> {
@@ -50,12 +52,13 @@ impl PortalImporter {
         PortalImporter {
             pii: app.pii.clone(),
             trust: app.trust.clone(),
+            files: app.files.clone(),
         }
     }
 
     /// A handler from its parts.
-    pub fn from_parts(pii: Arc<PiiKeyring>, trust: CertificateTrust) -> Self {
-        PortalImporter { pii, trust }
+    pub fn from_parts(pii: Arc<PiiKeyring>, trust: CertificateTrust, files: FileStore) -> Self {
+        PortalImporter { pii, trust, files }
     }
 
     async fn application(
@@ -131,6 +134,16 @@ impl PortalImporter {
             .bind(&id)
             .execute(&mut **tx)
             .await?;
+        }
+        if let Some(message_id) = &s.received_message_id {
+            // The back office has the submission: the portal keeps materials only until then.
+            let delivered = materials_delivered(tx, message_id, ow_store::now_ms()).await?;
+            if !delivered.is_empty() {
+                let count = delivered.len();
+                self.files.remove(delivered).await.map_err(handler_err)?;
+                tracing::info!(application = %s.application_no, materials = count,
+                    "materials received by the back office; the portal's copies removed");
+            }
         }
         tracing::info!(application = %s.application_no, status = status.code(), "status imported");
         Ok(Disposition::Imported)

@@ -1214,6 +1214,13 @@ pub async fn material_download(
     let (m, bytes) = applications::material_file(&app, &s.account_id, &id)
         .await?
         .ok_or(PageError::NotFound)?;
+    let Some(bytes) = bytes else {
+        let html = error_page(
+            "材料已送达",
+            "该材料已送达不动产登记机构，为保护您的个人信息，网上办事大厅不再保存副本。如需查阅，请联系登记机构。",
+        );
+        return Ok((StatusCode::GONE, axum::response::Html(html)).into_response());
+    };
     let ext = m.file_name.rsplit('.').next().unwrap_or("bin");
     let mut r = bytes.into_response();
     if let Ok(v) = HeaderValue::from_str(&m.media_type) {

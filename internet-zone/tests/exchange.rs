@@ -141,6 +141,7 @@ async fn submissions_leave_as_bundles_and_status_bundles_come_back() {
             reason: None,
             requested_materials: vec![],
             changed_at_ms: ow_store::now_ms(),
+            received_message_id: None,
         }),
         vec![],
     )

@@ -269,6 +269,7 @@ async fn timeline_supplement_certificate_and_verify_from_imported_messages() {
             reason: reason.map(str::to_owned),
             requested_materials: requested,
             changed_at_ms: at,
+            received_message_id: None,
         })
     };
     let t0 = ow_store::now_ms();
@@ -297,6 +298,7 @@ async fn timeline_supplement_certificate_and_verify_from_imported_messages() {
         reason: None,
         requested_materials: vec![],
         changed_at_ms: t0,
+        received_message_id: None,
     });
     assert!(matches!(
         p.import(unknown, vec![]).await,
@@ -525,6 +527,7 @@ async fn citizen_b_cannot_reach_citizen_a_by_any_url_or_api_call() {
             reason: Some("请补充".into()),
             requested_materials: vec![],
             changed_at_ms: ow_store::now_ms(),
+            received_message_id: None,
         }),
         vec![],
     )

@@ -180,6 +180,11 @@ pub struct ApplicationStatus {
     pub requested_materials: Vec<String>,
     /// When the status changed, Unix milliseconds.
     pub changed_at_ms: i64,
+    /// The message (`Envelope::message_id`) whose import this status answers, if it answers
+    /// one: the back office received that submission or supplement, so the portal need no
+    /// longer keep its materials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_message_id: Option<String>,
 }
 
 /// An e-certificate issued for an application. The signed certificate is the bundle item

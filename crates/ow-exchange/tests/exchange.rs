@@ -154,6 +154,7 @@ fn status(no: &str) -> Message {
         reason: None,
         requested_materials: vec![],
         changed_at_ms: 1,
+        received_message_id: None,
     })
 }
 
