@@ -65,14 +65,6 @@ impl std::fmt::Debug for Stack {
     }
 }
 
-fn key_line(path: &Path) -> Result<String> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.trim().to_owned())
-        .with_context(|| format!("{} holds no key", path.display()))
-}
-
 impl Stack {
     /// Generates keys, writes configurations, seeds the demo register, starts both zone servers
     /// and both zones' ferry agents, and waits until the servers answer `/healthz`.
@@ -88,18 +80,17 @@ impl Stack {
                 .args(["keygen", "--zone", zone, "--out"])
                 .arg(&keys))?;
         }
-        fs::write(
-            root.join("trust.toml"),
-            format!(
-                "[[channel]]\nname = \"internet-to-extranet\"\nsender_keys = [\"{}\"]\n\
-                 receiver_encryption_key = \"{}\"\n\n[[channel]]\nname = \"extranet-to-internet\"\n\
-                 sender_keys = [\"{}\"]\nreceiver_encryption_key = \"{}\"\n",
-                key_line(&keys.join("internet.sign.pub"))?,
-                key_line(&keys.join("extranet.enc.pub"))?,
-                key_line(&keys.join("extranet.sign.pub"))?,
-                key_line(&keys.join("internet.enc.pub"))?,
-            ),
-        )?;
+        run(Command::new(&ferry)
+            .args(["trust", "--keys"])
+            .arg(&keys)
+            .args([
+                "--channel",
+                "internet-to-extranet",
+                "--channel",
+                "extranet-to-internet",
+                "--out",
+            ])
+            .arg(root.join("trust.toml")))?;
         let ferry_config = |zone: &str, send: &str, receive: &str| {
             format!(
                 "zone = \"{zone}\"\ndata_dir = \"{zone}/ferry\"\n\n[keys]\n\

@@ -15,16 +15,6 @@ use ow_bundle::{Channel, Zone};
 use ow_exchange::{ApplicationStatus, Exchange, ExchangeConfig, Message};
 use reqwest::StatusCode;
 
-fn read_key(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name))
-        .unwrap()
-        .lines()
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 fn bundles(dir: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -47,15 +37,9 @@ async fn submissions_leave_as_bundles_and_status_bundles_come_back() {
     std::fs::create_dir_all(&keys).unwrap();
     ow_keys::generate_zone_keys(&keys, Zone::Internet).unwrap();
     ow_keys::generate_zone_keys(&keys, Zone::Extranet).unwrap();
-    let trust = format!(
-        "[[channel]]\nname = \"internet-to-extranet\"\nsender_keys = [\"{}\"]\nreceiver_encryption_key = \"{}\"\n\n\
-         [[channel]]\nname = \"extranet-to-internet\"\nsender_keys = [\"{}\"]\nreceiver_encryption_key = \"{}\"\n",
-        read_key(&keys, "internet.sign.pub"),
-        read_key(&keys, "extranet.enc.pub"),
-        read_key(&keys, "extranet.sign.pub"),
-        read_key(&keys, "internet.enc.pub"),
-    );
-    std::fs::write(root.join("trust.toml"), trust).unwrap();
+    let up = Channel::new(Zone::Internet, Zone::Extranet).unwrap();
+    let trust = ow_keys::trust_from_key_dir(&keys, &[up, up.reverse()]).unwrap();
+    std::fs::write(root.join("trust.toml"), trust.to_toml_string()).unwrap();
     let (r, k) = (root.clone(), keys.clone());
     let p = start_with(None, move |s| {
         s.exchange.enabled = true;

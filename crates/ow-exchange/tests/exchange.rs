@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,16 +21,6 @@ fn channel(text: &str) -> Channel {
     text.parse().unwrap()
 }
 
-fn read_key(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name))
-        .unwrap()
-        .lines()
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 struct World {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -45,15 +35,9 @@ impl World {
         std::fs::create_dir_all(&keys).unwrap();
         ow_keys::generate_zone_keys(&keys, Zone::Internet).unwrap();
         ow_keys::generate_zone_keys(&keys, Zone::Extranet).unwrap();
-        let trust = format!(
-            "[[channel]]\nname = \"internet-to-extranet\"\nsender_keys = [\"{}\"]\nreceiver_encryption_key = \"{}\"\n\n\
-             [[channel]]\nname = \"extranet-to-internet\"\nsender_keys = [\"{}\"]\nreceiver_encryption_key = \"{}\"\n",
-            read_key(&keys, "internet.sign.pub"),
-            read_key(&keys, "extranet.enc.pub"),
-            read_key(&keys, "extranet.sign.pub"),
-            read_key(&keys, "internet.enc.pub"),
-        );
-        std::fs::write(root.join("trust.toml"), trust).unwrap();
+        let up = Channel::new(Zone::Internet, Zone::Extranet).unwrap();
+        let trust = ow_keys::trust_from_key_dir(&keys, &[up, up.reverse()]).unwrap();
+        std::fs::write(root.join("trust.toml"), trust.to_toml_string()).unwrap();
         World {
             _dir: dir,
             root,

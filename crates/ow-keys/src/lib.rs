@@ -12,7 +12,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use ow_bundle::{EncryptionPublic, EncryptionSecret, KeyId, TrustStore, Zone};
+use ow_bundle::{Channel, EncryptionPublic, EncryptionSecret, KeyId, TrustStore, Zone};
 use zeroize::Zeroizing;
 
 /// Why a key or trust file could not be used.
@@ -295,9 +295,59 @@ pub fn load_trust(path: &Path) -> Result<TrustStore, KeyError> {
     })
 }
 
+/// The trust store for `channels`, from the public key files that [`generate_zone_keys`] wrote
+/// into `dir` for every zone involved: per channel, the sending zone's signing key and the
+/// receiving zone's encryption key. Write it with [`TrustStore::to_toml_string`].
+pub fn trust_from_key_dir(dir: &Path, channels: &[Channel]) -> Result<TrustStore, KeyError> {
+    let mut trust = TrustStore::new();
+    for &channel in channels {
+        let sender = ZoneKeyFiles::in_dir(dir, channel.from);
+        let receiver = ZoneKeyFiles::in_dir(dir, channel.to);
+        let key = load_verifying_key(&sender.signing_public)?;
+        trust
+            .add_sender_key(channel, key)
+            .map_err(|err| KeyError::Trust {
+                path: sender.signing_public.clone(),
+                reason: err.to_string(),
+            })?;
+        trust.set_receiver_encryption_key(
+            channel,
+            load_encryption_public(&receiver.encryption_public)?,
+        );
+    }
+    Ok(trust)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trust_from_generated_keys_round_trips_through_the_trust_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let internet = generate_zone_keys(dir.path(), Zone::Internet).unwrap();
+        let extranet = generate_zone_keys(dir.path(), Zone::Extranet).unwrap();
+        let up = Channel::new(Zone::Internet, Zone::Extranet).unwrap();
+        let trust = trust_from_key_dir(dir.path(), &[up, up.reverse()]).unwrap();
+        let file = dir.path().join("trust.toml");
+        fs::write(&file, trust.to_toml_string()).unwrap();
+        let loaded = load_trust(&file).unwrap();
+        assert_eq!(loaded, trust);
+        assert!(loaded.sender_key(up, &internet.signing_key_id).is_some());
+        assert!(
+            loaded
+                .sender_key(up.reverse(), &extranet.signing_key_id)
+                .is_some()
+        );
+        assert_eq!(
+            loaded.receiver_encryption_key(up).map(ToString::to_string),
+            Some(extranet.encryption_public.clone())
+        );
+        // A zone whose keys are not there is named in the error.
+        let intranet = Channel::new(Zone::Extranet, Zone::Intranet).unwrap();
+        let err = trust_from_key_dir(dir.path(), &[intranet]).unwrap_err();
+        assert!(err.to_string().contains("intranet.enc.pub"), "{err}");
+    }
 
     #[test]
     fn generated_secrets_are_private_and_load_back() {
