@@ -92,12 +92,26 @@ pub struct SendConfig {
     pub sent: PathBuf,
     /// Where outbox files that are not valid bundles for this channel are set aside.
     pub rejected: PathBuf,
-    /// Write `<name>.done` beside each bundle after it is complete.
+    /// Vouch for complete bundles with markers (see `marker_style`).
     pub marker: bool,
+    /// How markers are written: one manifest per batch (the default) or `<name>.done` per file.
+    pub marker_style: MarkerStyle,
     /// Periodic rescan of the outbox, in case file-system events were dropped.
     pub rescan: Duration,
     /// Most bundles moved in one batch (one group commit).
     pub batch: usize,
+}
+
+/// How a sending agent marks complete bundles in its gateway folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MarkerStyle {
+    /// One `batch-<id>.done` manifest per batch, listing each bundle's name and size. Receivers
+    /// of this version and later accept it; it saves creating and deleting a file per bundle.
+    #[default]
+    Batch,
+    /// An empty `<name>.done` beside each bundle, for receivers older than batch manifests.
+    PerFile,
 }
 
 /// One receiving agent.
@@ -181,6 +195,8 @@ struct RawSend {
     rejected: Option<PathBuf>,
     #[serde(default)]
     marker: bool,
+    #[serde(default)]
+    marker_style: MarkerStyle,
     #[serde(default = "default_rescan_ms")]
     rescan_ms: u64,
     #[serde(default = "default_batch")]
@@ -308,6 +324,7 @@ impl FerryConfig {
                 outbox,
                 gateway,
                 marker: s.marker,
+                marker_style: s.marker_style,
                 rescan: Duration::from_millis(s.rescan_ms.max(10)),
                 batch: s.batch,
             });

@@ -3,10 +3,18 @@
 //! A gateway device may copy a file while it is still being written, and may write on the far
 //! side non-atomically. So a writer here always writes under a temporary name the device and the
 //! receiving agent ignore (a leading `.`), makes the bytes durable, then renames the file into place
-//! and makes the rename durable. A reader treats a file as complete only when a `.done` marker
-//! stands beside it or its size and modification time have stopped changing (see [`SettleTracker`]).
+//! and makes the rename durable. A reader treats a file as complete only when a marker vouches for
+//! it — a `<name>.done` file beside it, or a batch manifest (`batch-<id>.done`, see
+//! [`encode_manifest`]) that lists its name with its exact size — or when its size and modification
+//! time have stopped changing (see [`SettleTracker`]).
+//!
+//! Files are placed in a gateway folder by hard link when the source is on the same file system
+//! ([`place_file`]): the source is already durable (nothing appears under a final name in an outbox
+//! before its bytes are), so a link costs no data copy, no data sync and no new inode. Creating
+//! inodes is the expensive step on a busy ext4 file system (it scans for free inodes that were not
+//! recently deleted), so the ferry also writes one manifest per batch instead of a marker per file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +40,100 @@ pub fn is_ignored_name(name: &str) -> bool {
 /// The temporary name a file is written under before it is renamed to `name`.
 pub fn temp_name(name: &str) -> String {
     format!(".{name}.tmp")
+}
+
+/// Prefix of batch manifest names (`batch-<uuid>.done`).
+pub const MANIFEST_PREFIX: &str = "batch-";
+
+/// First line of a batch manifest.
+const MANIFEST_HEADER: &str = "owb-batch-manifest v1";
+
+/// True for the name of a batch manifest.
+pub fn is_manifest_name(name: &str) -> bool {
+    name.starts_with(MANIFEST_PREFIX) && name.ends_with(MARKER_SUFFIX)
+}
+
+/// The text of a batch manifest listing `entries` (file name, exact size in bytes).
+///
+/// ```text
+/// owb-batch-manifest v1
+/// <size> <name>            one line per file, sizes in decimal
+/// end <count> <blake3>     BLAKE3 (hex) of every byte before this line
+/// ```
+///
+/// A gateway device may copy the manifest non-atomically, so a reader accepts it only once the
+/// `end` line is there and its count and hash match: a partial manifest is never taken for one.
+pub fn encode_manifest(entries: &[(String, u64)]) -> Vec<u8> {
+    let mut text = format!("{MANIFEST_HEADER}\n");
+    for (name, size) in entries {
+        text.push_str(&format!("{size} {name}\n"));
+    }
+    let hash = blake3::hash(text.as_bytes());
+    text.push_str(&format!("end {} {}\n", entries.len(), hash.to_hex()));
+    text.into_bytes()
+}
+
+/// Parses a batch manifest; `None` when it is incomplete (still being copied) or malformed.
+pub fn parse_manifest(bytes: &[u8]) -> Option<Vec<(String, u64)>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let body = text.strip_suffix('\n')?;
+    let (before, end_line) = match body.rfind('\n') {
+        Some(i) => (&text[..=i], &body[i + 1..]),
+        None => return None,
+    };
+    let mut end = end_line.split(' ');
+    if end.next()? != "end" {
+        return None;
+    }
+    let count: usize = end.next()?.parse().ok()?;
+    let hash = end.next()?;
+    if end.next().is_some() || blake3::hash(before.as_bytes()).to_hex().as_str() != hash {
+        return None;
+    }
+    let mut lines = before.lines();
+    if lines.next()? != MANIFEST_HEADER {
+        return None;
+    }
+    let mut entries = Vec::new();
+    for line in lines {
+        let (size, name) = line.split_once(' ')?;
+        // Plain names only: a manifest never vouches for anything outside its folder.
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+            return None;
+        }
+        entries.push((name.to_owned(), size.parse().ok()?));
+    }
+    (entries.len() == count).then_some(entries)
+}
+
+/// Places `src` in `dir` under the temporary name of `name`: a hard link when both are on one file
+/// system (no copy, and `src` is already durable), otherwise a copy. Returns true when it copied,
+/// that is when the caller must still make the new bytes durable before renaming into place.
+pub fn place_file(src: &Path, dir: &Path, name: &str) -> io::Result<(PathBuf, bool)> {
+    let temp = dir.join(temp_name(name));
+    let mut linked = fs::hard_link(src, &temp);
+    if matches!(&linked, Err(err) if err.kind() == io::ErrorKind::AlreadyExists) {
+        // Our own leftover from an interrupted batch: the bundle is still in the outbox.
+        fs::remove_file(&temp)?;
+        linked = fs::hard_link(src, &temp);
+    }
+    match linked {
+        Ok(()) => Ok((temp, false)),
+        // Another file system, or one without hard links (FAT, some network mounts): copy.
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::CrossesDevices
+                    | io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::Unsupported
+                    | io::ErrorKind::TooManyLinks
+            ) || err.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
+        {
+            fs::copy(src, &temp)?;
+            Ok((temp, true))
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Makes the directory entry changes in `dir` (creations, renames, removals) durable.
@@ -141,7 +243,25 @@ pub struct Seen {
 
 /// Lists the regular files in `dir` that could be bundles (see [`is_ignored_name`]), by name.
 pub fn list_candidates(dir: &Path) -> io::Result<Vec<Seen>> {
-    let mut found = Vec::new();
+    Ok(scan(dir)?.files)
+}
+
+/// One look at a gateway folder: the candidate files, the per-file markers and the batch manifests.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Files that could be bundles, by name.
+    pub files: Vec<Seen>,
+    /// Names that have a `<name>.done` marker beside them.
+    pub markers: HashSet<String>,
+    /// Batch manifests (`batch-<id>.done`).
+    pub manifests: Vec<Seen>,
+}
+
+/// Lists `dir` once: candidates (see [`is_ignored_name`]), markers and manifests. One directory
+/// read instead of a lookup per file for its marker.
+pub fn scan(dir: &Path) -> io::Result<Listing> {
+    let mut listing = Listing::default();
+    let found = &mut listing.files;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let Ok(name) = entry.file_name().into_string() else {
@@ -154,6 +274,23 @@ pub fn list_candidates(dir: &Path) -> io::Result<Vec<Seen>> {
             });
             continue;
         };
+        if is_manifest_name(&name) {
+            if let Ok(meta) = entry.metadata()
+                && meta.is_file()
+            {
+                listing.manifests.push(Seen {
+                    name,
+                    path: entry.path(),
+                    len: meta.len(),
+                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            }
+            continue;
+        }
+        if let Some(marked) = name.strip_suffix(MARKER_SUFFIX) {
+            listing.markers.insert(marked.to_owned());
+            continue;
+        }
         if is_ignored_name(&name) {
             continue;
         }
@@ -174,7 +311,8 @@ pub fn list_candidates(dir: &Path) -> io::Result<Vec<Seen>> {
         });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
+    listing.manifests.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(listing)
 }
 
 /// Whether a file in a gateway folder can be read as complete yet.
@@ -329,6 +467,44 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, vec!["b.owb".to_string()]);
+    }
+
+    #[test]
+    fn a_manifest_is_read_only_when_complete() {
+        let entries = vec![("a.owb".to_owned(), 10u64), ("b.owb".to_owned(), 0)];
+        let text = encode_manifest(&entries);
+        assert_eq!(parse_manifest(&text), Some(entries.clone()));
+        // Every strict prefix (a copy in progress) is refused, as is any flipped byte.
+        for cut in 0..text.len() {
+            assert_eq!(parse_manifest(&text[..cut]), None, "prefix {cut}");
+        }
+        for i in 0..text.len() {
+            let mut bad = text.clone();
+            bad[i] ^= 0x01;
+            assert_eq!(parse_manifest(&bad), None, "flip {i}");
+        }
+        assert_eq!(parse_manifest(&encode_manifest(&[])), Some(Vec::new()));
+        assert!(is_manifest_name("batch-0192.done"));
+        assert!(is_ignored_name("batch-0192.done"));
+    }
+
+    #[test]
+    fn placing_links_on_one_file_system_and_the_scan_sees_markers_and_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.owb");
+        fs::write(&src, b"bundle").unwrap();
+        let gw = dir.path().join("gw");
+        ensure_dir(&gw).unwrap();
+        let (temp, copied) = place_file(&src, &gw, "x.owb").unwrap();
+        assert!(!copied, "same file system: a hard link");
+        fs::rename(&temp, gw.join("x.owb")).unwrap();
+        assert_eq!(fs::read(gw.join("x.owb")).unwrap(), b"bundle");
+        fs::write(gw.join("x.owb.done"), b"").unwrap();
+        fs::write(gw.join("batch-1.done"), encode_manifest(&[])).unwrap();
+        let listing = scan(&gw).unwrap();
+        assert_eq!(listing.files.len(), 1);
+        assert!(listing.markers.contains("x.owb"));
+        assert_eq!(listing.manifests.len(), 1);
     }
 
     #[test]

@@ -13,10 +13,11 @@
 //! gateway folder to be verified again (it does not). Nothing the zone can see appears in the inbox
 //! before its row is committed, so a restart never lands a bundle twice.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use chrono::Utc;
 use ow_bundle::{
@@ -54,6 +55,43 @@ pub struct Receiver {
     decryption: Arc<EncryptionSecret>,
     tracker: SettleTracker,
     limits: Limits,
+    manifests: HashMap<String, ManifestState>,
+    handled: Handled,
+}
+
+/// What the receiver knows about one batch manifest in the gateway folder.
+struct ManifestState {
+    len: u64,
+    modified: SystemTime,
+    /// When it was first seen with this size and time.
+    since: Instant,
+    /// Its entries, once it is complete.
+    entries: Option<Vec<(String, u64)>>,
+    /// Listed names not yet landed or quarantined by this process.
+    pending: HashSet<String>,
+}
+
+/// Names of files this process landed or quarantined recently, so that a manifest read after its
+/// files were judged (they settled first) is removed at once. Bounded: old names fall out.
+#[derive(Default)]
+struct Handled {
+    names: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Handled {
+    const MAX: usize = 65_536;
+
+    fn insert(&mut self, name: &str) {
+        if self.names.insert(name.to_owned()) {
+            self.order.push_back(name.to_owned());
+            if self.order.len() > Self::MAX
+                && let Some(old) = self.order.pop_front()
+            {
+                self.names.remove(&old);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Receiver {
@@ -64,9 +102,28 @@ impl std::fmt::Debug for Receiver {
     }
 }
 
-/// A file ready to be judged: what was seen, whether a marker vouched for it, and its
-/// `(channel, sequence)` from its name (for landing in order).
-type ReadyFile = (Seen, bool, Option<(String, u64)>);
+/// A file ready to be judged.
+struct ReadyFile {
+    file: Seen,
+    /// A marker or a manifest vouched for it.
+    marked: bool,
+    /// A `<name>.done` marker stands beside it (removed once the file is handled).
+    own_marker: bool,
+    /// `(channel, sequence)` from its name (for landing in order).
+    order: Option<(String, u64)>,
+}
+
+/// A file that passed verification, waiting for the batch's state checks.
+struct Checked {
+    header: Header,
+    digest: String,
+}
+
+/// What the state database already holds for a batch, fetched in two queries.
+struct Known {
+    by_id: HashMap<String, crate::state::Landed>,
+    by_sequence: HashMap<u64, crate::state::Landed>,
+}
 
 /// A rejection: the stable code and the operator's message.
 struct Refusal {
@@ -95,7 +152,7 @@ struct Staged {
     bytes: u64,
     staged: PathBuf,
     final_name: String,
-    marker: PathBuf,
+    marker: Option<PathBuf>,
 }
 
 impl Receiver {
@@ -124,6 +181,8 @@ impl Receiver {
             decryption,
             tracker: SettleTracker::default(),
             limits,
+            manifests: HashMap::new(),
+            handled: Handled::default(),
         };
         receiver.recover().await?;
         Ok(receiver)
@@ -171,17 +230,26 @@ impl Receiver {
     /// Looks at the gateway folder once and lands or quarantines what is ready, in batches.
     pub async fn poll(&mut self) -> Result<ReceivePass, AgentError> {
         let gateway = self.config.gateway.clone();
-        let files =
-            dropfolder::list_candidates(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
-        self.tracker.retain_present(&files);
+        let listing = dropfolder::scan(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
         let now = Instant::now();
+        self.read_manifests(&listing.manifests, now);
+        // Sizes vouched for by complete manifests: a listed file is ready only at exactly that
+        // size, so a copy still in progress on the far side is never taken for complete.
+        let mut vouched: HashMap<&str, u64> = HashMap::new();
+        for state in self.manifests.values() {
+            for (name, size) in state.entries.iter().flatten() {
+                vouched.insert(name.as_str(), *size);
+            }
+        }
+        self.tracker.retain_present(&listing.files);
         let mut pass = ReceivePass::default();
         let mut ready: Vec<ReadyFile> = Vec::new();
-        for file in files {
-            let marker = marker_path(&file.path);
+        for file in &listing.files {
+            let own_marker = listing.markers.contains(&file.name);
+            let marked = own_marker || vouched.get(file.name.as_str()) == Some(&file.len);
             let readiness = self.tracker.observe(
-                &file,
-                marker.exists(),
+                file,
+                marked,
                 self.config.settle,
                 self.config.require_marker,
                 now,
@@ -192,52 +260,150 @@ impl Receiver {
                     // Land in sequence order, so that a backlog does not show as gaps. The order
                     // comes from the file name senders give bundles; it is only a hint (the
                     // header decides everything), so a file named otherwise simply goes last.
-                    let order = sequence_hint(&file.name);
-                    ready.push((file, marked, order));
+                    ready.push(ReadyFile {
+                        order: sequence_hint(&file.name),
+                        file: file.clone(),
+                        marked,
+                        own_marker,
+                    });
                 }
             }
         }
-        ready.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.name.cmp(&b.0.name)));
+        drop(vouched);
+        ready.sort_by(|a, b| {
+            a.order
+                .cmp(&b.order)
+                .then_with(|| a.file.name.cmp(&b.file.name))
+        });
         for chunk in ready.chunks(self.config.batch) {
             let (landed, rejected, waiting) = self.land_batch(chunk).await?;
             pass.landed += landed;
             pass.rejected += rejected;
             pass.waiting += waiting;
         }
+        self.tidy_manifests(&listing.files, now)?;
         Ok(pass)
+    }
+
+    /// Reads manifests that are new or changed since the last pass; forgets vanished ones.
+    fn read_manifests(&mut self, seen: &[Seen], now: Instant) {
+        let present: HashSet<&str> = seen.iter().map(|m| m.name.as_str()).collect();
+        self.manifests
+            .retain(|name, _| present.contains(name.as_str()));
+        for m in seen {
+            if let Some(state) = self.manifests.get(&m.name)
+                && state.len == m.len
+                && state.modified == m.modified
+                && state.entries.is_some()
+            {
+                continue;
+            }
+            let entries = fs::read(&m.path)
+                .ok()
+                .and_then(|bytes| dropfolder::parse_manifest(&bytes));
+            let pending = entries
+                .iter()
+                .flatten()
+                .filter(|(name, _)| !self.handled.names.contains(name))
+                .map(|(name, _)| name.clone())
+                .collect();
+            let since = match self.manifests.get(&m.name) {
+                Some(state) if state.len == m.len && state.modified == m.modified => state.since,
+                _ => now,
+            };
+            self.manifests.insert(
+                m.name.clone(),
+                ManifestState {
+                    len: m.len,
+                    modified: m.modified,
+                    since,
+                    entries,
+                    pending,
+                },
+            );
+        }
+    }
+
+    /// Removes manifests whose files were all judged; quarantines one that stayed incomplete
+    /// past the incomplete timeout. A manifest whose files are all absent is removed only after
+    /// that timeout too (after a restart this process no longer knows it judged them, and a
+    /// device that copies out of order may deliver a manifest before its files).
+    fn tidy_manifests(&mut self, files: &[Seen], now: Instant) -> Result<(), AgentError> {
+        let present: HashSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        let mut done = Vec::new();
+        let mut broken = Vec::new();
+        for (name, state) in &mut self.manifests {
+            let old = now.duration_since(state.since) >= self.config.incomplete_timeout;
+            if state.entries.is_none() {
+                if old {
+                    broken.push(name.clone());
+                }
+                continue;
+            }
+            state.pending.retain(|n| !self.handled.names.contains(n));
+            if state.pending.is_empty()
+                || (old && state.pending.iter().all(|n| !present.contains(n.as_str())))
+            {
+                done.push(name.clone());
+            }
+        }
+        let gateway = self.config.gateway.clone();
+        for name in done {
+            self.manifests.remove(&name);
+            remove_if_present(&gateway.join(&name));
+        }
+        for name in broken {
+            if let Some(state) = self.manifests.remove(&name) {
+                let file = Seen {
+                    path: gateway.join(&name),
+                    name,
+                    len: state.len,
+                    modified: state.modified,
+                };
+                let refusal = Refusal::new(
+                    "malformed-manifest",
+                    format!(
+                        "the batch manifest is incomplete or malformed and has not changed for \
+                         {}s; the gateway lost part of it. The bundles it lists land by their \
+                         settle time or their own markers; if require_marker is set, ask the \
+                         sender to resend them",
+                        self.config.incomplete_timeout.as_secs()
+                    ),
+                );
+                self.quarantine(&file, None, &refusal)?;
+            }
+        }
+        Ok(())
     }
 
     async fn land_batch(
         &mut self,
         batch: &[ReadyFile],
     ) -> Result<(usize, usize, usize), AgentError> {
-        let mut staged: Vec<Staged> = Vec::new();
         let mut rejected = 0;
         let mut waiting = 0;
         let now = Instant::now();
-        let mut highest = self
-            .state
-            .highest_landed(&self.config.channel.to_string())
-            .await?;
-        let mut gaps: Vec<(u64, u64)> = Vec::new();
 
-        for (file, marked, _) in batch {
-            let outcome = self.check(file, &staged).await;
-            match outcome {
+        // Verification first (CPU only), then one lookup of what is already landed for the
+        // whole batch, instead of three database round trips per bundle.
+        let mut verified: Vec<(&ReadyFile, Checked)> = Vec::with_capacity(batch.len());
+        for ready in batch {
+            let file = &ready.file;
+            match self.verify_file(file) {
                 Err(CheckFailure::MaybeIncomplete) => {
                     let unchanged = self
                         .tracker
                         .unchanged_for(&file.name, now)
                         .unwrap_or_default();
-                    if *marked || unchanged >= self.config.incomplete_timeout {
+                    if ready.marked || unchanged >= self.config.incomplete_timeout {
                         let refusal = Refusal::new(
                             "truncated",
                             format!(
                                 "the file is shorter than its header says and has not grown for \
                                  {}s{}; the gateway lost part of it — ask the sender to resend",
                                 unchanged.as_secs(),
-                                if *marked {
-                                    " although its .done marker exists"
+                                if ready.marked {
+                                    " although a marker or manifest vouched for it"
                                 } else {
                                     ""
                                 }
@@ -254,31 +420,49 @@ impl Receiver {
                     rejected += 1;
                 }
                 Err(CheckFailure::Agent(err)) => return Err(err),
-                Ok((header, digest)) => {
-                    self.log
-                        .bundle_event(Event::Received, Some(&header), file.len, None)?;
-                    let final_name = bundle_file_name(&header);
-                    let staged_path = self
-                        .config
-                        .inbox
-                        .join(format!("{STAGING_PREFIX}{final_name}"));
-                    dropfolder::move_file(&file.path, &staged_path)
-                        .map_err(|e| AgentError::io(&file.path, e))?;
-                    self.tracker.forget(&file.name);
-                    if header.sequence > highest.saturating_add(1) {
-                        gaps.push((highest + 1, header.sequence - 1));
-                    }
-                    highest = highest.max(header.sequence);
-                    staged.push(Staged {
-                        digest,
-                        bytes: file.len,
-                        staged: staged_path,
-                        final_name,
-                        marker: marker_path(&file.path),
-                        header,
-                    });
-                }
+                Ok(checked) => verified.push((ready, checked)),
             }
+        }
+        let known = self.known_for(&verified).await?;
+        let mut highest = self
+            .state
+            .highest_landed(&self.config.channel.to_string())
+            .await?;
+        let mut gaps: Vec<(u64, u64)> = Vec::new();
+        let mut staged: Vec<Staged> = Vec::new();
+        for (ready, checked) in verified {
+            let file = &ready.file;
+            let (header, digest) = match self.judge(checked, &staged, &known) {
+                Ok(accepted) => accepted,
+                Err((header, refusal)) => {
+                    self.quarantine(file, Some(&header), &refusal)?;
+                    rejected += 1;
+                    continue;
+                }
+            };
+            self.log
+                .bundle_event(Event::Received, Some(&header), file.len, None)?;
+            let final_name = bundle_file_name(&header);
+            let staged_path = self
+                .config
+                .inbox
+                .join(format!("{STAGING_PREFIX}{final_name}"));
+            dropfolder::move_file(&file.path, &staged_path)
+                .map_err(|e| AgentError::io(&file.path, e))?;
+            self.tracker.forget(&file.name);
+            self.handled.insert(&file.name);
+            if header.sequence > highest.saturating_add(1) {
+                gaps.push((highest + 1, header.sequence - 1));
+            }
+            highest = highest.max(header.sequence);
+            staged.push(Staged {
+                digest,
+                bytes: file.len,
+                staged: staged_path,
+                final_name,
+                marker: ready.own_marker.then(|| marker_path(&file.path)),
+                header,
+            });
         }
         if staged.is_empty() {
             self.log.sync()?;
@@ -321,7 +505,9 @@ impl Receiver {
         for s in &staged {
             let target = inbox.join(&s.final_name);
             fs::rename(&s.staged, &target).map_err(|e| AgentError::io(&s.staged, e))?;
-            remove_if_present(&s.marker);
+            if let Some(marker) = &s.marker {
+                remove_if_present(marker);
+            }
             info!(
                 agent = %self.config.name,
                 bundle = %s.header.bundle_id,
@@ -336,12 +522,40 @@ impl Receiver {
         Ok((staged.len(), rejected, waiting))
     }
 
-    /// Verifies one ready file and checks it against what was already landed.
-    async fn check(
-        &self,
-        file: &Seen,
-        staged: &[Staged],
-    ) -> Result<(Header, String), CheckFailure> {
+    /// What the state database holds for the bundle ids and sequences of a verified batch
+    /// (and each sequence's predecessor, for the chain check): two queries in all.
+    async fn known_for(&self, verified: &[(&ReadyFile, Checked)]) -> Result<Known, AgentError> {
+        let channel = self.config.channel.to_string();
+        let ids: Vec<&str> = verified
+            .iter()
+            .map(|(_, c)| c.header.bundle_id.as_str())
+            .collect();
+        let mut sequences: Vec<u64> = verified
+            .iter()
+            .flat_map(|(_, c)| [c.header.sequence, c.header.sequence.saturating_sub(1)])
+            .filter(|s| *s > 0)
+            .collect();
+        sequences.sort_unstable();
+        sequences.dedup();
+        let (by_id, by_sequence) = if verified.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                self.state.landed_by_ids(&ids).await?,
+                self.state.landed_at_many(&channel, &sequences).await?,
+            )
+        };
+        Ok(Known {
+            by_id: by_id
+                .into_iter()
+                .map(|l| (l.bundle_id.clone(), l))
+                .collect(),
+            by_sequence: by_sequence.into_iter().map(|l| (l.sequence, l)).collect(),
+        })
+    }
+
+    /// Verifies one ready file (the format library's checks, no state).
+    fn verify_file(&self, file: &Seen) -> Result<Checked, CheckFailure> {
         if file.len > self.config.max_bundle_bytes {
             return Err(CheckFailure::Refused(
                 None,
@@ -368,29 +582,41 @@ impl Receiver {
             };
             ow_bundle::verify_to_sink(&mut reader, &options, &mut DiscardSink)
         };
-        let verified = match verified {
-            Ok(v) => v,
-            Err(VerifyError::Truncated { .. }) => return Err(CheckFailure::MaybeIncomplete),
+        match verified {
+            Ok(v) => Ok(Checked {
+                digest: v.digest().to_string(),
+                header: v.header().clone(),
+            }),
+            Err(VerifyError::Truncated { .. }) => Err(CheckFailure::MaybeIncomplete),
             Err(err) => {
                 // The header of a refused file is unverified; it is kept only to help the operator.
                 let header = File::open(&file.path)
                     .ok()
                     .and_then(|mut f| ow_bundle::read_header(&mut f, &self.limits).ok())
                     .map(|b| Box::new(b.header().clone()));
-                return Err(CheckFailure::Refused(header, Refusal::from(&err)));
+                Err(CheckFailure::Refused(header, Refusal::from(&err)))
             }
-        };
-        let header = verified.header().clone();
-        let digest = verified.digest().to_string();
-        let refuse = |refusal: Refusal| {
-            Err(CheckFailure::Refused(
-                Some(Box::new(header.clone())),
-                refusal,
-            ))
-        };
+        }
+    }
 
+    /// Checks a verified bundle against the channel's policy, the batch so far and what was
+    /// already landed.
+    fn judge(
+        &self,
+        checked: Checked,
+        staged: &[Staged],
+        known: &Known,
+    ) -> Result<(Header, String), (Box<Header>, Refusal)> {
+        let Checked { header, digest } = checked;
+        match self.refusal_for(&header, staged, known) {
+            None => Ok((header, digest)),
+            Some(refusal) => Err((Box::new(header), refusal)),
+        }
+    }
+
+    fn refusal_for(&self, header: &Header, staged: &[Staged], known: &Known) -> Option<Refusal> {
         if header.channel != self.config.channel {
-            return refuse(Refusal::new(
+            return Some(Refusal::new(
                 "wrong-channel",
                 format!(
                     "the bundle is for channel {} but arrived in the gateway folder of {}; \
@@ -402,7 +628,7 @@ impl Receiver {
         if !self.config.allowed_kinds.is_empty()
             && !self.config.allowed_kinds.iter().any(|k| k == &header.kind)
         {
-            return refuse(Refusal::new(
+            return Some(Refusal::new(
                 "kind-not-allowed",
                 format!(
                     "bundle kind `{}` is not allowed on channel {} (allowed: {})",
@@ -417,7 +643,7 @@ impl Receiver {
             .iter()
             .any(|s| s.header.bundle_id == header.bundle_id)
         {
-            return refuse(Refusal::new(
+            return Some(Refusal::new(
                 "duplicate",
                 format!(
                     "bundle {} arrived twice in one batch; the first copy is being landed",
@@ -426,7 +652,7 @@ impl Receiver {
             ));
         }
         if staged.iter().any(|s| s.header.sequence == header.sequence) {
-            return refuse(Refusal::new(
+            return Some(Refusal::new(
                 "sequence-reused",
                 format!(
                     "two different bundles carry sequence {} on {}; the first is being landed, \
@@ -435,13 +661,8 @@ impl Receiver {
                 ),
             ));
         }
-        let by_id = self
-            .state
-            .landed_by_id(&header.bundle_id)
-            .await
-            .map_err(agent_err)?;
-        if let Some(prior) = by_id {
-            return refuse(Refusal::new(
+        if let Some(prior) = known.by_id.get(&header.bundle_id) {
+            return Some(Refusal::new(
                 "duplicate",
                 format!(
                     "bundle {} was already landed at {} as sequence {}; this copy is a replay or \
@@ -452,13 +673,8 @@ impl Receiver {
                 ),
             ));
         }
-        let at_seq = self
-            .state
-            .landed_at(&channel, header.sequence)
-            .await
-            .map_err(agent_err)?;
-        if let Some(prior) = at_seq {
-            return refuse(Refusal::new(
+        if let Some(prior) = known.by_sequence.get(&header.sequence) {
+            return Some(Refusal::new(
                 "sequence-reused",
                 format!(
                     "sequence {} on {} was already landed as bundle {}; a second bundle with the \
@@ -472,18 +688,16 @@ impl Receiver {
                 .iter()
                 .find(|s| s.header.sequence + 1 == header.sequence)
             {
-                Some(s) => Some(s.digest.clone()),
-                None => self
-                    .state
-                    .landed_at(&channel, header.sequence - 1)
-                    .await
-                    .map_err(agent_err)?
-                    .map(|l| l.digest),
+                Some(s) => Some(s.digest.as_str()),
+                None => known
+                    .by_sequence
+                    .get(&(header.sequence - 1))
+                    .map(|l| l.digest.as_str()),
             };
             if let Some(previous) = previous
-                && header.prev_digest.map(|d| d.to_hex()).as_deref() != Some(previous.as_str())
+                && header.prev_digest.map(|d| d.to_hex()).as_deref() != Some(previous)
             {
-                return refuse(Refusal::new(
+                return Some(Refusal::new(
                     "chain-mismatch",
                     format!(
                         "bundle sequence {} does not chain to the bundle landed as sequence {} \
@@ -495,7 +709,7 @@ impl Receiver {
                 ));
             }
         }
-        Ok((header, digest))
+        None
     }
 
     /// Moves a refused file to quarantine with its reason beside it, and logs it.
@@ -529,6 +743,7 @@ impl Receiver {
         dropfolder::write_reason(&target, &reason).map_err(|e| AgentError::io(&target, e))?;
         remove_if_present(&marker_path(&file.path));
         self.tracker.forget(&file.name);
+        self.handled.insert(&file.name);
         warn!(
             agent = %self.config.name,
             file = %file.name,
@@ -574,10 +789,6 @@ enum CheckFailure {
     Refused(Option<Box<Header>>, Refusal),
     /// The agent itself failed (database, disk).
     Agent(AgentError),
-}
-
-fn agent_err(err: crate::state::StateError) -> CheckFailure {
-    CheckFailure::Agent(AgentError::State(err))
 }
 
 /// `(channel, sequence)` from a name of the form `<channel>.<sequence>.<id>.owb`.

@@ -1,13 +1,15 @@
 //! The sending agent: outbox → gateway folder → `sent/`.
 //!
-//! For each batch: every bundle is copied into the gateway folder under a hidden temporary name the
-//! device ignores, its data synced, and renamed into place; the folder is synced; markers are
-//! written where configured; the log entries are synced; the sent rows are committed; and only
+//! For each batch: every bundle is placed in the gateway folder under a hidden temporary name the
+//! device ignores — a hard link when the outbox is on the same file system, else a copy whose data
+//! is synced — and renamed into place; a batch manifest (or per-file markers) is written where
+//! configured; the folder is synced; the log entries are synced; the sent rows are committed; and only
 //! then is each outbox file moved to `sent/`. A crash anywhere leaves the bundle in the outbox, so
 //! it is sent again on restart — the receiver lands it once and refuses the second copy as a
 //! duplicate. Nothing is ever lost; at worst a bundle crosses twice and lands once.
 
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::Utc;
@@ -16,7 +18,7 @@ use ow_ferrylog::Event;
 use tracing::{info, warn};
 
 use crate::audit::AgentLog;
-use crate::config::SendConfig;
+use crate::config::{MarkerStyle, SendConfig};
 use crate::dropfolder::{self, MARKER_SUFFIX, Seen};
 use crate::state::{FerryState, Sent};
 use crate::{AgentError, bundle_file_name};
@@ -79,7 +81,9 @@ impl Sender {
         for entry in fs::read_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))? {
             let entry = entry.map_err(|e| AgentError::io(&gateway, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.ends_with(".owb.tmp") {
+            if name.starts_with('.')
+                && (name.ends_with(".owb.tmp") || name.ends_with(&format!("{MARKER_SUFFIX}.tmp")))
+            {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -113,29 +117,39 @@ impl Sender {
 
     async fn send_batch(&mut self, batch: &[Seen]) -> Result<(usize, usize), AgentError> {
         let gateway = self.config.gateway.clone();
-        let mut placed = Vec::new();
+        let mut own = Vec::with_capacity(batch.len());
         let mut rejected = 0;
         for file in batch {
-            let header = match self.read_own_bundle(file) {
-                Ok(h) => h,
+            match self.read_own_bundle(file) {
+                Ok((header, digest)) => own.push((file, header, digest)),
                 Err((code, message)) => {
                     self.set_aside(file, &code, &message)?;
                     rejected += 1;
-                    continue;
                 }
-            };
-            let (header, digest) = header;
+            }
+        }
+        // One lookup for the whole batch, not a round trip per bundle.
+        let ids: Vec<&str> = own.iter().map(|(_, h, _)| h.bundle_id.as_str()).collect();
+        let already_sent = self.state.sent_ids(&ids).await?;
+        let mut placed = Vec::with_capacity(own.len());
+        let mut copies = Vec::new();
+        for (file, header, digest) in own {
             self.log
                 .bundle_event(Event::Queued, Some(&header), file.len, None)?;
             let name = bundle_file_name(&header);
-            let copy = if self.state.sent_by_id(&header.bundle_id).await?.is_none() {
-                let temp = gateway.join(dropfolder::temp_name(&name));
-                fs::copy(&file.path, &temp).map_err(|e| AgentError::io(&file.path, e))?;
-                Some(temp)
-            } else {
+            let copy = if already_sent.contains(&header.bundle_id) {
                 // Sent before a crash that came before the move to sent/: do not send twice.
                 info!(agent = %self.config.name, bundle = %header.bundle_id, "already sent; filing it");
                 None
+            } else {
+                // A hard link when the outbox and the gateway folder share a file system: the
+                // outbox file is already durable, so only a copy needs its bytes synced.
+                let (temp, copied) = dropfolder::place_file(&file.path, &gateway, &name)
+                    .map_err(|e| AgentError::io(&file.path, e))?;
+                if copied {
+                    copies.push(temp.clone());
+                }
+                Some(temp)
             };
             placed.push(Placed {
                 header,
@@ -152,21 +166,38 @@ impl Sender {
         }
         // Group commit: the copies' bytes are durable before any of them takes its final name,
         // so the device never sees a complete-looking name on incomplete bytes.
-        let copies: Vec<PathBuf> = placed.iter().filter_map(|p| p.copy.clone()).collect();
-        dropfolder::sync_written(&gateway, &copies).map_err(|e| AgentError::io(&gateway, e))?;
+        if !copies.is_empty() {
+            dropfolder::sync_written(&gateway, &copies).map_err(|e| AgentError::io(&gateway, e))?;
+        }
         for p in &placed {
             if let Some(temp) = &p.copy {
                 fs::rename(temp, gateway.join(&p.name)).map_err(|e| AgentError::io(temp, e))?;
             }
         }
-        dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
         if self.config.marker {
-            for p in &placed {
-                let marker = gateway.join(format!("{}{MARKER_SUFFIX}", p.name));
-                File::create(&marker).map_err(|e| AgentError::io(&marker, e))?;
+            match self.config.marker_style {
+                MarkerStyle::Batch => {
+                    // After the bundles' renames, so a device that copies in order delivers the
+                    // manifest last; its sizes guard against one that does not.
+                    let entries: Vec<(String, u64)> = placed
+                        .iter()
+                        .filter(|p| p.copy.is_some())
+                        .map(|p| (p.name.clone(), p.bytes))
+                        .collect();
+                    if !entries.is_empty() {
+                        self.write_manifest(&entries)?;
+                    }
+                }
+                MarkerStyle::PerFile => {
+                    dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
+                    for p in &placed {
+                        let marker = gateway.join(format!("{}{MARKER_SUFFIX}", p.name));
+                        File::create(&marker).map_err(|e| AgentError::io(&marker, e))?;
+                    }
+                }
             }
-            dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
         }
+        dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
         let sent_at = Utc::now();
         for p in &placed {
             self.log
@@ -201,6 +232,26 @@ impl Sender {
         let outbox = self.config.outbox.clone();
         dropfolder::fsync_dir(&outbox).map_err(|e| AgentError::io(&outbox, e))?;
         Ok((placed.len(), rejected))
+    }
+
+    /// Writes the batch manifest: temporary name, data synced, renamed into place (the caller
+    /// syncs the folder). A manifest that appeared with missing bytes after a power loss would
+    /// leave a receiver that requires markers waiting for ever, hence the sync.
+    fn write_manifest(&self, entries: &[(String, u64)]) -> Result<(), AgentError> {
+        let gateway = &self.config.gateway;
+        let name = format!(
+            "{}{}{MARKER_SUFFIX}",
+            dropfolder::MANIFEST_PREFIX,
+            uuid::Uuid::now_v7()
+        );
+        let temp = gateway.join(dropfolder::temp_name(&name));
+        let mut out = File::create(&temp).map_err(|e| AgentError::io(&temp, e))?;
+        out.write_all(&dropfolder::encode_manifest(entries))
+            .and_then(|()| out.sync_data())
+            .map_err(|e| AgentError::io(&temp, e))?;
+        drop(out);
+        fs::rename(&temp, gateway.join(&name)).map_err(|e| AgentError::io(&temp, e))?;
+        Ok(())
     }
 
     /// Reads an outbox file's header and checks it belongs on this channel.

@@ -87,6 +87,16 @@ impl From<sqlx::Error> for StateError {
     }
 }
 
+/// Most values bound in one `IN (…)` lookup (well under SQLite's and PostgreSQL's limits).
+pub const LOOKUP_CHUNK: usize = 500;
+
+/// `?, ?, …` for `n` values.
+fn placeholders(n: usize) -> String {
+    let mut text = "?, ".repeat(n);
+    text.truncate(text.len().saturating_sub(2));
+    text
+}
+
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -164,6 +174,71 @@ impl FerryState {
         .fetch_optional(&self.pool)
         .await?;
         row.map(landed_from_row).transpose()
+    }
+
+    /// The landed records of several bundle ids at once (one query per [`LOOKUP_CHUNK`] ids):
+    /// a receiver checks a whole batch with one round trip instead of one per bundle.
+    pub async fn landed_by_ids(&self, bundle_ids: &[&str]) -> Result<Vec<Landed>, StateError> {
+        let mut found = Vec::new();
+        for chunk in bundle_ids.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+                 FROM rx_landed WHERE bundle_id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(landed_from_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The landed records at several sequence numbers of a channel at once.
+    pub async fn landed_at_many(
+        &self,
+        channel: &str,
+        sequences: &[u64],
+    ) -> Result<Vec<Landed>, StateError> {
+        let mut found = Vec::new();
+        for chunk in sequences.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+                 FROM rx_landed WHERE channel = ? AND sequence IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel);
+            for sequence in chunk {
+                query = query.bind(to_i64(*sequence));
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(landed_from_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Which of `bundle_ids` have a sent record (one query per [`LOOKUP_CHUNK`] ids).
+    pub async fn sent_ids(
+        &self,
+        bundle_ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StateError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in bundle_ids.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT bundle_id FROM tx_sent WHERE bundle_id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            found.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(found)
     }
 
     /// The landed record at a sequence number on a channel, if any.
@@ -420,6 +495,55 @@ mod tests {
         );
         assert_eq!(state.landed_by_id("e").await.unwrap().unwrap().sequence, 5);
         assert!(state.landed_at(ch, 3).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn batch_lookups_find_what_single_lookups_find() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        state
+            .record_landed(&[landed(1, "a"), landed(2, "b"), landed(4, "d")])
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = state
+            .landed_by_ids(&["a", "d", "zz"])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.bundle_id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, vec!["a", "d"]);
+        let many: Vec<u64> = (0..1200).collect();
+        let mut seqs: Vec<u64> = state
+            .landed_at_many("internet-to-extranet", &many)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.sequence)
+            .collect();
+        seqs.sort();
+        assert_eq!(seqs, vec![1, 2, 4]);
+        assert!(
+            state
+                .landed_at_many("extranet-to-intranet", &[1])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        state
+            .record_sent(&[Sent {
+                bundle_id: "s1".into(),
+                channel: "internet-to-extranet".into(),
+                sequence: 1,
+                digest: "d".into(),
+                bytes: 1,
+                sent_at: Utc::now(),
+            }])
+            .await
+            .unwrap();
+        let sent = state.sent_ids(&["s1", "s2"]).await.unwrap();
+        assert!(sent.contains("s1") && !sent.contains("s2"));
     }
 
     #[tokio::test]

@@ -456,3 +456,31 @@ fn an_outbox_file_that_is_not_a_bundle_is_set_aside_not_sent() {
         .collect();
     assert_eq!(in_gateway.len(), 1, "{in_gateway:?}");
 }
+
+#[test]
+fn a_receiver_that_requires_markers_lands_by_the_batch_manifest() {
+    let pair = Pair::new(RxOptions {
+        require_marker: true,
+        ..RxOptions::default()
+    });
+    for n in 0..5 {
+        pair.pack_small(n);
+    }
+    let sender = pair.start_sender();
+    let receiver = pair.start_receiver();
+    assert!(
+        wait_until(Duration::from_secs(30), || pair.inbox_bundles().len() == 5),
+        "inbox: {:?}, gateway: {:?}",
+        pair.inbox_bundles(),
+        names(&pair.gateway)
+    );
+    // The manifest goes once every file it lists was landed.
+    assert!(
+        wait_until(Duration::from_secs(10), || names(&pair.gateway).is_empty()),
+        "{:?}",
+        names(&pair.gateway)
+    );
+    assert!(terminate(sender));
+    assert!(terminate(receiver));
+    assert!(pair.reasons().is_empty(), "{:?}", pair.reasons());
+}
