@@ -8,7 +8,6 @@
 //! two leaves a hidden `.pack-…` file that [`recover_outbox`] finishes on the next start.
 
 use std::fs::{self, File};
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
@@ -179,7 +178,7 @@ fn write_all_bundles(
     temps: &[PathBuf],
 ) -> Result<Vec<ow_bundle::PackedBundle>, AgentError> {
     let mut bundles = Vec::with_capacity(requests.len());
-    let mut write_one = |offset: u64, request: &PackRequest, temp: &Path, out: File| {
+    let mut write_one = |offset: u64, request: &PackRequest, out: File| {
         let bundle = write_bundle(
             signing_key,
             trust,
@@ -187,7 +186,6 @@ fn write_all_bundles(
             last + offset,
             prev_digest.take(),
             now,
-            temp,
             out,
         )?;
         prev_digest = Some(bundle.digest.to_string());
@@ -196,7 +194,7 @@ fn write_all_bundles(
     };
     if requests.len() == 1 {
         for ((offset, request), temp) in (1u64..).zip(requests).zip(temps) {
-            write_one(offset, request, temp, create_locked(temp)?)?;
+            write_one(offset, request, create_locked(temp)?)?;
         }
         return Ok(bundles);
     }
@@ -214,12 +212,12 @@ fn write_all_bundles(
             })
             .map_err(|e| AgentError::Busy(format!("cannot start a packing thread: {e}")))?;
         let mut result = Ok(());
-        for ((offset, request), temp) in (1u64..).zip(requests).zip(temps) {
+        for (offset, request) in (1u64..).zip(requests) {
             let out = match rx.recv() {
                 Ok(out) => out,
                 Err(_) => Err(AgentError::Busy("the file-creating thread stopped".into())),
             };
-            result = out.and_then(|out| write_one(offset, request, temp, out));
+            result = out.and_then(|out| write_one(offset, request, out));
             if result.is_err() {
                 break;
             }
@@ -251,7 +249,6 @@ fn remove_all(paths: &[PathBuf]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_bundle(
     signing_key: &SigningKey,
     trust: &TrustStore,
@@ -259,7 +256,6 @@ fn write_bundle(
     sequence: u64,
     prev_digest: Option<String>,
     now: DateTime<Utc>,
-    temp: &Path,
     out: File,
 ) -> Result<ow_bundle::PackedBundle, AgentError> {
     let prev_digest = prev_digest
@@ -292,32 +288,24 @@ fn write_bundle(
         builder = builder.without_encryption();
     }
     let mut files = Vec::new();
-    let mut plain = 0u64;
     for item in &request.items {
         let file = File::open(&item.path).map_err(|e| AgentError::io(&item.path, e))?;
         let size = file
             .metadata()
             .map_err(|e| AgentError::io(&item.path, e))?
             .len();
-        plain = plain.saturating_add(size);
         files.push((item, file, size));
     }
     for (item, file, size) in files {
         builder = builder.item(item.name.as_str(), item.media_type.as_str(), file, size);
     }
-    // Sized to the bundle: a 1 MiB buffer per small bundle costs more in page faults than the
-    // bundle's own bytes.
-    let capacity = usize::try_from(plain.saturating_add(16 << 10))
-        .unwrap_or(usize::MAX)
-        .min(1 << 20);
-    let mut writer = BufWriter::with_capacity(capacity, out);
+    // Written in place: a large payload goes straight into the bundle file instead of through
+    // a temporary spool file and a second copy.
     let packed = builder
-        .write(signing_key, &mut writer)
+        .write_to_file(signing_key, &out)
         .map_err(|e| AgentError::Bundle(e.to_string()))?;
-    // Made durable by the caller, once for the whole batch.
-    writer
-        .into_inner()
-        .map_err(|e| AgentError::io(temp, e.into_error()))?;
+    // Made durable by the caller, once for the whole batch. Dropping `out` here releases the
+    // lock `create_locked` took.
     Ok(packed)
 }
 

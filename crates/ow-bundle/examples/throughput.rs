@@ -1,6 +1,9 @@
 //! Measures pack and verify throughput for one large pseudo-random item.
 //!
-//! `cargo run --release -p ow-bundle --example throughput -- [MiB] [plain]`
+//! `cargo run --release -p ow-bundle --example throughput -- [MiB] [plain] [spool]`
+//!
+//! The bundle is written with `BundleBuilder::write_to_file` (payload written in place), or with
+//! `spool`, through `BundleBuilder::write` (payload spooled, then copied after the header).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::time::Instant;
@@ -36,7 +39,9 @@ fn process_cpu() -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mib: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(200);
-    let encrypted = args.next().as_deref() != Some("plain");
+    let rest: Vec<String> = args.collect();
+    let encrypted = !rest.iter().any(|a| a == "plain");
+    let spooled = rest.iter().any(|a| a == "spool");
     let size = mib << 20;
     let signer = generate_signing_key()?;
     let secret = EncryptionSecret::generate();
@@ -61,9 +66,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         b.without_encryption()
     };
-    let packed = b
-        .item_bytes("big.bin", "application/octet-stream", data.as_slice())
-        .write(&signer, &mut file)?;
+    let b = b.item_bytes("big.bin", "application/octet-stream", data.as_slice());
+    let packed = if spooled {
+        b.write(&signer, &mut file)?
+    } else {
+        b.write_to_file(&signer, &file)?
+    };
     let pack = t.elapsed();
     let pack_cpu = thread_cpu() - c0;
     let pack_all = process_cpu() - p0;
@@ -79,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all_cpu = process_cpu() - p0;
     let mb = size as f64 / 1e6;
     println!(
-        "{mib} MiB encrypted={encrypted} bundle={} bytes: pack {:.3}s ({:.0} MB/s) verify {:.3}s ({:.0} MB/s) pack+verify {:.0} MB/s",
+        "{mib} MiB encrypted={encrypted} spooled={spooled} bundle={} bytes: pack {:.3}s ({:.0} MB/s) verify {:.3}s ({:.0} MB/s) pack+verify {:.0} MB/s",
         packed.total_len,
         pack.as_secs_f64(),
         mb / pack.as_secs_f64(),

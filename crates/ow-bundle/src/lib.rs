@@ -14,9 +14,10 @@
 //!   streamed to an [`ItemSink`]); only a [`VerifiedBundle`] may be imported.
 //! * Pin keys per channel in a [`TrustStore`], usually parsed from a TOML trust file.
 //!
-//! The library does no file-system I/O of its own beyond the `Read`/`Write`/`Seek` values it is
-//! handed (and the temporary spool file that [`BundleBuilder::write`] may create for large
-//! payloads), and it never reads the clock except in the clearly-named convenience
+//! The library does no file-system I/O of its own beyond the `Read`/`Write`/`Seek` values and
+//! the `File` it is handed (and the temporary spool file that [`BundleBuilder::write`] may
+//! create for large payloads; [`BundleBuilder::write_to_file`] writes them in place instead),
+//! and it never reads the clock except in the clearly-named convenience
 //! [`BundleBuilder::new_valid_from_now`].
 
 mod digest;

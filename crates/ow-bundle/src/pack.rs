@@ -14,6 +14,7 @@
 //! zstd context, so a small bundle costs little more than its cryptography.
 
 use std::cell::{Cell, RefCell};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -50,6 +51,9 @@ pub(crate) struct PackParams<'r> {
     pub(crate) zstd_level: i32,
     pub(crate) spool_memory: usize,
     pub(crate) plain_size: u64,
+    /// The bundle file being built and the offset its payload is expected to start at: what
+    /// does not fit in `spool_memory` is written straight there (see [`Spool`]).
+    pub(crate) direct: Option<(&'r File, u64)>,
 }
 
 /// The packed payload.
@@ -202,18 +206,23 @@ struct PayloadSpool {
 }
 
 impl PayloadSpool {
-    fn new(p: &PackParams<'_>) -> Self {
+    fn new(p: &PackParams<'_>) -> io::Result<Self> {
         // The stored payload is about the plaintext size for incompressible data, and smaller
         // otherwise: size the memory part's first allocation from it.
         let expected = p
             .plain_size
             .saturating_add(p.plain_size / 512)
             .saturating_add(4096);
-        Self {
-            spool: Spool::new(p.spool_memory, expected),
+        // A handle of its own: the spool may run on another thread.
+        let direct = match p.direct {
+            Some((file, base)) => Some((file.try_clone()?, base)),
+            None => None,
+        };
+        Ok(Self {
+            spool: Spool::new(p.spool_memory, expected, direct),
             b3: blake3::Hasher::new(),
             len: 0,
-        }
+        })
     }
 
     fn finish(self) -> (Spool, Digest, u64) {
@@ -299,7 +308,7 @@ fn pack_inline_with(
     p: &PackParams<'_>,
     ctx: &mut CCtx<'static>,
 ) -> Result<Packed, BundleError> {
-    let spool = PayloadSpool::new(p);
+    let spool = PayloadSpool::new(p)?;
     let layer = match p.recipient {
         None => Layer::Plain(spool),
         Some(r) => Layer::Age(encryptor(r)?.wrap_output(spool)?),
@@ -398,7 +407,7 @@ fn pack_threaded(items: Vec<PackItem<'_, '_>>, p: &PackParams<'_>) -> Result<Pac
     std::thread::scope(|s| {
         // Spool stage: BLAKE3 of the stored payload, and the spool.
         let (spool_tx, spool_rx) = sync_channel::<Msg<'_>>(DEPTH);
-        let spool = PayloadSpool::new(p);
+        let spool = PayloadSpool::new(p)?;
         let spool_stage = spawn(s, "spool", move || -> Result<PayloadSpool, BundleError> {
             let mut spool = spool;
             for_each_chunk(spool_rx, |c| spool.write_all(c))?;

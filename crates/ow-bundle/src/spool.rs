@@ -1,27 +1,46 @@
 //! The writer's payload spool: the stored payload must be complete (its size and hash go into
 //! the signed header) before the header can be written, so it is held in memory up to a limit
-//! and in an anonymous temporary file beyond it (like `tempfile::SpooledTempFile`, but without
-//! re-copying the memory part on growth or on roll-over, and letting the kernel copy the file
-//! part to the output when both are files).
+//! and, beyond it, either in an anonymous temporary file (copied to the output at the end, when
+//! the output is only a `Write`) or directly in the bundle file being built, after a gap
+//! reserved for the framing (when the output is a `File`, which saves copying the payload).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+
+use crate::io_util::IO_BUF;
+
+/// Where the bytes beyond the memory limit went.
+enum Overflow {
+    /// An anonymous temporary file.
+    Temp(File),
+    /// The bundle file itself: the payload's first byte belongs at `base`, so byte `i` of the
+    /// overflow (payload byte `limit + i`) is written at `base + limit + i`.
+    Direct { file: File, base: u64 },
+}
 
 pub(crate) struct Spool {
     mem: Vec<u8>,
     limit: usize,
-    file: Option<File>,
+    overflow: Option<Overflow>,
+    /// Set for a spool writing its overflow into the bundle file: the file and the offset its
+    /// payload is expected to start at (the framing's length, guessed before the payload's
+    /// length is known).
+    direct: Option<(File, u64)>,
     file_len: u64,
 }
 
 impl Spool {
     /// A spool keeping up to `limit` bytes in memory; `expected` sizes the initial allocation.
-    pub(crate) fn new(limit: usize, expected: u64) -> Self {
+    /// With `direct`, bytes beyond the limit are written straight into that file, as if the
+    /// payload started at the given offset (see [`Spool::finish_into`]).
+    pub(crate) fn new(limit: usize, expected: u64, direct: Option<(File, u64)>) -> Self {
         let initial = usize::try_from(expected).unwrap_or(usize::MAX).min(limit);
         Self {
             mem: Vec::with_capacity(initial),
             limit,
-            file: None,
+            overflow: None,
+            direct,
             file_len: 0,
         }
     }
@@ -31,11 +50,20 @@ impl Spool {
         let (in_mem, rest) = data.split_at(room.min(data.len()));
         self.mem.extend_from_slice(in_mem);
         if !rest.is_empty() {
-            let file = match &mut self.file {
-                Some(f) => f,
-                None => self.file.insert(tempfile::tempfile()?),
+            let overflow = match &mut self.overflow {
+                Some(o) => o,
+                None => self.overflow.insert(match self.direct.take() {
+                    Some((file, base)) => Overflow::Direct { file, base },
+                    None => Overflow::Temp(tempfile::tempfile()?),
+                }),
             };
-            file.write_all(rest)?;
+            match overflow {
+                Overflow::Temp(file) => file.write_all(rest)?,
+                Overflow::Direct { file, base } => {
+                    let at = *base + self.mem.len() as u64 + self.file_len;
+                    file.write_all_at(rest, at)?;
+                }
+            }
             self.file_len += rest.len() as u64;
         }
         Ok(())
@@ -46,39 +74,115 @@ impl Spool {
         self.mem.len() as u64 + self.file_len
     }
 
-    /// Writes everything spooled to `out`; returns the number of bytes written.
+    /// Writes everything spooled to `out`; returns the number of bytes written. A spool whose
+    /// overflow went into a bundle file cannot be written elsewhere.
     pub(crate) fn write_to<W: Write>(self, out: &mut W) -> io::Result<u64> {
         out.write_all(&self.mem)?;
         let mut total = self.mem.len() as u64;
         drop(self.mem);
-        if let Some(mut file) = self.file {
-            file.flush()?;
-            file.seek(SeekFrom::Start(0))?;
-            let copied = io::copy(&mut (&mut file).take(self.file_len), out)?;
-            if copied != self.file_len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "payload spool file yielded {copied} of {} bytes",
-                        self.file_len
-                    ),
+        match self.overflow {
+            None => {}
+            Some(Overflow::Direct { .. }) => {
+                return Err(io::Error::other(
+                    "the payload overflowed into the bundle file and cannot be copied elsewhere",
                 ));
             }
-            total += copied;
+            Some(Overflow::Temp(mut file)) => {
+                file.flush()?;
+                file.seek(SeekFrom::Start(0))?;
+                let copied = io::copy(&mut (&mut file).take(self.file_len), out)?;
+                if copied != self.file_len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "payload spool file yielded {copied} of {} bytes",
+                            self.file_len
+                        ),
+                    ));
+                }
+                total += copied;
+            }
         }
         Ok(total)
     }
+
+    /// Completes the bundle in `file` (the file given to [`Spool::new`] as `direct`, or any
+    /// file when nothing overflowed): `framing` at offset 0, the payload right after it.
+    /// Returns the bundle's length. The file is not truncated; the caller does that.
+    ///
+    /// The overflow was written assuming the framing would be as long as guessed; when the
+    /// real framing differs (the payload's length has a different number of decimal digits
+    /// in the header), the overflow is moved within the file — the copy the direct path exists
+    /// to avoid, paid only in that case.
+    pub(crate) fn finish_into(self, file: &File, framing: &[u8]) -> io::Result<u64> {
+        let start = framing.len() as u64;
+        match self.overflow {
+            Some(Overflow::Direct { base, .. }) if base != start => {
+                let skip = self.mem.len() as u64;
+                move_within(file, base + skip, start + skip, self.file_len)?;
+            }
+            None | Some(Overflow::Direct { .. }) => {}
+            Some(Overflow::Temp(_)) => {
+                return Err(io::Error::other(
+                    "the payload overflowed into a temporary file, not the bundle file",
+                ));
+            }
+        }
+        // Small bundles: one write for everything (the framing and payload are a few KiB).
+        if self.mem.len() <= IO_BUF {
+            let mut all = Vec::with_capacity(framing.len() + self.mem.len());
+            all.extend_from_slice(framing);
+            all.extend_from_slice(&self.mem);
+            file.write_all_at(&all, 0)?;
+        } else {
+            file.write_all_at(framing, 0)?;
+            file.write_all_at(&self.mem, start)?;
+        }
+        Ok(start + self.mem.len() as u64 + self.file_len)
+    }
+}
+
+/// Moves `len` bytes inside `file` from offset `from` to offset `to` (the ranges may overlap).
+fn move_within(file: &File, from: u64, to: u64, len: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; IO_BUF];
+    let step = IO_BUF as u64;
+    let mut copy = |pos: u64| -> io::Result<()> {
+        // `pos` < `len`, so the chunk length fits in `IO_BUF`.
+        let n = usize::try_from((len - pos).min(step)).unwrap_or(IO_BUF);
+        file.read_exact_at(&mut buf[..n], from + pos)?;
+        file.write_all_at(&buf[..n], to + pos)
+    };
+    if to < from {
+        // Moving towards the start: front to back never overwrites bytes not yet read.
+        let mut pos = 0;
+        while pos < len {
+            copy(pos)?;
+            pos += step;
+        }
+    } else {
+        // Moving towards the end: back to front, for the same reason.
+        let mut pos = len.div_ceil(step) * step;
+        while pos > 0 {
+            pos -= step;
+            copy(pos)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn data(n: u32) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
     #[test]
     fn memory_then_file() {
-        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let data = data(10_000);
         for limit in [0, 1, 4096, 10_000, 1 << 20] {
-            let mut s = Spool::new(limit, 100);
+            let mut s = Spool::new(limit, 100, None);
             for chunk in data.chunks(777) {
                 s.write_all(chunk).unwrap();
             }
@@ -86,6 +190,34 @@ mod tests {
             let mut out = Vec::new();
             assert_eq!(s.write_to(&mut out).unwrap(), data.len() as u64);
             assert_eq!(out, data);
+        }
+    }
+
+    #[test]
+    fn direct_overflow_lands_after_the_framing_whatever_its_real_length() {
+        // Large enough that moving the overflow takes several buffers.
+        let data = data(3 * IO_BUF as u32 + 12_345);
+        for limit in [0, 1, 4096, IO_BUF + 7, data.len(), 1 << 30] {
+            for (guess, real) in [(40, 40), (40, 33), (33, 40), (0, 7), (7, 0)] {
+                let file = tempfile::tempfile().unwrap();
+                let handle = file.try_clone().unwrap();
+                let mut s = Spool::new(limit, 100, Some((handle, guess)));
+                for chunk in data.chunks(65_537) {
+                    s.write_all(chunk).unwrap();
+                }
+                assert_eq!(s.len(), data.len() as u64);
+                let framing = vec![0xAAu8; real];
+                let total = s.finish_into(&file, &framing).unwrap();
+                assert_eq!(total, (real + data.len()) as u64);
+                file.set_len(total).unwrap();
+                let mut out = Vec::new();
+                (&file).read_to_end(&mut out).unwrap();
+                assert_eq!(&out[..real], &framing[..], "limit {limit} guess {guess}");
+                assert!(
+                    out[real..] == data[..],
+                    "limit {limit} guess {guess} real {real}"
+                );
+            }
         }
     }
 }

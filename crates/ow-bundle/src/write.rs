@@ -1,9 +1,12 @@
 //! Writing bundles: [`BundleBuilder`] collects metadata and item sources, then
 //! [`BundleBuilder::write`] streams every item once through BLAKE3, SHA-256 and the zstd encoder,
 //! into age, into a BLAKE3-hashing spool (memory up to a threshold, then a temporary file), and
-//! finally emits prefix, header, signature and payload.
+//! finally emits prefix, header, signature and payload. [`BundleBuilder::write_to_file`] does the
+//! same into a file, but writes the payload beyond the first 4 MiB straight into the file after
+//! a gap left for the framing, so a large payload is not copied a second time.
 
 use std::borrow::Cow;
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 
 use chrono::{DateTime, Utc};
@@ -25,6 +28,10 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 
 /// Default bytes of payload kept in memory before the spool moves to a temporary file.
 pub const DEFAULT_SPOOL_MEMORY: usize = 64 << 20;
+
+/// At most this many bytes of payload are kept in memory by
+/// [`BundleBuilder::write_to_file`]; the rest goes straight into the file.
+const DIRECT_SPOOL_MEMORY: usize = 4 << 20;
 
 enum Source<'a> {
     Reader(Box<dyn Read + 'a>),
@@ -167,7 +174,9 @@ impl<'a> BundleBuilder<'a> {
         self
     }
 
-    /// Bytes of payload kept in memory before spooling to a temporary file (default 64 MiB).
+    /// Bytes of payload kept in memory before spooling to a temporary file (default 64 MiB;
+    /// [`write_to_file`](Self::write_to_file) keeps at most 4 MiB and writes the rest into its
+    /// file).
     pub fn spool_memory(mut self, bytes: usize) -> Self {
         self.spool_memory = bytes;
         self
@@ -265,8 +274,99 @@ impl<'a> BundleBuilder<'a> {
     /// Packs, signs and writes the bundle to `out`, reading every item exactly once.
     ///
     /// Nothing is written to `out` until the payload is complete, so an error (a reader
-    /// yielding the wrong number of bytes, an invalid name) leaves `out` untouched.
+    /// yielding the wrong number of bytes, an invalid name) leaves `out` untouched. A payload
+    /// larger than the spool's memory part (see [`spool_memory`](Self::spool_memory)) passes
+    /// through an anonymous temporary file; [`write_to_file`](Self::write_to_file) avoids that
+    /// copy.
     pub fn write<W: Write>(self, signer: &SigningKey, out: W) -> Result<PackedBundle, BundleError> {
+        let Assembled {
+            header,
+            digest,
+            framing,
+            spool,
+            payload_len,
+        } = self.assemble(signer, None)?;
+        // Large spools are copied straight through; small bundles need no large buffer.
+        let mut out = BufWriter::with_capacity(
+            IO_BUF.min(
+                framing
+                    .len()
+                    .saturating_add(usize::try_from(payload_len).unwrap_or(IO_BUF)),
+            ),
+            out,
+        );
+        out.write_all(&framing)?;
+        let copied = spool.write_to(&mut out)?;
+        if copied != payload_len {
+            return Err(BundleError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("payload spool yielded {copied} of {payload_len} bytes"),
+            )));
+        }
+        out.flush()?;
+        Ok(PackedBundle {
+            header,
+            digest,
+            total_len: framing.len() as u64 + payload_len,
+        })
+    }
+
+    /// Packs, signs and writes the bundle into `file`, from offset 0, leaving the file exactly
+    /// the bundle's length; reads every item exactly once. Meant for a new file.
+    ///
+    /// Unlike [`write`](Self::write), the part of a payload beyond the spool's memory part (at
+    /// most 4 MiB here) is written straight into `file` while it is produced, after a gap left
+    /// for the prefix, header and signature (whose length is known in advance up to the number
+    /// of digits of the payload's length), so the payload is written once instead of being
+    /// spooled to a temporary file and copied. If the guess of that length turns out wrong
+    /// (a payload that compressed well enough to lose a digit) the written part is moved
+    /// within the file, which costs what the temporary file would have.
+    ///
+    /// The file's position is not used or changed, and nothing is synced: that is the caller's
+    /// call. On error the file's contents are unspecified; the caller discards it.
+    pub fn write_to_file(
+        self,
+        signer: &SigningKey,
+        file: &File,
+    ) -> Result<PackedBundle, BundleError> {
+        // Positional writes below would leave an old file's tail behind the bundle.
+        if file.metadata()?.len() != 0 {
+            file.set_len(0)?;
+        }
+        let Assembled {
+            header,
+            digest,
+            framing,
+            spool,
+            payload_len,
+        } = self.assemble(signer, Some(file))?;
+        let total_len = spool.finish_into(file, &framing)?;
+        let expected = framing.len() as u64 + payload_len;
+        if total_len != expected {
+            return Err(BundleError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("payload spool yielded {total_len} of {expected} bundle bytes"),
+            )));
+        }
+        // A payload moved towards the start leaves stale bytes past the end.
+        if file.metadata()?.len() != total_len {
+            file.set_len(total_len)?;
+        }
+        Ok(PackedBundle {
+            header,
+            digest,
+            total_len,
+        })
+    }
+
+    /// Packs the payload and builds the signed framing (prefix, header, signature, payload
+    /// length). With `direct`, payload bytes beyond the spool's memory part go straight into
+    /// that file (see [`write_to_file`](Self::write_to_file)).
+    fn assemble(
+        self,
+        signer: &SigningKey,
+        direct: Option<&File>,
+    ) -> Result<Assembled, BundleError> {
         let recipient = match &self.encryption {
             EncryptionChoice::Unset => return Err(BundleError::EncryptionNotChosen),
             EncryptionChoice::Plain => None,
@@ -313,6 +413,24 @@ impl<'a> BundleBuilder<'a> {
                 reason,
             })?;
 
+        // Writing into a file, memory holds only the start of the payload: what is written
+        // into the file as it comes needs no copy, and its pages can be written back while
+        // the rest is being packed.
+        let spool_memory = match direct {
+            Some(_) => self.spool_memory.min(DIRECT_SPOOL_MEMORY),
+            None => self.spool_memory,
+        };
+        // Where the payload will start in a bundle file, guessed only when part of the payload
+        // may go to the file before the header is final.
+        let stored_bound = stored_bound(plain_size, recipient.is_some());
+        let direct = match direct {
+            Some(file) if stored_bound > spool_memory as u64 => {
+                let guess = framing_len_guess(&header, &self.items, stored_bound)?;
+                Some((file, guess))
+            }
+            _ => None,
+        };
+
         // Payload: items -> zstd -> (age) -> BLAKE3-hashing spool. Every item is read once;
         // large payloads run the stages on separate threads (see `pack`).
         let mut items = self.items;
@@ -342,8 +460,9 @@ impl<'a> BundleBuilder<'a> {
             &PackParams {
                 recipient: recipient.as_ref(),
                 zstd_level: self.zstd_level,
-                spool_memory: self.spool_memory,
+                spool_memory,
                 plain_size,
+                direct,
             },
         )?;
         for ((name, media_type, size), (blake3, sha256)) in metas.into_iter().zip(digests) {
@@ -392,32 +511,74 @@ impl<'a> BundleBuilder<'a> {
             .to_bytes();
         let digest = Digest::blake3(&header_bytes);
 
-        let framing_len = PREFIX_LEN + header_bytes.len() + 2 + signature.len() + 8;
-        // Large spools are copied straight through; small bundles need no large buffer.
-        let mut out = BufWriter::with_capacity(
-            IO_BUF.min(framing_len.saturating_add(usize::try_from(payload_len).unwrap_or(IO_BUF))),
-            out,
-        );
-        out.write_all(&prefix)?;
-        out.write_all(&header_bytes)?;
-        out.write_all(&(signature.len() as u16).to_be_bytes())?;
-        out.write_all(&signature)?;
-        out.write_all(&payload_len.to_be_bytes())?;
-        let copied = spool.write_to(&mut out)?;
-        if copied != payload_len {
-            return Err(BundleError::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("payload spool yielded {copied} of {payload_len} bytes"),
-            )));
-        }
-        out.flush()?;
-        let total_len =
-            (PREFIX_LEN as u64) + header_len + 2 + signature.len() as u64 + 8 + payload_len;
-        Ok(PackedBundle {
+        let mut framing =
+            Vec::with_capacity(PREFIX_LEN + header_bytes.len() + 2 + signature.len() + 8);
+        framing.extend_from_slice(&prefix);
+        framing.extend_from_slice(&header_bytes);
+        framing.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+        framing.extend_from_slice(&signature);
+        framing.extend_from_slice(&payload_len.to_be_bytes());
+        Ok(Assembled {
             header,
             digest,
-            total_len,
+            framing,
+            spool,
+            payload_len,
         })
+    }
+}
+
+/// The framing's length if the stored payload is `payload_len` bytes long: the header with
+/// placeholder digests (every digest is 64 hex digits whatever its value) serialized as it will
+/// be, so only the number of digits of `payload.size` can make the real one differ.
+fn framing_len_guess(
+    header: &Header,
+    items: &[PendingItem<'_>],
+    payload_len: u64,
+) -> Result<u64, BundleError> {
+    let zero = Digest::from_bytes([0; 32]);
+    let mut skeleton = header.clone();
+    skeleton.payload.size = payload_len;
+    skeleton.items = items
+        .iter()
+        .map(|i| ItemInfo {
+            name: i.name.clone(),
+            media_type: i.media_type.clone(),
+            size: i.size,
+            blake3: zero,
+            sha256: zero,
+        })
+        .collect();
+    let header_len = skeleton
+        .to_bytes()
+        .map_err(|e| BundleError::Io(io::Error::other(e)))?
+        .len();
+    Ok((PREFIX_LEN + header_len + 2 + ed25519_dalek::SIGNATURE_LENGTH + 8) as u64)
+}
+
+/// A bundle ready to be emitted: framing built, payload in the spool.
+struct Assembled {
+    header: Header,
+    digest: Digest,
+    /// Prefix, header, signature length, signature and payload length: every byte before the
+    /// payload.
+    framing: Vec<u8>,
+    spool: crate::spool::Spool,
+    payload_len: u64,
+}
+
+/// An upper bound of the stored payload's length for `plain` bytes of items: zstd's worst case
+/// (incompressible input stored in raw blocks, with block and frame headers) plus, encrypted,
+/// age's header and a 16-byte tag per 64 KiB chunk. Used only to guess the framing's length; a
+/// wrong guess costs a copy, not correctness.
+fn stored_bound(plain: u64, encrypted: bool) -> u64 {
+    let compressed = plain.saturating_add(plain >> 7).saturating_add(512);
+    if encrypted {
+        compressed
+            .saturating_add((compressed / (64 << 10) + 1).saturating_mul(16))
+            .saturating_add(1024)
+    } else {
+        compressed
     }
 }
 

@@ -280,3 +280,70 @@ fn trust_file_drives_both_sides() {
     let opts = VerifyOptions::new(&trust, Zone::Extranet, Some(&fx.extranet), t0());
     check(&out, &opts).unwrap();
 }
+
+/// `write_to_file` writes the large part of the payload straight into the file, after a gap
+/// guessed for the framing; whether the guess holds (incompressible data) or not (data that
+/// compresses well enough to lose digits in `payload.size`), the file must hold exactly the
+/// bytes `write` produces, and nothing after them — also over an older, longer file.
+#[test]
+fn write_to_file_matches_write_whatever_the_framing_guess() {
+    let fx = Fx::new();
+    let mut random = Vec::new();
+    xof("direct", 3 << 20).read_to_end(&mut random).unwrap();
+    let zeros = vec![0u8; 3 << 20];
+    // 10 MiB that store as about 2 MiB: the framing guessed from the worst case (an
+    // eight-digit `payload.size`) is one byte longer than the real one (seven digits), so the
+    // part already written must move.
+    let mixed: Vec<u8> = random[..2 << 20]
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(0u8, 8 << 20))
+        .collect();
+    for (what, data) in [("random", &random), ("zeros", &zeros), ("mixed", &mixed)] {
+        for spool_memory in [0, 4096, 1 << 20, 64 << 20] {
+            let build = || {
+                fx.builder()
+                    .without_encryption()
+                    .bundle_id("019b7a00-0000-7000-8000-0000000000aa")
+                    .spool_memory(spool_memory)
+                    .item_bytes("a.bin", "application/octet-stream", data.as_slice())
+                    .item_bytes("b.txt", "text/plain", b"tail".as_slice())
+            };
+            let mut expected = Vec::new();
+            let by_write = build().write(&fx.signer, &mut expected).unwrap();
+
+            let mut file = tempfile::tempfile().unwrap();
+            // An older, longer file: its tail must not survive.
+            file.write_all(&vec![0x5A; expected.len() + 4096]).unwrap();
+            let by_file = build().write_to_file(&fx.signer, &file).unwrap();
+            let mut got = Vec::new();
+            file.seek(SeekFrom::Start(0)).unwrap();
+            file.read_to_end(&mut got).unwrap();
+            assert_eq!(by_file.total_len, got.len() as u64, "{what} {spool_memory}");
+            assert_eq!(by_file.digest, by_write.digest, "{what} {spool_memory}");
+            assert!(got == expected, "{what}, spool memory {spool_memory}");
+            check(&got, &fx.opts()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn write_to_file_encrypted_round_trips() {
+    let fx = Fx::new();
+    for len in [0u64, 1000, 5 << 20] {
+        let file = tempfile::tempfile().unwrap();
+        let packed = fx
+            .builder()
+            .spool_memory(1 << 20)
+            .item("x.bin", "application/octet-stream", xof("enc", len), len)
+            .write_to_file(&fx.signer, &file)
+            .unwrap();
+        let mut got = Vec::new();
+        (&file).read_to_end(&mut got).unwrap();
+        assert_eq!(packed.total_len, got.len() as u64);
+        let v = check(&got, &fx.opts()).unwrap();
+        let mut expect = Vec::new();
+        xof("enc", len).read_to_end(&mut expect).unwrap();
+        assert!(v.items().unwrap()[0].data() == expect.as_slice());
+    }
+}
