@@ -533,6 +533,13 @@ pub async fn create_session(
     .bind((now + lifetime).timestamp_millis())
     .execute(store.writer())
     .await?;
+    // Housekeeping: this staff member's expired sessions (a password stage abandoned before the
+    // TOTP step, a session never logged out of) need not stay in the table.
+    sqlx::query("DELETE FROM ext_sessions WHERE staff_id = $1 AND expires_at_ms <= $2")
+        .bind(staff_id)
+        .bind(now.timestamp_millis())
+        .execute(store.writer())
+        .await?;
     Ok(token)
 }
 
@@ -577,6 +584,51 @@ pub async fn end_session(store: &Store, token: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_new_session_clears_the_staff_members_expired_ones() {
+        for db in ow_store::testing::all_backends().await {
+            let store = db.open().await;
+            crate::db::migrate(&store).await.unwrap();
+            sqlx::query(
+                "INSERT INTO ext_districts (code, name, province, issuer) \
+                 VALUES ('370781', '青州市', '鲁', '青州市不动产登记中心')",
+            )
+            .execute(store.writer())
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO ext_staff (id, username, display_name, district_code, roles, \
+                 password_hash, totp_sealed, created_by, created_at_ms) \
+                 VALUES ('s1', 'u1', 'd', '370781', 'accept', 'h', 't', 'seed', 0)",
+            )
+            .execute(store.writer())
+            .await
+            .unwrap();
+            let now = Utc::now();
+            let old = create_session(
+                &store,
+                "s1",
+                Stage::Password,
+                now - TimeDelta::hours(2),
+                TimeDelta::minutes(5),
+            )
+            .await
+            .unwrap();
+            let live = create_session(&store, "s1", Stage::Full, now, TimeDelta::minutes(30))
+                .await
+                .unwrap();
+            let left: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM ext_sessions WHERE staff_id = 's1'")
+                    .fetch_one(store.reader())
+                    .await
+                    .unwrap();
+            assert_eq!(left, 1, "only the live session is kept");
+            assert!(session(&store, &old, now).await.unwrap().is_none());
+            assert!(session(&store, &live, now).await.unwrap().is_some());
+            db.cleanup().await;
+        }
+    }
 
     #[test]
     fn roles_round_trip() {
