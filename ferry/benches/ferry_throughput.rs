@@ -49,17 +49,11 @@ fn setup() -> Bench {
     let dir = tempfile::tempdir_in(base).unwrap();
     let root = dir.path().to_path_buf();
     let keys = root.join("keys");
-    let internet = ow_keys::generate_zone_keys(&keys, Zone::Internet).unwrap();
-    let extranet = ow_keys::generate_zone_keys(&keys, Zone::Extranet).unwrap();
-    fs::write(
-        root.join("trust.toml"),
-        format!(
-            "[[channel]]\nname = \"internet-to-extranet\"\nsender_keys = [\"{}\"]\n\
-             receiver_encryption_key = \"{}\"\n",
-            internet.signing_public, extranet.encryption_public
-        ),
-    )
-    .unwrap();
+    ow_keys::generate_zone_keys(&keys, Zone::Internet).unwrap();
+    ow_keys::generate_zone_keys(&keys, Zone::Extranet).unwrap();
+    let channel = Channel::new(Zone::Internet, Zone::Extranet).unwrap();
+    let trust = ow_keys::trust_from_key_dir(&keys, &[channel]).unwrap();
+    fs::write(root.join("trust.toml"), trust.to_toml_string()).unwrap();
     let sender_text = r#"zone = "internet"
 data_dir = "internet/ferry"
 [keys]

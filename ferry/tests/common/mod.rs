@@ -51,16 +51,6 @@ pub fn ferry(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn key_line(path: &Path) -> String {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 impl Pair {
     pub fn new(rx: RxOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -74,16 +64,22 @@ impl Pair {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        fs::write(
-            root.join("trust.toml"),
-            format!(
-                "[[channel]]\nname = \"internet-to-extranet\"\nsender_keys = [\"{}\"]\n\
-                 receiver_encryption_key = \"{}\"\n",
-                key_line(&keys.join("internet.sign.pub")),
-                key_line(&keys.join("extranet.enc.pub")),
-            ),
-        )
-        .unwrap();
+        // The operators' command writes the trust file from the public keys.
+        let trust = root.join("trust.toml");
+        let out = ferry(&[
+            "trust",
+            "--keys",
+            keys.to_str().unwrap(),
+            "--channel",
+            "internet-to-extranet",
+            "--out",
+            trust.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let sender_config = root.join("internet.toml");
         fs::write(
             &sender_config,
