@@ -153,13 +153,7 @@ async fn main() {
     })
     .expect("the stack starts");
     let base = stack.internet_url.clone();
-    let unit = stack.seed["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["district_code"] == "370781" && !u["seized"].as_bool().unwrap())
-        .unwrap()
-        .clone();
+    let unit = stack.demo_unit("370781", false).unwrap();
 
     // Sign everyone in first (argon2id is deliberately slow and not what is measured).
     let mut sessions = Vec::new();

@@ -207,6 +207,20 @@ impl Stack {
         }
     }
 
+    /// A seeded unit of district `district`, seized or not, with its holders and certificate
+    /// (as `seed-demo --json` printed it).
+    pub fn demo_unit(&self, district: &str, seized: bool) -> Result<serde_json::Value> {
+        self.seed["units"]
+            .as_array()
+            .and_then(|units| {
+                units.iter().find(|u| {
+                    u["district_code"] == district && u["seized"].as_bool() == Some(seized)
+                })
+            })
+            .cloned()
+            .with_context(|| format!("no seeded unit in {district} with seized = {seized}"))
+    }
+
     /// The log of one process (`ow-internet`, `ow-extranet`, `internet-ferry`, `extranet-ferry`).
     pub fn log(&self, name: &str) -> String {
         fs::read_to_string(self.root.join(format!("{name}.log"))).unwrap_or_default()

@@ -309,17 +309,8 @@ async fn apply_review_record_issue_verify_end_to_end() {
     })
     .expect("the stack starts");
     let seed = stack.seed.clone();
-    let units = seed["units"].as_array().unwrap();
-    let unit = units
-        .iter()
-        .find(|u| u["district_code"] == "370781" && !u["seized"].as_bool().unwrap())
-        .expect("an unseized unit in 青州市")
-        .clone();
-    let seized = units
-        .iter()
-        .find(|u| u["district_code"] == "370781" && u["seized"].as_bool().unwrap())
-        .expect("a seized unit in 青州市")
-        .clone();
+    let unit = stack.demo_unit("370781", false).unwrap();
+    let seized = stack.demo_unit("370781", true).unwrap();
     let buyer = &seed["demo_buyers"][0];
 
     // The citizen applies, with materials, on the portal.
@@ -554,13 +545,7 @@ async fn bad_uploads_are_refused_with_a_clear_message_and_nothing_is_stored_or_s
     })
     .expect("the stack starts");
     let seed = stack.seed.clone();
-    let unit = seed["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["district_code"] == "370781" && !u["seized"].as_bool().unwrap())
-        .unwrap()
-        .clone();
+    let unit = stack.demo_unit("370781", false).unwrap();
     let citizen = Citizen::register(
         &stack.internet_url,
         "王五",
