@@ -2,8 +2,8 @@
 //!
 //! - `ApplicationSubmitted` → a case in the district named by `district_code`, status
 //!   `submitted`; the parties stored sealed with blind indexes of their ID numbers; the
-//!   materials checked again (BLAKE3, magic bytes, size) and saved under
-//!   `data_dir/materials/<hash[0..2]>/<hash>` (content-addressed).
+//!   materials checked again (BLAKE3, magic bytes, size) and saved sealed, one file per
+//!   material ([`crate::materials`]), their file names sealed.
 //! - `SupplementSubmitted` → materials attached to a case in `supplement_requested`, which goes
 //!   back to `submitted`.
 //!
@@ -12,8 +12,6 @@
 //! `ApplicationStatus` `refused` with the reason is queued back so the citizen is told why.
 //! Exactly-once is the exchange's job (message id recorded in the same transaction); the
 //! handler is idempotent anyway: a case that already exists is not imported twice.
-
-use std::path::{Path, PathBuf};
 
 use ow_domain::{
     BusinessType, CaseStatus, CertificateNumber, IdNumber, PersonName, Share, UnitCode,
@@ -30,6 +28,7 @@ use crate::exchange::{
     self, ApplicationStatus, ApplicationSubmitted, Disposition, ExchangeError, ImportHandler,
     InboundMessage, MaterialRef, Message, Party, SupplementSubmitted,
 };
+use crate::materials;
 use crate::register;
 use crate::workflow::TO_PORTAL;
 
@@ -99,11 +98,13 @@ impl ImportHandler for Importer {
                 {
                     Ok(()) => Ok(Disposition::Imported),
                     Err(Refusal(reason)) => {
-                        tracing::warn!(application_no = %sup.application_no, %reason,
+                        // The reason is recorded sealed with the case; it is not logged.
+                        tracing::warn!(application_no = %sup.application_no,
                             "supplement refused");
                         let now = self.state.now_ms();
                         cases::insert_event(
                             tx,
+                            &self.state.pii,
                             &sup.application_no,
                             None,
                             None,
@@ -155,10 +156,12 @@ async fn refuse(
     reason: &str,
     received: &str,
 ) -> Result<(), ExtranetError> {
-    tracing::warn!(application_no = %no, %reason, "application refused at import");
+    // The reason is recorded sealed with the case event and told to the citizen; not logged.
+    tracing::warn!(application_no = %no, "application refused at import");
     let now = state.now_ms();
     cases::insert_event(
         tx,
+        &state.pii,
         no,
         district,
         None,
@@ -230,30 +233,30 @@ fn check_materials<'a>(
     let max = state.settings.materials.max_file_bytes;
     let mut out = Vec::with_capacity(refs.len());
     for m in refs {
+        // Named by its checklist title, never by the file name the citizen gave: a refusal
+        // reason travels back, is recorded with the bundle and may be logged by the exchange.
+        let title = material_title(m);
         let Some(file) = msg.file(&m.item) else {
-            return Err(Refusal(format!("材料“{}”缺失，请重新上传", m.file_name)));
+            return Err(Refusal(format!("材料“{title}”缺失，请重新上传")));
         };
         let bytes = file.bytes.as_slice();
         if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
             return Err(Refusal(format!(
-                "材料“{}”超过{}MB，请压缩后重新上传",
-                m.file_name,
+                "材料“{title}”超过{}MB，请压缩后重新上传",
                 max / (1024 * 1024)
             )));
         }
         let hash = blake3::hash(bytes).to_hex().to_string();
         if !hash.eq_ignore_ascii_case(&m.blake3) {
             return Err(Refusal(format!(
-                "材料“{}”在传输中损坏（校验值不符），请重新上传",
-                m.file_name
+                "材料“{title}”在传输中损坏（校验值不符），请重新上传"
             )));
         }
         match sniff(bytes) {
             Ok(media) if media.mime() == m.media_type => {}
             Ok(_) | Err(_) => {
                 return Err(Refusal(format!(
-                    "材料“{}”不是有效的PDF、JPEG或PNG文件，请重新上传",
-                    m.file_name
+                    "材料“{title}”不是有效的PDF、JPEG或PNG文件，请重新上传"
                 )));
             }
         }
@@ -262,28 +265,26 @@ fn check_materials<'a>(
     Ok(out)
 }
 
-/// The content-addressed path of a material.
-pub fn material_path(data_dir: &Path, blake3_hex: &str) -> PathBuf {
-    let hex: String = blake3_hex
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let prefix = hex.get(..2).unwrap_or("00").to_owned();
-    data_dir.join("materials").join(prefix).join(hex)
-}
-
-fn save_material(data_dir: &Path, hash: &str, bytes: &[u8]) -> Result<(), ExtranetError> {
-    let path = material_path(data_dir, hash);
-    if path.exists() {
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| ExtranetError::io("create", dir, e))?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", ow_store::new_id()));
-    crate::write_private(&tmp, bytes)?;
-    std::fs::rename(&tmp, &path).map_err(|e| ExtranetError::io("rename", &tmp, e))
+/// How a refusal names a material: its checklist title (or its checklist code, then its item
+/// name, for a code this version does not know). Never the citizen's file name.
+fn material_title(m: &MaterialRef) -> String {
+    BusinessType::TransferSecondHand
+        .required_materials()
+        .iter()
+        .find(|c| c.code == m.checklist_code)
+        .map(|c| c.name_zh.to_owned())
+        .unwrap_or_else(|| {
+            if m.checklist_code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !m.checklist_code.is_empty()
+                && m.checklist_code.len() <= 64
+            {
+                m.checklist_code.clone()
+            } else {
+                m.item.clone()
+            }
+        })
 }
 
 async fn insert_materials(
@@ -296,17 +297,31 @@ async fn insert_materials(
 ) -> Result<(), ExtranetError> {
     for (m, bytes) in checked {
         let hash = blake3::hash(bytes).to_hex().to_string();
-        save_material(state.data_dir(), &hash, bytes)?;
+        // One sealed file per material, bound to its row id, durable before the row commits.
+        let id = ow_store::new_id();
+        // Sealed and synced on a blocking thread, off the async workers (a copy of the bytes,
+        // at most one material's size limit, goes with it).
+        let (pii, data_dir, file_id, owned) = (
+            state.pii.clone(),
+            state.data_dir().to_path_buf(),
+            id.clone(),
+            bytes.to_vec(),
+        );
+        tokio::task::spawn_blocking(move || {
+            materials::store_blocking(&pii, &data_dir, &file_id, &mut owned.as_slice())
+        })
+        .await
+        .map_err(|e| ExtranetError::Corrupt(format!("the file task failed: {e}")))??;
         let file_name = ow_web::upload::safe_filename(&m.file_name, None);
         sqlx::query(
             "INSERT INTO ext_case_materials (id, application_no, checklist_code, file_name, \
              media_type, size, blake3, source, received_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(ow_store::new_id())
+        .bind(&id)
         .bind(no)
         .bind(&m.checklist_code)
-        .bind(file_name)
+        .bind(cases::seal_file_name(&state.pii, &id, &file_name))
         .bind(&m.media_type)
         .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
         .bind(&hash)
@@ -461,6 +476,7 @@ async fn submitted(
     insert_materials(state, tx, no, &checked, "application", now).await?;
     cases::insert_event(
         tx,
+        &state.pii,
         no,
         Some(&district.code),
         None,
@@ -508,6 +524,7 @@ async fn supplemented(
     let note: String = sup.note.chars().take(200).collect();
     cases::insert_event(
         tx,
+        &state.pii,
         no,
         Some(&case.district_code),
         None,
@@ -536,11 +553,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn material_paths_are_content_addressed() {
-        let p = material_path(Path::new("/d"), "AB12cd");
-        assert_eq!(p, Path::new("/d/materials/ab/ab12cd"));
-        let p = material_path(Path::new("/d"), "../../etc");
-        assert!(p.starts_with("/d/materials"));
+    fn refusals_name_materials_by_checklist_title_not_file_name() {
+        let m = MaterialRef {
+            item: "m02.pdf".into(),
+            checklist_code: "applicant_identity".into(),
+            file_name: "张三丰身份证.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 1,
+            blake3: String::new(),
+        };
+        let title = material_title(&m);
+        assert!(!title.contains("张三丰"), "{title}");
+        assert!(!title.is_empty());
+        let odd = MaterialRef {
+            checklist_code: "王五 的 文件".into(),
+            ..m
+        };
+        assert_eq!(material_title(&odd), "m02.pdf");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod exchange;
 pub mod import;
+pub mod materials;
 pub mod register;
 pub mod rules;
 pub mod seed;
@@ -115,7 +116,8 @@ impl AppState {
         let data_dir = settings.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| ExtranetError::io("create the data folder", &data_dir, e))?;
-        for sub in ["materials", "outgoing"] {
+        materials::prepare_dir(&data_dir)?;
+        for sub in ["outgoing"] {
             let dir = data_dir.join(sub);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ExtranetError::io("create the folder", &dir, e))?;
@@ -184,6 +186,18 @@ impl AppState {
                 clock: Arc::new(Utc::now),
             }),
         };
+        // Seal what an earlier version stored in clear (materials, file names, reasons) before
+        // anything is served or appended to the audit log.
+        let sealed = materials::seal_stored(&state).await?;
+        if sealed != materials::SealReport::default() {
+            tracing::info!(
+                files = sealed.files_sealed,
+                clear_files_removed = sealed.clear_files_removed,
+                names = sealed.names_sealed,
+                reasons = sealed.reasons_sealed,
+                "personal data stored in clear by an earlier version sealed"
+            );
+        }
         // Bring any event committed before a crash into the audit log.
         let caught_up = state.audit.flush_pending(&state.store).await?;
         if caught_up > 0 {

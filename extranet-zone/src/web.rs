@@ -20,7 +20,6 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::cases;
 use crate::certificates;
-use crate::import::material_path;
 use crate::register;
 use crate::rules::{self, RuleViolation};
 use crate::staff::{self, LoginError, NewStaff, Role, StaffError, StaffMember, Stage};
@@ -647,8 +646,12 @@ async fn build_case_page(state: &AppState, auth: &Authed, no: &str) -> Result<Ca
     let parties = cases::parties(&mut conn, &state.pii, no)
         .await
         .map_err(internal)?;
-    let materials = cases::materials(&mut conn, no).await.map_err(internal)?;
-    let events = cases::events(&mut conn, no).await.map_err(internal)?;
+    let materials = cases::materials(&mut conn, &state.pii, no)
+        .await
+        .map_err(internal)?;
+    let events = cases::events(&mut conn, &state.pii, no)
+        .await
+        .map_err(internal)?;
     let show_rules = matches!(
         case.status,
         CaseStatus::Submitted
@@ -739,7 +742,10 @@ async fn build_case_page(state: &AppState, auth: &Authed, no: &str) -> Result<Ca
         price: yuan(case.price_fen),
         submitted: fmt_ms(case.submitted_at_ms),
         received: fmt_ms(case.received_at_ms),
-        reason: case.status_reason.clone().unwrap_or_default(),
+        reason: case
+            .status_reason_opened(&state.pii)
+            .map_err(internal)?
+            .unwrap_or_default(),
         requested: case
             .requested_materials
             .iter()
@@ -893,23 +899,21 @@ async fn material(
         .await
         .map_err(internal)?
         .ok_or(PageError::NotFound)?;
-    let materials = cases::materials(&mut conn, &no).await.map_err(internal)?;
+    let materials = cases::materials(&mut conn, &state.pii, &no)
+        .await
+        .map_err(internal)?;
+    drop(conn);
     let m = materials
         .into_iter()
         .find(|m| m.id == id)
         .ok_or(PageError::NotFound)?;
-    let path = material_path(state.data_dir(), &m.blake3);
-    let bytes = tokio::fs::read(&path)
+    // Opened as a stream; every chunk is authenticated (a replaced or altered file fails).
+    let (body, len) = crate::materials::body(&state, &m.id)
         .await
         .map_err(|e| PageError::Internal(format!("material {} of {no}: {e}", m.id)))?;
-    if blake3::hash(&bytes).to_hex().as_str() != m.blake3 {
-        return Err(PageError::Internal(format!(
-            "material {} of {no} does not match its hash",
-            m.id
-        )));
-    }
-    let mut r = bytes.into_response();
+    let mut r = body.into_response();
     let h = r.headers_mut();
+    h.insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(
         CONTENT_TYPE,
         HeaderValue::from_str(&m.media_type)

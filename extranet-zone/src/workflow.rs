@@ -160,12 +160,21 @@ pub fn available(status: CaseStatus, staff: &StaffMember) -> Vec<Action> {
 }
 
 /// What the registrar typed.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ActionInput {
     /// The reason (required for refusals and supplement requests).
     pub reason: Option<String>,
     /// For a supplement request: the checklist codes asked for.
     pub requested_materials: Vec<String>,
+}
+
+impl std::fmt::Debug for ActionInput {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionInput")
+            .field("requested_materials", &self.requested_materials)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an action was not carried out.
@@ -278,7 +287,7 @@ pub async fn perform(
          updated_at_ms = $4 WHERE application_no = $5 AND status = $6",
     )
     .bind(to.code())
-    .bind(reason.as_deref())
+    .bind(cases::seal_status_reason(&state.pii, no, reason.as_deref()))
     .bind(requested.join(","))
     .bind(now)
     .bind(no)
@@ -290,6 +299,7 @@ pub async fn perform(
     }
     cases::insert_event(
         &mut tx,
+        &state.pii,
         no,
         Some(&staff.district_code),
         Some(&staff.id),
@@ -500,6 +510,7 @@ async fn issue(
             item: CERTIFICATE_ITEM.into(),
             media_type: "application/json".into(),
             path,
+            sealed_context: None,
         }],
     )
     .await?;

@@ -75,12 +75,21 @@ fn upload_problem(e: MultipartError) -> ApiProblem {
 type ApiResult = Result<Response, ApiProblem>;
 
 /// Login request.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// ID number or phone.
     pub login: String,
     /// Password.
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("login", &ow_domain::mask::mask_all(&self.login))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Login answer: the session cookie is set; send `csrf_token` as `X-CSRF-Token` on writes.
@@ -99,8 +108,8 @@ pub struct RegisterResponse {
     pub account_id: String,
 }
 
-/// An application with its timeline.
-#[derive(Debug, Serialize, ToSchema)]
+/// An application with its timeline. `Debug` does not show the reason.
+#[derive(Serialize, ToSchema)]
 pub struct ApplicationView {
     /// 申请编号.
     pub application_no: String,
@@ -122,6 +131,22 @@ pub struct ApplicationView {
     pub timeline: Vec<TimelineEntry>,
     /// Materials sent.
     pub materials: Vec<MaterialView>,
+}
+
+impl std::fmt::Debug for ApplicationView {
+    /// The registrar's reason may quote people: not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationView")
+            .field("application_no", &self.application_no)
+            .field("business_type", &self.business_type)
+            .field("status", &self.status)
+            .field("requested_materials", &self.requested_materials)
+            .field("district_code", &self.district_code)
+            .field("submitted_at_ms", &self.submitted_at_ms)
+            .field("timeline", &self.timeline)
+            .field("materials", &self.materials)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Submission answer.
@@ -161,7 +186,7 @@ pub struct ApplicationUpload {
 }
 
 /// Multipart body of `POST /api/v1/applications/{no}/supplements` (documentation only).
-#[derive(Debug, ToSchema)]
+#[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SupplementUpload {
     /// The checklist code the files answer.
@@ -171,6 +196,16 @@ pub struct SupplementUpload {
     /// One or more files (PDF, JPEG, PNG).
     #[schema(format = Binary, value_type = String)]
     pub file: Vec<u8>,
+}
+
+impl std::fmt::Debug for SupplementUpload {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupplementUpload")
+            .field("checklist_code", &self.checklist_code)
+            .field("file_len", &self.file.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /api/v1/register`.

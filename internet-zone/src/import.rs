@@ -109,6 +109,7 @@ impl PortalImporter {
         }
         insert_timeline(
             tx,
+            &self.pii,
             &id,
             status.code(),
             s.reason.as_deref(),
@@ -128,7 +129,11 @@ impl PortalImporter {
                  status_changed_at_ms = $4 WHERE id = $5",
             )
             .bind(status.code())
-            .bind(s.reason.as_deref())
+            .bind(crate::applications::seal_status_reason(
+                &self.pii,
+                &id,
+                s.reason.as_deref(),
+            ))
             .bind(requested)
             .bind(s.changed_at_ms)
             .bind(&id)

@@ -171,7 +171,7 @@ pub async fn register_form(
 }
 
 /// The registration form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct RegisterForm {
     #[serde(default)]
     csrf: String,
@@ -185,6 +185,20 @@ pub struct RegisterForm {
     password: String,
     #[serde(default)]
     password_confirm: String,
+}
+
+impl std::fmt::Debug for RegisterForm {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterForm")
+            .field("name", &ow_domain::mask::mask_name(&self.name))
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("phone", &ow_domain::mask::mask_phone(&self.phone))
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /register`.
@@ -253,7 +267,7 @@ pub async fn login_form(
 }
 
 /// The login form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
     csrf: String,
@@ -261,6 +275,15 @@ pub struct LoginForm {
     login: String,
     #[serde(default)]
     password: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("login", &ow_domain::mask::mask_all(&self.login))
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /login`.
@@ -1211,10 +1234,10 @@ pub async fn material_download(
     Citizen(s): Citizen,
     Path(id): Path<String>,
 ) -> PageResult {
-    let (m, bytes) = applications::material_file(&app, &s.account_id, &id)
+    let (m, body) = applications::material_file(&app, &s.account_id, &id)
         .await?
         .ok_or(PageError::NotFound)?;
-    let Some(bytes) = bytes else {
+    let Some(body) = body else {
         let html = error_page(
             "材料已送达",
             "该材料已送达不动产登记机构，为保护您的个人信息，网上办事大厅不再保存副本。如需查阅，请联系登记机构。",
@@ -1222,7 +1245,11 @@ pub async fn material_download(
         return Ok((StatusCode::GONE, axum::response::Html(html)).into_response());
     };
     let ext = m.file_name.rsplit('.').next().unwrap_or("bin");
-    let mut r = bytes.into_response();
+    let (body, len) = body;
+    let mut r = body.into_response();
+    // Known from the sealed file's layout: a download cut by a failing chunk is seen as cut.
+    r.headers_mut()
+        .insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Ok(v) = HeaderValue::from_str(&m.media_type) {
         r.headers_mut().insert(CONTENT_TYPE, v);
     }

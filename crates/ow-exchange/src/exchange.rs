@@ -297,11 +297,17 @@ impl Exchange {
                     name: MESSAGE_ITEM.to_string(),
                     media_type: "application/json".to_string(),
                     path: temp,
+                    open: None,
                 }];
-                items.extend(files.into_iter().map(|f| PackItem {
-                    name: f.item,
-                    media_type: f.media_type,
-                    path: f.path,
+                items.extend(files.into_iter().map(|f| {
+                    PackItem {
+                        open: f
+                            .sealed_context
+                            .map(|context| sealed_opener(&self.pii, context)),
+                        name: f.item,
+                        media_type: f.media_type,
+                        path: f.path,
+                    }
                 }));
                 requests.push(PackRequest {
                     channel: *chan,
@@ -749,6 +755,18 @@ fn verify_file(
         files,
     };
     Ok((header, message))
+}
+
+/// Opens a sealed outbound file (an uploaded material) with the zone's keyring while it is
+/// packed: its clear bytes go straight into the encrypted bundle, never to a file.
+fn sealed_opener(pii: &Arc<PiiKeyring>, context: String) -> ow_ferry::pack::OpenItem {
+    let pii = pii.clone();
+    Arc::new(move |path: &Path| {
+        let (reader, len) = pii
+            .open_file(context.as_bytes(), path)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Ok((Box::new(reader) as Box<dyn std::io::Read + Send>, len))
+    })
 }
 
 fn remove_durably(path: &Path) -> Result<(), ExchangeError> {

@@ -43,6 +43,8 @@ mod file;
 mod keyfile;
 mod keyring;
 mod normalize;
+#[cfg(feature = "test-util")]
+pub mod scan;
 mod sealed;
 
 pub use error::PiiError;

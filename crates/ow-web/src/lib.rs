@@ -15,6 +15,7 @@
 //! | [`lockout`] | account lockout after repeated failures, as pure functions of time |
 //! | [`totp`] | authenticator-app one-time codes (RFC 6238, SHA-1, 6 digits, 30 s) |
 //! | [`upload`] | magic-byte sniffing, size limits and safe file names for uploads |
+//! | [`download`] | response bodies streamed from a blocking reader (sealed files) |
 //! | [`headers`] | security headers on every response |
 //! | [`page`] | the shared style sheet and HTML escaping |
 //! | [`problem`] | `application/problem+json` error bodies for the API |
@@ -37,6 +38,7 @@
 //! ID numbers or uploaded file names.
 
 pub mod csrf;
+pub mod download;
 pub mod headers;
 pub mod health;
 pub mod lockout;
