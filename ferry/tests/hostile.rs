@@ -508,3 +508,81 @@ fn log_verify_requires_a_checkpoint_over_every_entry_when_asked() {
 fn hex_leaf(line: &str) -> String {
     hex::encode(ow_ferrylog::merkle::leaf_hash(line.as_bytes()))
 }
+
+#[test]
+fn the_sender_never_writes_through_a_link_and_one_unplaceable_bundle_does_not_stop_the_rest() {
+    let pair = Pair::new(RxOptions::default());
+    for n in 0..3 {
+        pair.pack_small(n);
+    }
+    let outbox = names(&pair.outbox);
+    // A symlink planted under the first bundle's temporary name, pointing at a file that must
+    // not be overwritten.
+    let victim = pair.root().join("victim.txt");
+    fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, pair.gateway.join(format!(".{}.tmp", outbox[0]))).unwrap();
+    // A non-empty directory under the second bundle's temporary name: it cannot be placed.
+    let blocker = pair.gateway.join(format!(".{}.tmp", outbox[1]));
+    fs::create_dir(&blocker).unwrap();
+    fs::write(blocker.join("x"), b"x").unwrap();
+
+    let sender = pair.start_sender();
+    let receiver = pair.start_receiver();
+    assert!(
+        wait_until(Duration::from_secs(30), || pair.inbox_bundles().len() == 2),
+        "{:?}",
+        pair.inbox_bundles()
+    );
+    let sender_status = || {
+        let out = ferry(&[
+            "status",
+            "--config",
+            pair.sender_config.to_str().unwrap(),
+            "--json",
+        ]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || sender_status()[0]["held"]
+            .as_array()
+            .is_some_and(|h| h.len() == 1)),
+        "{}",
+        sender_status()
+    );
+    let report = sender_status();
+    assert_eq!(report[0]["held"][0]["file"], outbox[1].as_str(), "{report}");
+    assert_eq!(report[0]["held"][0]["code"], "cannot-place", "{report}");
+    assert!(terminate(sender));
+    assert!(terminate(receiver));
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    assert!(pair.inbox_bundles().iter().any(|n| n == &outbox[0]));
+    assert!(pair.inbox_bundles().iter().any(|n| n == &outbox[2]));
+    assert!(
+        names(&pair.outbox).contains(&outbox[1]),
+        "the held bundle is not lost"
+    );
+}
+
+#[test]
+fn per_file_markers_are_never_written_through_a_planted_symlink() {
+    let pair = Pair::new(RxOptions::default());
+    let text = fs::read_to_string(&pair.sender_config).unwrap();
+    fs::write(
+        &pair.sender_config,
+        text.replace(
+            "marker = true\n",
+            "marker = true\nmarker_style = \"per-file\"\n",
+        ),
+    )
+    .unwrap();
+    pair.pack_small(1);
+    let name = names(&pair.outbox)[0].clone();
+    let victim = pair.root().join("victim.txt");
+    fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, pair.gateway.join(format!("{name}.done"))).unwrap();
+    let sender = pair.start_sender();
+    assert!(wait_until(Duration::from_secs(20), || names(&pair.outbox).is_empty()));
+    assert!(terminate(sender));
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    assert!(names(&pair.gateway).contains(&name));
+}
