@@ -8,7 +8,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`password`] | password policy and argon2id hashing, with a dummy verify for unknown accounts |
+//! | [`password`] | password policy (with a common-password deny-list) and argon2id hashing, with a dummy verify for unknown accounts |
 //! | [`token`] | random session tokens and the digest that is stored instead of them |
 //! | [`session`] | the session cookie: `Set-Cookie` values and reading the token back |
 //! | [`csrf`] | synchronizer tokens derived from the session token (nothing extra stored) |
@@ -36,6 +36,7 @@
 //! Nothing here logs. Callers must never log passwords, tokens, TOTP secrets or codes, names,
 //! ID numbers or uploaded file names.
 
+mod common_passwords;
 pub mod csrf;
 pub mod headers;
 pub mod health;

@@ -1,7 +1,12 @@
 //! Password policy and argon2id password hashing.
 //!
 //! [`PasswordPolicy::check`] runs when a password is set (registration, change, reset), never at
-//! login: a password that was acceptable when set keeps working after the policy changes.
+//! login: a password that was acceptable when set keeps working after the policy changes. Beyond
+//! length and character classes it refuses guessable passwords: those on a deny-list of common
+//! passwords (also with digits or symbols added, or letters swapped for look-alikes), and those
+//! containing a date or a mobile number; [`PasswordPolicy::check_for`] also refuses the
+//! person's own birth date, ID-number and phone digits, and account names. The rule is in
+//! the `common_passwords` module and `docs/internet-zone.md`.
 //!
 //! [`PasswordHasher`] stores passwords as argon2id PHC strings
 //! (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`). Hashing and verifying take tens of
@@ -14,7 +19,11 @@
 
 use std::sync::OnceLock;
 
+use chrono::NaiveDate;
+
 use argon2::password_hash::phc::PasswordHash;
+
+use crate::common_passwords;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 
 /// Why a new password does not meet the [`PasswordPolicy`].
@@ -54,6 +63,40 @@ pub enum PasswordPolicyError {
     /// The password contains the account name, phone number or another identifier.
     #[error("the password contains the account name or other account details; choose another")]
     ContainsAccountInfo,
+    /// The password is a common one, or a common one with digits or symbols added or letters
+    /// swapped for look-alikes.
+    #[error(
+        "the password is too common (it is, or is built on, a password on the list of common \
+         passwords, such as Password123! or woaini1314); choose one others would not guess, \
+         for example a few unrelated words"
+    )]
+    Common,
+    /// The password contains a date (8 digits such as 19900307).
+    #[error(
+        "the password contains a date such as a birthday (8 digits like 19900307), which is \
+         easy to guess; leave the date out"
+    )]
+    ContainsDate,
+    /// The password contains a mobile number (11 digits starting 13-19).
+    #[error("the password contains a mobile phone number, which is easy to guess; leave it out")]
+    ContainsMobileNumber,
+    /// The password contains the person's own birth date.
+    #[error(
+        "the password contains your birth date (as in your ID number, e.g. 19900307, 900307 or \
+         03071990); leave it out"
+    )]
+    ContainsBirthDate,
+    /// The password contains 6 or more consecutive digits of the person's ID number.
+    #[error(
+        "the password contains 6 or more consecutive digits of your ID number (such as its last \
+         six); leave them out"
+    )]
+    ContainsIdNumberDigits,
+    /// The password contains 6 or more consecutive digits of the person's phone number.
+    #[error(
+        "the password contains 6 or more consecutive digits of your phone number; leave them out"
+    )]
+    ContainsPhoneDigits,
 }
 
 impl PasswordPolicyError {
@@ -69,8 +112,42 @@ impl PasswordPolicyError {
             ),
             Self::ControlCharacter => "密码中含有制表符、换行等控制字符，请删除后重新输入".into(),
             Self::ContainsAccountInfo => "密码不能包含用户名、手机号等账号信息，请重新设置".into(),
+            Self::Common => "该密码过于常见，容易被猜中：常见密码（如 Password123!、woaini1314）\
+                 加上数字、符号或把字母换成形近的数字符号后仍然常见。请换一个不常见的密码，\
+                 例如用几个不相关的词语组成"
+                .into(),
+            Self::ContainsDate => {
+                "密码不能包含生日等日期（如 19900307），日期容易被猜中，请去掉后重新设置".into()
+            }
+            Self::ContainsMobileNumber => {
+                "密码不能包含手机号码（以13至19开头的11位数字），请去掉后重新设置".into()
+            }
+            Self::ContainsBirthDate => "密码不能包含您的出生日期（如 19900307、900307、\
+                 03071990），请去掉后重新设置"
+                .into(),
+            Self::ContainsIdNumberDigits => {
+                "密码不能包含身份证号码中连续6位及以上的数字（如后六位），请去掉后重新设置".into()
+            }
+            Self::ContainsPhoneDigits => {
+                "密码不能包含手机号码中连续6位及以上的数字，请去掉后重新设置".into()
+            }
         }
     }
+}
+
+/// What is known of the person a password is for, so that it cannot be made of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountDetails<'a> {
+    /// Login names and similar words (compared whole, case-insensitively; those shorter than 3
+    /// characters are ignored).
+    pub names: &'a [&'a str],
+    /// The ID number, if known (no 6 consecutive digits of it may appear).
+    pub id_number: Option<&'a str>,
+    /// The phone number, if known (no 6 consecutive digits of it may appear).
+    pub phone: Option<&'a str>,
+    /// The birth date, if known (not as `YYYYMMDD`, `YYMMDD`, `MMDDYYYY`, `DDMMYYYY`,
+    /// `YYYY-MM-DD` …).
+    pub birth_date: Option<NaiveDate>,
 }
 
 /// Rules for new passwords.
@@ -133,6 +210,15 @@ impl PasswordPolicy {
                 min: self.min_classes,
             });
         }
+        if common_passwords::is_common(password) {
+            return Err(PasswordPolicyError::Common);
+        }
+        if common_passwords::has_date(password) {
+            return Err(PasswordPolicyError::ContainsDate);
+        }
+        if common_passwords::has_mobile_number(password) {
+            return Err(PasswordPolicyError::ContainsMobileNumber);
+        }
         Ok(())
     }
 
@@ -144,15 +230,47 @@ impl PasswordPolicy {
         password: &str,
         account_identifiers: &[&str],
     ) -> Result<(), PasswordPolicyError> {
+        self.check_for(
+            password,
+            &AccountDetails {
+                names: account_identifiers,
+                ..AccountDetails::default()
+            },
+        )
+    }
+
+    /// [`check`](Self::check), and also refuses a password made of the person's own details:
+    /// their names, birth date, or 6 consecutive digits of their ID or phone number.
+    pub fn check_for(
+        &self,
+        password: &str,
+        details: &AccountDetails<'_>,
+    ) -> Result<(), PasswordPolicyError> {
         self.check(password)?;
         let lower = password.to_lowercase();
-        let contains = account_identifiers
+        let contains_name = details
+            .names
             .iter()
             .map(|id| id.trim().to_lowercase())
             .filter(|id| id.chars().count() >= 3)
             .any(|id| lower.contains(&id));
-        if contains {
+        if contains_name {
             return Err(PasswordPolicyError::ContainsAccountInfo);
+        }
+        if let Some(birth) = details.birth_date
+            && common_passwords::has_birth_date(password, birth)
+        {
+            return Err(PasswordPolicyError::ContainsBirthDate);
+        }
+        if let Some(id) = details.id_number
+            && common_passwords::has_fragment_of(password, id)
+        {
+            return Err(PasswordPolicyError::ContainsIdNumberDigits);
+        }
+        if let Some(phone) = details.phone
+            && common_passwords::has_fragment_of(password, phone)
+        {
+            return Err(PasswordPolicyError::ContainsPhoneDigits);
         }
         Ok(())
     }
@@ -378,6 +496,54 @@ mod tests {
             p.check_for_account("Tr0ub4dor&3x", &["zhangsan", "ab"]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn guessable_passwords_are_refused_with_the_rule() {
+        let p = PasswordPolicy::default();
+        assert_eq!(p.check("Password2024!"), Err(PasswordPolicyError::Common));
+        assert_eq!(p.check("P@ssw0rd123!"), Err(PasswordPolicyError::Common));
+        assert_eq!(p.check("Woaini1314!"), Err(PasswordPolicyError::Common));
+        assert_eq!(
+            p.check("Zhang#19900307"),
+            Err(PasswordPolicyError::ContainsDate)
+        );
+        assert_eq!(
+            p.check("Pw#13812345678"),
+            Err(PasswordPolicyError::ContainsMobileNumber)
+        );
+        assert_eq!(p.check("Qingzhou#2026pw"), Ok(()));
+        let details = AccountDetails {
+            names: &[],
+            id_number: Some("110101199003074477"),
+            phone: Some("13812345678"),
+            birth_date: NaiveDate::from_ymd_opt(1990, 3, 7),
+        };
+        assert_eq!(
+            p.check_for("Qz#900307abc", &details),
+            Err(PasswordPolicyError::ContainsBirthDate)
+        );
+        assert_eq!(
+            p.check_for("Qz#074477abc", &details),
+            Err(PasswordPolicyError::ContainsIdNumberDigits)
+        );
+        assert_eq!(
+            p.check_for("Qz#345678abc", &details),
+            Err(PasswordPolicyError::ContainsPhoneDigits)
+        );
+        assert_eq!(p.check_for("Qingzhou#2026pw", &details), Ok(()));
+        for e in [
+            PasswordPolicyError::Common,
+            PasswordPolicyError::ContainsDate,
+            PasswordPolicyError::ContainsMobileNumber,
+            PasswordPolicyError::ContainsBirthDate,
+            PasswordPolicyError::ContainsIdNumberDigits,
+            PasswordPolicyError::ContainsPhoneDigits,
+        ] {
+            assert!(e.message_zh().contains("密码"), "{e:?}");
+            assert!(e.to_string().contains("password"), "{e:?}");
+        }
+        assert!(PasswordPolicyError::Common.message_zh().contains("常见"));
     }
 
     #[test]
