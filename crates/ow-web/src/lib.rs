@@ -13,6 +13,7 @@
 //! | [`session`] | the session cookie: `Set-Cookie` values and reading the token back |
 //! | [`csrf`] | synchronizer tokens derived from the session token (nothing extra stored) |
 //! | [`lockout`] | account lockout after repeated failures, as pure functions of time |
+//! | [`throttle`] | per-source throttling of login, registration and verification (governor), client addresses behind trusted proxies |
 //! | [`totp`] | authenticator-app one-time codes (RFC 6238, SHA-1, 6 digits, 30 s) |
 //! | [`upload`] | magic-byte sniffing, size limits and safe file names for uploads |
 //! | [`headers`] | security headers on every response |
@@ -45,6 +46,7 @@ pub mod page;
 pub mod password;
 pub mod problem;
 pub mod session;
+pub mod throttle;
 pub mod token;
 pub mod totp;
 pub mod upload;

@@ -10,14 +10,19 @@
 //!
 //! [`PasswordHasher`] stores passwords as argon2id PHC strings
 //! (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`). Hashing and verifying take tens of
-//! milliseconds of CPU and 19 MiB of memory with the default parameters: call them from
-//! `tokio::task::spawn_blocking`, not directly in an async handler.
+//! milliseconds of CPU and 19 MiB of memory with the default parameters: in async code call
+//! [`PasswordHasher::hash_async`], [`PasswordHasher::verify_async`] and
+//! [`PasswordHasher::verify_dummy_async`], which run them on a blocking thread and at most
+//! [`PasswordHasher::with_concurrency`] of them at once (by default one per core): a flood of
+//! logins queues for a permit instead of allocating 19 MiB each, and a request that waits longer
+//! than the configured time gets [`PasswordHashError::Busy`] (answer 503 with `Retry-After`).
 //!
 //! For a login name that matches no account, call [`PasswordHasher::verify_dummy`] so the answer
 //! takes as long as for a real account with a wrong password: the time taken must not reveal
 //! which accounts exist.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 
@@ -292,6 +297,12 @@ pub enum PasswordHashError {
     /// Hashing failed (out of memory, no randomness).
     #[error("password hashing failed ({0}); check the server's memory and random number source")]
     Hash(String),
+    /// Every hashing permit stayed taken for the whole allowed wait: the server is flooded.
+    #[error(
+        "the server is busy checking other passwords and could not check this one in time; \
+         try again in a minute"
+    )]
+    Busy,
 }
 
 impl PasswordHashError {
@@ -300,6 +311,7 @@ impl PasswordHashError {
         match self {
             Self::MalformedHash => "账号密码数据异常，请联系管理员重置密码".into(),
             Self::Params(_) | Self::Hash(_) => "服务器内部错误，请稍后重试".into(),
+            Self::Busy => "当前登录人数较多，系统繁忙，请一分钟后再试".into(),
         }
     }
 }
@@ -309,19 +321,39 @@ impl PasswordHashError {
 /// Verification uses the parameters recorded in each stored hash, so raising the parameters
 /// keeps old hashes working; [`needs_rehash`](Self::needs_rehash) tells when to re-hash a
 /// password after a successful login.
+///
+/// Clones share one set of permits (see [`with_concurrency`](Self::with_concurrency)).
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
-    dummy: OnceLock<String>,
+    dummy: Arc<OnceLock<String>>,
+    permits: Arc<tokio::sync::Semaphore>,
+    max_wait: Duration,
+}
+
+/// How long a request waits for a hashing permit by default before it is told the server is
+/// busy.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(10);
+
+fn default_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+impl PasswordHasher {
+    fn from_params(params: Params) -> Self {
+        Self {
+            params,
+            dummy: Arc::new(OnceLock::new()),
+            permits: Arc::new(tokio::sync::Semaphore::new(default_permits())),
+            max_wait: DEFAULT_MAX_WAIT,
+        }
+    }
 }
 
 impl Default for PasswordHasher {
     /// OWASP's recommendation: m = 19456 KiB (19 MiB), t = 2, p = 1.
     fn default() -> Self {
-        Self {
-            params: Params::DEFAULT,
-            dummy: OnceLock::new(),
-        }
+        Self::from_params(Params::DEFAULT)
     }
 }
 
@@ -339,19 +371,58 @@ impl PasswordHasher {
     ) -> Result<Self, PasswordHashError> {
         let params = Params::new(m_cost_kib, t_cost, p_cost, None)
             .map_err(|e| PasswordHashError::Params(e.to_string()))?;
-        Ok(Self {
-            params,
-            dummy: OnceLock::new(),
-        })
+        Ok(Self::from_params(params))
     }
 
     /// Tiny parameters (m = 8 KiB, t = 1, p = 1) for tests and demos. Never in production.
     pub fn fast_for_tests() -> Self {
-        let params = Params::new(Params::MIN_M_COST, 1, 1, None).unwrap_or(Params::DEFAULT);
-        Self {
-            params,
-            dummy: OnceLock::new(),
-        }
+        Self::from_params(Params::new(Params::MIN_M_COST, 1, 1, None).unwrap_or(Params::DEFAULT))
+    }
+
+    /// The same hasher allowing at most `permits` hashes or verifications at once (at least 1),
+    /// each request waiting at most `max_wait` for its turn. Memory for argon2 is then at most
+    /// `permits × m_cost`, whatever arrives.
+    pub fn with_concurrency(mut self, permits: usize, max_wait: Duration) -> Self {
+        self.permits = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// Runs `work` on a blocking thread once a permit is free.
+    async fn run_limited<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, PasswordHashError> {
+        let permit = tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| PasswordHashError::Busy)?
+            .map_err(|_| PasswordHashError::Busy)?;
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = work(&hasher);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| PasswordHashError::Hash(format!("hashing task failed: {e}")))
+    }
+
+    /// [`hash`](Self::hash) on a blocking thread, within the concurrency limit.
+    pub async fn hash_async(&self, password: &str) -> Result<String, PasswordHashError> {
+        let password = password.to_owned();
+        self.run_limited(move |h| h.hash(&password)).await?
+    }
+
+    /// [`verify`](Self::verify) on a blocking thread, within the concurrency limit.
+    pub async fn verify_async(&self, password: &str, phc: &str) -> Result<bool, PasswordHashError> {
+        let (password, phc) = (password.to_owned(), phc.to_owned());
+        self.run_limited(move |h| h.verify(&password, &phc)).await?
+    }
+
+    /// [`verify_dummy`](Self::verify_dummy) on a blocking thread, within the concurrency limit.
+    pub async fn verify_dummy_async(&self, password: &str) -> Result<bool, PasswordHashError> {
+        let password = password.to_owned();
+        self.run_limited(move |h| h.verify_dummy(&password)).await
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -615,6 +686,42 @@ mod tests {
         }
         let dummy = start.elapsed();
         assert!(dummy * 10 > real, "dummy {dummy:?} vs real {real:?}");
+    }
+
+    #[tokio::test]
+    async fn a_flood_waits_for_permits_and_is_told_the_server_is_busy() {
+        let h = PasswordHasher::fast_for_tests().with_concurrency(2, Duration::from_millis(50));
+        let phc = h.hash_async("Real-pass-1").await.unwrap();
+        assert!(h.verify_async("Real-pass-1", &phc).await.unwrap());
+        assert!(!h.verify_dummy_async("x").await.unwrap());
+        // Every permit taken (as by two long verifications): the next request waits its
+        // allowed time and is refused, without running argon2.
+        let held = h.permits.clone().acquire_many_owned(2).await.unwrap();
+        assert_eq!(
+            h.verify_async("Real-pass-1", &phc).await,
+            Err(PasswordHashError::Busy)
+        );
+        assert_eq!(
+            h.clone().hash_async("x").await,
+            Err(PasswordHashError::Busy),
+            "clones share the permits"
+        );
+        assert!(
+            PasswordHashError::Busy.message_zh().contains("稍后")
+                || PasswordHashError::Busy.message_zh().contains("再试")
+        );
+        drop(held);
+        // Many at once all finish, never more than the permits at a time.
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (h, phc) = (h.clone(), phc.clone());
+                tokio::spawn(async move { h.verify_async("Real-pass-1", &phc).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Ok(true));
+        }
+        assert_eq!(h.permits.available_permits(), 2);
     }
 
     #[test]
