@@ -23,12 +23,14 @@
 //!
 //! # How a login flows through it
 //!
+//! 0. The route is throttled per source ([`throttle::Guards`]) before any of this runs.
 //! 1. The zone looks the account up. Unknown account: [`password::PasswordHasher::verify_dummy`]
 //!    (same time spent) and the same "wrong account or password" answer.
-//! 2. [`lockout::LockoutPolicy::check`] before verifying; [`lockout::LockoutPolicy::after_failure`]
-//!    on a wrong password.
-//! 3. [`password::PasswordHasher::verify`] (in `spawn_blocking`: it takes tens of milliseconds),
-//!    then [`totp::TotpSecret::verify_step`] when the account has a second factor.
+//! 2. [`lockout::LockoutPolicy::check`] before verifying; on a wrong password an atomic
+//!    increment in the database and [`lockout::LockoutPolicy::locks_at`] on the count it returns.
+//! 3. [`password::PasswordHasher::verify_async`] (on a blocking thread, within the hasher's
+//!    concurrency limit), then [`totp::TotpSecret::verify_step`] when the account has a second
+//!    factor, taking the step with a compare-and-set.
 //! 4. [`token::new_token`] becomes the cookie ([`session::SessionCookie::set_cookie_header`]);
 //!    only [`token::token_digest`] is stored.
 //! 5. Every form carries [`csrf::csrf_token_for`] in a hidden `csrf` field, checked with
