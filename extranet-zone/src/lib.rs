@@ -122,11 +122,9 @@ impl AppState {
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| ExtranetError::io("create the data folder", &data_dir, e))?;
         materials::prepare_dir(&data_dir)?;
-        for sub in ["outgoing"] {
-            let dir = data_dir.join(sub);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ExtranetError::io("create the folder", &dir, e))?;
-        }
+        let outgoing = data_dir.join("outgoing");
+        std::fs::create_dir_all(&outgoing)
+            .map_err(|e| ExtranetError::io("create the folder", &outgoing, e))?;
         let named = |setting: &str, e: &dyn std::fmt::Display| {
             ExtranetError::Invalid(format!("setting {setting}: {e}"))
         };

@@ -189,12 +189,12 @@ mod tests {
             .flat_map(u16::to_le_bytes)
             .collect();
         assert_eq!(
-            scan_bytes(path, &le, &[name.clone()])[0].encoding,
+            scan_bytes(path, &le, std::slice::from_ref(&name))[0].encoding,
             "utf-16le"
         );
         let be: Vec<u8> = "张小三".encode_utf16().flat_map(u16::to_be_bytes).collect();
         assert_eq!(
-            scan_bytes(path, &be, &[name.clone()])[0].encoding,
+            scan_bytes(path, &be, std::slice::from_ref(&name))[0].encoding,
             "utf-16be"
         );
         let text = "{\"id\":\"370781199001012345\"}";
