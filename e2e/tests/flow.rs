@@ -443,9 +443,9 @@ async fn apply_review_record_issue_verify_end_to_end() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // A forged code, or a made-up number, is not genuine.
+    // A forged code, or a made-up number: the number and the code do not match.
     let outcome = citizen.verify(&number, "ABCDE-FGHJK").await;
-    assert_eq!(outcome["outcome"], "not_genuine", "{outcome}");
+    assert_eq!(outcome["outcome"], "no_match", "{outcome}");
     // The downloaded e-certificate file checks out on /verify; the same file with one field
     // changed, or with another signature, does not.
     let page = citizen

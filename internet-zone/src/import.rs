@@ -107,10 +107,17 @@ impl PortalImporter {
                 s.application_no
             ));
         }
+        // The back office's receipt of a submission or supplement is a step of its own
+        // (登记机构已收到), not a repeat of 已提交.
+        let step = if s.received_message_id.is_some() && status == CaseStatus::Submitted {
+            crate::applications::RECEIVED
+        } else {
+            status.code()
+        };
         insert_timeline(
             tx,
             &id,
-            status.code(),
+            step,
             s.reason.as_deref(),
             &s.requested_materials,
             s.changed_at_ms,

@@ -40,6 +40,18 @@ pub fn router(state: AppState) -> Router {
             get(pages::draft_parties).post(pages::save_parties),
         )
         .route(
+            "/drafts/{id}/parties/{side}/new",
+            get(pages::person_new).post(pages::person_add),
+        )
+        .route(
+            "/drafts/{id}/parties/{side}/{n}",
+            get(pages::person_edit).post(pages::person_save),
+        )
+        .route(
+            "/drafts/{id}/parties/{side}/{n}/delete",
+            get(pages::person_delete_confirm).post(pages::person_delete),
+        )
+        .route(
             "/drafts/{id}/materials",
             get(pages::draft_materials)
                 .post(pages::upload_materials)
@@ -51,9 +63,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/drafts/{id}/check", get(pages::draft_check))
         .route("/drafts/{id}/submit", post(pages::submit))
-        .route("/drafts/{id}/delete", post(pages::delete_draft))
+        .route(
+            "/drafts/{id}/delete",
+            get(pages::delete_draft_confirm).post(pages::delete_draft),
+        )
         .route("/applications", get(pages::applications_list))
         .route("/applications/{no}", get(pages::application_detail))
+        .route(
+            "/applications/{no}/submitted",
+            get(pages::application_submitted),
+        )
         .route(
             "/applications/{no}/supplements",
             post(pages::supplement).layer(upload_limit),

@@ -152,44 +152,20 @@ async fn bad_inputs_are_refused_with_clear_messages_and_nothing_stored() {
     let draft = new_draft(&p, &c).await;
     let (_, _, html) = page(&c, &p.url(&format!("/drafts/{draft}/parties"))).await;
     let csrf = csrf_of(&html);
-    // Shares that do not sum to 1.
+    // Shares that do not sum to 1: the parties page says so beside the buyers and links there.
+    person(&p, &c, &draft, "seller/new", SELLER, "").await;
+    person(&p, &c, &draft, "buyer/1", BUYER1, "1/2").await;
+    person(&p, &c, &draft, "buyer/new", BUYER2, "1/3").await;
     let (status, _, body) = post_form(
         &c,
         &p.url(&format!("/drafts/{draft}/parties")),
-        &[
-            ("csrf", &csrf),
-            ("seller_rows", "1"),
-            ("buyer_rows", "2"),
-            ("seller_0_name", SELLER.0),
-            ("seller_0_id_number", SELLER.1),
-            ("seller_0_share", "1"),
-            ("buyer_0_name", BUYER1.0),
-            ("buyer_0_id_number", BUYER1.1),
-            ("buyer_0_share", "1/2"),
-            ("buyer_1_name", BUYER2.0),
-            ("buyer_1_id_number", BUYER2.1),
-            ("buyer_1_share", "1/3"),
-            ("action", "save"),
-        ],
+        &[("csrf", &csrf)],
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("份额之和必须等于1"), "{body}");
-    // "Add another" gives a third buyer row without JavaScript.
-    let (status, _, body) = post_form(
-        &c,
-        &p.url(&format!("/drafts/{draft}/parties")),
-        &[
-            ("csrf", &csrf),
-            ("seller_rows", "1"),
-            ("buyer_rows", "2"),
-            ("action", "add_buyer"),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("buyer_2_name"), "{body}");
-
+    assert!(body.contains("href=\"#buyers\""), "{body}");
+    assert!(body.contains("id=\"buyers-error\""), "{body}");
     // An executable renamed .pdf, and an oversize file: refused, nothing stored.
     let exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00PE\x00\x00".to_vec();
     let (status, body) = upload(&p, &c, &draft, "sale_contract", "合同.pdf", exe).await;
@@ -214,11 +190,22 @@ async fn bad_inputs_are_refused_with_clear_messages_and_nothing_stored() {
     let (status, _, body) = post_form(
         &c,
         &p.url(&format!("/drafts/{draft}/submit")),
-        &[("csrf", &csrf)],
+        &[("csrf", &csrf), ("declaration", "yes")],
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("请上传"), "{body}");
+    // The check page's errors link to the page that has the field.
+    assert!(
+        body.contains(&format!(
+            "href=\"/drafts/{draft}/materials#material_sale_contract\""
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("href=\"/drafts/{draft}/parties#buyers\"")),
+        "{body}"
+    );
     assert_eq!(p.count("SELECT COUNT(*) FROM exchange_outbox").await, 0);
     assert_eq!(
         p.count("SELECT COUNT(*) FROM inet_applications WHERE application_no IS NOT NULL")
@@ -425,8 +412,9 @@ async fn timeline_supplement_certificate_and_verify_from_imported_messages() {
         &wrong,
     );
     let (_, _, v) = page(&anon, &link).await;
-    assert!(v.contains("查验结果：非真实证书"), "{v}");
-    assert!(!v.contains("验证码错误") && !v.contains("张*三"));
+    assert!(v.contains("查验结果：证书编号与验证码不匹配"), "{v}");
+    assert!(v.contains("请核对"), "{v}");
+    assert!(!v.contains("非真实证书") && !v.contains("张*三"));
     // The uploaded file verifies; an altered one does not.
     let (_, _, vp) = page(&anon, &p.url("/verify")).await;
     let csrf = csrf_of(&vp);

@@ -77,7 +77,7 @@ pub async fn verify(
         match certificates::verify_code(&app, &cert, &code).await? {
             Ok(r) => result = Some(r),
             Err(errors) => {
-                l.errors = errors;
+                l.set_errors(errors);
                 status = StatusCode::UNPROCESSABLE_ENTITY;
             }
         }
@@ -107,7 +107,7 @@ pub async fn verify_file(
     let (fields, files) = match read {
         Ok(v) => v,
         Err(e) => {
-            l.errors = vec![FieldError::new("file", e.message_zh())];
+            l.set_errors(vec![FieldError::new("file", e.message_zh())]);
             return Ok(with_cookie(
                 render(
                     &verify_page(l, String::new(), String::new(), None),
@@ -127,7 +127,7 @@ pub async fn verify_file(
         return Err(PageError::TooMany);
     }
     let Some(file) = files.into_iter().next() else {
-        l.errors = vec![FieldError::new("file", "请选择电子证照文件")];
+        l.set_errors(vec![FieldError::new("file", "请选择电子证照文件")]);
         return Ok(with_cookie(
             render(
                 &verify_page(l, String::new(), String::new(), None),
@@ -137,11 +137,7 @@ pub async fn verify_file(
         ));
     };
     let result = if file.size > ow_certificate::MAX_SIGNED_JSON_BYTES as u64 {
-        certificates::VerifyResult {
-            outcome: "not_genuine".into(),
-            outcome_zh: "非真实证书".into(),
-            record: None,
-        }
+        certificates::VerifyResult::not_genuine()
     } else {
         certificates::verify_file(&app, &file.bytes).await?
     };
