@@ -58,6 +58,9 @@ pub struct App {
     pub files: FileStore,
     /// Per-address limit on `/verify`.
     pub verify_limiter: RateLimiter,
+    /// The CJK font for certificate PDFs (`certificate_font_file`), or why it could not be
+    /// loaded: the portal runs without it, and the PDF download says it is unavailable.
+    pub certificate_font: Result<Arc<ow_certificate::CertificateFont>, String>,
     /// The bundle exchange, when enabled.
     pub exchange: Option<Arc<ow_exchange::Exchange>>,
 }
@@ -161,6 +164,15 @@ impl App {
         };
         let files = FileStore::new(settings.data_dir.join("files"))?;
         let verify_limiter = RateLimiter::new(settings.verify.per_minute, Duration::from_secs(60));
+        let certificate_font = ow_certificate::CertificateFont::load(
+            &settings.certificate_font_file,
+            settings.certificate_font_index,
+        )
+        .map(Arc::new)
+        .map_err(|e| {
+            tracing::warn!(error = %e, "certificate PDFs unavailable");
+            e.to_string()
+        });
         Ok(Arc::new(App {
             settings,
             store,
@@ -173,6 +185,7 @@ impl App {
             trust,
             files,
             verify_limiter,
+            certificate_font,
             exchange,
         }))
     }

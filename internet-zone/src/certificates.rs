@@ -204,11 +204,28 @@ pub async fn verify_code(
     }))
 }
 
-/// Checks an uploaded e-certificate file: the signature against the extranet's key, then the
-/// published status. Anything that does not parse or verify is 非真实证书.
-pub async fn verify_file(app: &App, bytes: &[u8]) -> Result<VerifyResult, AppError> {
-    let Ok(signed) = SignedCertificate::from_json(bytes) else {
-        return Ok(VerifyResult::not_genuine());
+/// Checks an uploaded e-certificate file, the signed `.json` or the PDF that carries it: the
+/// signature against the extranet's key, then the published status. Anything that does not
+/// parse or verify is 非真实证书.
+pub async fn verify_file(app: &App, bytes: Vec<u8>) -> Result<VerifyResult, AppError> {
+    let signed = if bytes.starts_with(b"%PDF-") {
+        // A PDF from outside is parsed off the async workers; a parser panic is a refusal.
+        match tokio::task::spawn_blocking(move || ow_certificate::signed_from_pdf(&bytes)).await {
+            Ok(Ok(signed)) => signed,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "uploaded PDF holds no readable e-certificate");
+                return Ok(VerifyResult::not_genuine());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading an uploaded PDF failed");
+                return Ok(VerifyResult::not_genuine());
+            }
+        }
+    } else {
+        match SignedCertificate::from_json(&bytes) {
+            Ok(signed) => signed,
+            Err(_) => return Ok(VerifyResult::not_genuine()),
+        }
     };
     let Ok(cert) = signed.verify(&app.trust) else {
         return Ok(VerifyResult::not_genuine());

@@ -35,6 +35,12 @@ pub struct Settings {
     /// The extranet's certificate public key file (`ow-ed25519:…`), against which issued
     /// e-certificates and uploaded certificate files are verified (`certificate_key_file`).
     pub certificate_key_file: PathBuf,
+    /// A TrueType/OpenType font with Chinese glyphs for e-certificate PDFs
+    /// (`certificate_font_file`; Debian: `fonts-wqy-microhei` or `fonts-noto-cjk`). When it
+    /// cannot be read the portal starts anyway, logs why, and offers no PDF.
+    pub certificate_font_file: PathBuf,
+    /// The face in a font collection (`.ttc`) (`certificate_font_index`).
+    pub certificate_font_index: u32,
     /// Password rules and hashing cost (`password.*`).
     pub password: PasswordSettings,
     /// Login lockout (`lockout.*`).
@@ -134,6 +140,8 @@ impl Default for Settings {
             cookie_secure: false,
             session_minutes: 8 * 60,
             certificate_key_file: PathBuf::from("keys/extranet-cert.pub"),
+            certificate_font_file: PathBuf::from("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+            certificate_font_index: 0,
             password: PasswordSettings::default(),
             lockout: LockoutSettings::default(),
             uploads: UploadSettings::default(),
@@ -212,6 +220,7 @@ impl Settings {
         r(&mut self.data_dir);
         r(&mut self.pii_key_file);
         r(&mut self.certificate_key_file);
+        r(&mut self.certificate_font_file);
         r(&mut self.exchange.signing_key_file);
         r(&mut self.exchange.encryption_key_file);
         r(&mut self.exchange.trust_file);

@@ -22,7 +22,7 @@ use crate::web::PageError;
 /// All routes with their state.
 pub fn router(state: AppState) -> Router {
     let upload_limit = DefaultBodyLimit::max(state.upload_body_limit());
-    let verify_limit = DefaultBodyLimit::max(ow_certificate::MAX_SIGNED_JSON_BYTES + (64 << 10));
+    let verify_limit = DefaultBodyLimit::max(ow_certificate::MAX_PDF_BYTES + (64 << 10));
     let app = Router::new()
         .route("/", get(pages::index))
         .route("/register", get(pages::register_form).post(pages::register))
@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::certificate_download),
         )
         .route("/certificates/{id}/print", get(pages::certificate_print))
+        .route("/certificates/{id}/pdf", get(pages::certificate_pdf))
         .route("/verify", get(pages::verify))
         .route("/verify/file", post(pages::verify_file).layer(verify_limit))
         .merge(crate::api::routes(state.upload_body_limit()))

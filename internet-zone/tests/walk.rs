@@ -3,6 +3,8 @@
 //! with the declaration, the confirmation, the timeline's receipt step, deleting with a
 //! question first, and required fields asked for as required.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -482,5 +484,167 @@ async fn verify_says_number_and_code_do_not_match_the_same_way_for_unknown_numbe
         pages[0], pages[1],
         "the answer does not tell which numbers exist"
     );
+    p.stop().await;
+}
+
+/// Imports a certificate for `no` with its public record; returns the signed certificate, its
+/// code and the id of the citizen's copy.
+async fn issue(
+    p: &Portal,
+    c: &reqwest::Client,
+    no: &str,
+) -> (ow_certificate::SignedCertificate, String) {
+    let (signed, code) = p.certificate(
+        300,
+        no,
+        &[(BUYER1.0, BUYER1.1, "1/2"), (BUYER2.0, BUYER2.1, "1/2")],
+    );
+    let number = signed.certificate.certificate_number.clone();
+    let issued = Message::CertificateIssued(ow_exchange::CertificateIssued {
+        application_no: no.to_owned(),
+        certificate_number: number.as_str().to_owned(),
+        item: "certificate.json".into(),
+    });
+    let file = ow_exchange::InboundFile {
+        item: "certificate.json".into(),
+        media_type: "application/json".into(),
+        bytes: signed.to_json().unwrap().into_bytes(),
+    };
+    assert_eq!(p.import(issued, vec![file]).await, Disposition::Imported);
+    let mut record = published(UNIT, number.as_str(), &["张*三（440524********0014）"]);
+    if let Message::CertificateStatus(s) = &mut record {
+        s.code_digest = ow_certificate::code_digest(&number, &code);
+    }
+    p.import(record, vec![]).await;
+    let (_, _, certs) = page(c, &p.url("/certificates")).await;
+    let id = certs
+        .split("/certificates/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    (signed, id)
+}
+
+async fn verify_upload(p: &Portal, bytes: Vec<u8>, name: &str) -> String {
+    let anon = browser();
+    let (_, _, vp) = page(&anon, &p.url("/verify")).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf_of(&vp))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    let r = anon
+        .post(p.url("/verify/file"))
+        .header("Origin", p.base.clone())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn certificate_fits_a_phone_and_downloads_as_a_pdf_that_verifies() {
+    let p = start(None).await;
+    let c = browser();
+    register(&p, &c, BUYER1.0, BUYER1.1, "13812345678").await;
+    login(&p, &c, BUYER1.1, PASSWORD).await;
+    let no = apply(&p, &c, SELLER, [BUYER1, BUYER2]).await;
+    let (signed, id) = issue(&p, &c, &no).await;
+
+    let (_, _, certs) = page(&c, &p.url("/certificates")).await;
+    assert!(
+        certs.contains(&format!("/certificates/{id}/pdf")),
+        "{certs}"
+    );
+    // The page has a screen layout of its own (no fixed 210 mm outside print) and links to the
+    // PDF.
+    let (status, _, html) = page(&c, &p.url(&format!("/certificates/{id}/print"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let print_at = html.find("@media print").unwrap();
+    let screen = &html[..print_at];
+    assert_eq!(
+        screen.matches("width: 210mm").count(),
+        screen.matches("max-width: 210mm").count(),
+        "{html}"
+    );
+    assert!(html.contains("name=\"viewport\""));
+    assert!(html.contains(&format!("href=\"/certificates/{id}/pdf\"")));
+
+    let r = c
+        .get(p.url(&format!("/certificates/{id}/pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".pdf"),
+    );
+    let pdf = r.bytes().await.unwrap().to_vec();
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(ow_certificate::signed_from_pdf(&pdf).unwrap(), signed);
+
+    // /verify takes the PDF: valid; with its embedded document altered: not genuine.
+    let v = verify_upload(&p, pdf.clone(), "证书.pdf").await;
+    assert!(v.contains("查验结果：有效"), "{v}");
+    let mut altered = signed.clone();
+    altered.certificate.location = "别处".into();
+    let font = ow_certificate::CertificateFont::load(&test_font(), 0).unwrap();
+    let forged = ow_certificate::render_pdf(&altered, &p.url("/verify"), &font).unwrap();
+    let v = verify_upload(&p, forged, "证书.pdf").await;
+    assert!(v.contains("查验结果：非真实证书"), "{v}");
+    let mut truncated = pdf.clone();
+    truncated.truncate(pdf.len() / 2);
+    let v = verify_upload(&p, truncated, "证书.pdf").await;
+    assert!(v.contains("查验结果：非真实证书"), "{v}");
+
+    // Another citizen cannot fetch it.
+    let other = browser();
+    register(
+        &p,
+        &other,
+        "赵六",
+        &id_number("44052418800101002"),
+        "13900001111",
+    )
+    .await;
+    login(&p, &other, "13900001111", PASSWORD).await;
+    let (status, _, _) = page(&other, &p.url(&format!("/certificates/{id}/pdf"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_font_the_portal_runs_and_says_the_pdf_is_unavailable() {
+    let p = start_with(None, |s| {
+        s.certificate_font_file = "/nonexistent/font.ttc".into();
+    })
+    .await;
+    let c = browser();
+    register(&p, &c, BUYER1.0, BUYER1.1, "13812345678").await;
+    login(&p, &c, BUYER1.1, PASSWORD).await;
+    let no = apply(&p, &c, SELLER, [BUYER1, BUYER2]).await;
+    let (_, id) = issue(&p, &c, &no).await;
+    let (_, _, certs) = page(&c, &p.url("/certificates")).await;
+    assert!(
+        !certs.contains(&format!("/certificates/{id}/pdf")),
+        "{certs}"
+    );
+    let (status, _, body) = page(&c, &p.url(&format!("/certificates/{id}/pdf"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.contains("暂时无法生成 PDF") && body.contains(".json"),
+        "{body}"
+    );
+    let (status, _, _) = page(&c, &p.url(&format!("/certificates/{id}/print"))).await;
+    assert_eq!(status, StatusCode::OK);
     p.stop().await;
 }

@@ -35,7 +35,9 @@ pub use apply::{
     SubmitForm, UnitForm, apply, create_draft, delete_draft, delete_draft_confirm, delete_material,
     draft_check, draft_materials, draft_unit, save_unit, submit, upload_materials,
 };
-pub use certificates::{certificate_download, certificate_print, certificates_list};
+pub use certificates::{
+    certificate_download, certificate_pdf, certificate_print, certificates_list,
+};
 pub use parties::{
     PersonForm, draft_parties, person_add, person_delete, person_delete_confirm, person_edit,
     person_new, person_save, save_parties,

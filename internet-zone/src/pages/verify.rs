@@ -93,7 +93,7 @@ fn allow(app: &crate::app::App, addr: Option<IpAddr>) -> bool {
     app.verify_limiter.allow(ip, std::time::Instant::now())
 }
 
-/// `POST /verify/file` (multipart `file`): checks an e-certificate file.
+/// `POST /verify/file` (multipart `file`): checks an e-certificate file, `.json` or PDF.
 pub async fn verify_file(
     State(app): State<AppState>,
     MaybeCitizen(s): MaybeCitizen,
@@ -101,7 +101,7 @@ pub async fn verify_file(
     headers: HeaderMap,
     mp: Multipart,
 ) -> PageResult {
-    let read = read_multipart(mp, ow_certificate::MAX_SIGNED_JSON_BYTES as u64).await;
+    let read = read_multipart(mp, ow_certificate::MAX_PDF_BYTES as u64).await;
     let (csrf, cookie) = form_csrf(&app, s.as_ref(), &headers);
     let mut l = layout("电子证书查验", s.as_ref(), csrf);
     let (fields, files) = match read {
@@ -136,10 +136,10 @@ pub async fn verify_file(
             cookie,
         ));
     };
-    let result = if file.size > ow_certificate::MAX_SIGNED_JSON_BYTES as u64 {
+    let result = if file.size > ow_certificate::MAX_PDF_BYTES as u64 {
         certificates::VerifyResult::not_genuine()
     } else {
-        certificates::verify_file(&app, &file.bytes).await?
+        certificates::verify_file(&app, file.bytes).await?
     };
     Ok(with_cookie(
         render(

@@ -25,6 +25,12 @@ use reqwest::{Client, StatusCode};
 pub const UNIT: &str = "370781001001GB00001F00010101";
 pub const PASSWORD: &str = "Qingzhou#2026pw";
 
+/// The CJK font of the certificate PDF tests (a subset; see its README).
+pub fn test_font() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/ow-certificate/tests/fonts/wqy-microhei-subset.ttf")
+}
+
 /// A valid 18-character ID number from a 17-digit prefix.
 pub fn id_number(prefix17: &str) -> String {
     let c = IdNumber::check_char_for(prefix17).expect("prefix");
@@ -70,6 +76,7 @@ pub async fn start_with(database_url: Option<String>, tweak: impl FnOnce(&mut Se
     settings.password.argon2_iterations = 1;
     settings.uploads.max_file_bytes = 64 * 1024;
     settings.lockout.max_failures = 3;
+    settings.certificate_font_file = test_font();
     tweak(&mut settings);
     let data_dir = settings.data_dir.clone();
     let state = App::build(settings).await.expect("app builds");
