@@ -13,7 +13,7 @@ use super::{CsrfOnly, Layout, PageResult, layout, render, see_other};
 use crate::accounts::{self, LoginError, RegisterError, RegisterInput};
 use crate::app::AppState;
 use crate::error::FieldError;
-use crate::web::{Citizen, MaybeCitizen, check_form_csrf, form_csrf, with_cookie};
+use crate::web::{Citizen, MaybeCitizen, PageError, check_form_csrf, form_csrf, with_cookie};
 
 #[derive(Template)]
 #[template(path = "index.html")]
@@ -120,6 +120,7 @@ pub async fn register(
                 cookie,
             ))
         }
+        Err(RegisterError::Busy) => Err(PageError::Busy),
         Err(RegisterError::Internal(e)) => Err(e.into()),
     }
 }
@@ -144,7 +145,7 @@ pub async fn login_form(
     let (csrf, cookie) = form_csrf(&app, None, &headers);
     let mut l = layout("登录", None, csrf);
     if q.contains_key("registered") {
-        l.notice = Some("注册成功，请登录".into());
+        l.notice = Some(accounts::REGISTERED_NOTICE_ZH.into());
     }
     let page = LoginPage {
         layout: l,
@@ -201,6 +202,7 @@ pub async fn login(
             Ok(r)
         }
         Err(LoginError::Internal(e)) => Err(e.into()),
+        Err(LoginError::Busy) => Err(PageError::Busy),
         Err(e) => {
             let (csrf, cookie) = form_csrf(&app, None, &headers);
             let mut l = layout("登录", None, csrf);

@@ -1,20 +1,17 @@
 //! Public verification of a certificate: by number and code (the QR link) or by its file.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use askama::Template;
 use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 
-use super::{ClientAddr, Layout, PageResult, layout, render};
+use super::{Layout, PageResult, layout, render};
 use crate::app::AppState;
 use crate::certificates::{self, VerifyResult};
 use crate::error::FieldError;
 use crate::util::fmt_ms;
-use crate::web::{
-    MaybeCitizen, PageError, check_form_csrf, form_csrf, read_multipart, with_cookie,
-};
+use crate::web::{MaybeCitizen, check_form_csrf, form_csrf, read_multipart, with_cookie};
 
 #[derive(Template)]
 #[template(path = "verify.html")]
@@ -49,11 +46,10 @@ fn verify_page(l: Layout, cert: String, code: String, result: Option<VerifyResul
 }
 
 /// `GET /verify`: the form, or the answer for `?cert=…&code=…` (the QR link; `no` is accepted
-/// for `cert`). Public, rate-limited per address.
+/// for `cert`). Public; checks are throttled per source (`server::router`).
 pub async fn verify(
     State(app): State<AppState>,
     MaybeCitizen(s): MaybeCitizen,
-    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
@@ -71,9 +67,6 @@ pub async fn verify(
     let mut result = None;
     let mut status = StatusCode::OK;
     if !cert.is_empty() || !code.is_empty() {
-        if !allow(&app, addr) {
-            return Err(PageError::TooMany);
-        }
         match certificates::verify_code(&app, &cert, &code).await? {
             Ok(r) => result = Some(r),
             Err(errors) => {
@@ -88,16 +81,11 @@ pub async fn verify(
     ))
 }
 
-fn allow(app: &crate::app::App, addr: Option<IpAddr>) -> bool {
-    let ip = addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    app.verify_limiter.allow(ip, std::time::Instant::now())
-}
-
-/// `POST /verify/file` (multipart `file`): checks an e-certificate file, `.json` or PDF.
+/// `POST /verify/file` (multipart `file`): checks an e-certificate file, `.json` or PDF
+/// (throttled per source).
 pub async fn verify_file(
     State(app): State<AppState>,
     MaybeCitizen(s): MaybeCitizen,
-    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     mp: Multipart,
 ) -> PageResult {
@@ -123,9 +111,6 @@ pub async fn verify_file(
         &headers,
         fields.get("csrf").map(String::as_str),
     )?;
-    if !allow(&app, addr) {
-        return Err(PageError::TooMany);
-    }
     let Some(file) = files.into_iter().next() else {
         l.set_errors(vec![FieldError::new("file", "请选择电子证照文件")]);
         return Ok(with_cookie(
