@@ -261,6 +261,10 @@ def citizen_gets_certificate(c: Person, browser, stack, unit, application_no: st
     reload_until(c, lambda: "办结" in timeline.inner_text(), "the timeline to reach 办结")
     for step in ["受理", "审核", "登簿", "缮证", "办结"]:
         expect(timeline).to_contain_text(step)
+    # The back office's receipt is its own step, not a supplement with a "reason".
+    expect(timeline).to_contain_text("登记机构已收到")
+    expect(timeline).not_to_contain_text("补正")
+    expect(timeline).not_to_contain_text("原因")
     c.shot("timeline-done")
 
     c.click(page.get_by_role("navigation").get_by_role("link", name="我的证书"))
