@@ -458,3 +458,88 @@ impl Envelope {
         Ok(envelope)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn supplement(no: &str, note: &str, files: usize, size: u64) -> Message {
+        Message::SupplementSubmitted(SupplementSubmitted {
+            application_no: no.into(),
+            note: note.into(),
+            materials: (0..files)
+                .map(|i| MaterialRef {
+                    item: format!("m{i}.pdf"),
+                    checklist_code: "tax_receipt".into(),
+                    file_name: "完税凭证.pdf".into(),
+                    media_type: "application/pdf".into(),
+                    size,
+                    blake3: "0".repeat(64),
+                })
+                .collect(),
+            submitted_at_ms: 1,
+        })
+    }
+
+    #[test]
+    fn the_contract_refuses_what_would_stop_a_channel() {
+        assert_eq!(
+            supplement("SQ20260302000001", "已补充\r\n\t完税凭证", 2, 10).check(),
+            Ok(())
+        );
+        for bad in ["", "SQ 1", "../x", ".x", "-x", "申请1", &"A".repeat(65)] {
+            assert_eq!(
+                supplement(bad, "", 0, 0).check(),
+                Err(ContractViolation::CaseId),
+                "{bad:?}"
+            );
+        }
+        for note in ["a\u{0}b", "\u{1b}[2J", "\u{7f}", "\u{85}"] {
+            assert_eq!(
+                supplement("SQ1", note, 0, 0).check(),
+                Err(ContractViolation::ControlCharacter {
+                    field: "note".into()
+                }),
+                "{note:?}"
+            );
+        }
+        assert!(matches!(
+            supplement("SQ1", "", MAX_FILES_PER_MESSAGE + 1, 1).check(),
+            Err(ContractViolation::TooManyFiles { .. })
+        ));
+        assert!(matches!(
+            supplement("SQ1", "", 1, MAX_FILE_BYTES + 1).check(),
+            Err(ContractViolation::FileTooLarge { .. })
+        ));
+        assert!(matches!(
+            supplement("SQ1", "", 5, MAX_FILE_BYTES).check(),
+            Err(ContractViolation::TooLarge { .. })
+        ));
+        let mut status = Message::ApplicationStatus(ApplicationStatus {
+            application_no: "SQ1".into(),
+            status: "accepted".into(),
+            reason: None,
+            requested_materials: vec!["tax\u{0}".into()],
+            changed_at_ms: 1,
+            received_message_id: None,
+        });
+        assert_eq!(
+            status.check(),
+            Err(ContractViolation::ControlCharacter {
+                field: "requested_materials[0]".into()
+            })
+        );
+        if let Message::ApplicationStatus(s) = &mut status {
+            s.requested_materials.clear();
+        }
+        assert_eq!(status.check(), Ok(()));
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_content() {
+        let json = br#"{"format":"onewindow-message/1","message_id":"x","created_at_ms":1,
+            "message":{"type":"application-status","application_no":12345678901234567}}"#;
+        let err = Envelope::from_json(json).unwrap_err().to_string();
+        assert!(!err.contains("12345678901234567"), "{err}");
+    }
+}
