@@ -116,18 +116,18 @@ pub fn form_csrf(
     (csrf_token_for(&secret), HeaderValue::from_str(&cookie).ok())
 }
 
-/// Checks a submitted form token: against the session when there is one, otherwise against the
-/// pre-session secret and the request's origin.
+/// Checks a form POST: its origin ([`origin_allowed`]: `Origin`, then `Referer`), then its token
+/// against the session when there is one, otherwise against the pre-session secret.
 pub fn check_form_csrf(
     app: &App,
     session: Option<&Session>,
     headers: &HeaderMap,
     submitted: Option<&str>,
 ) -> Result<(), CsrfError> {
+    origin_allowed(headers, app.settings.public_url.trim_end_matches('/'))?;
     if let Some(s) = session {
         return check_csrf(Some(&s.token), submitted);
     }
-    origin_allowed(headers, app.settings.public_url.trim_end_matches('/'))?;
     let secret = ow_web::session::read_token(headers, anon_cookie_name(app));
     check_csrf(secret.as_deref(), submitted)
 }
@@ -150,6 +150,8 @@ pub enum PageError {
     BadRequest(String),
     /// Too many requests.
     TooMany,
+    /// Every password-hashing slot stayed busy: 503, try again in a minute.
+    Busy,
     /// Something broke (logged; the citizen sees a generic message).
     Internal(AppError),
 }
@@ -194,6 +196,21 @@ impl IntoResponse for PageError {
                 "操作过于频繁",
                 "操作过于频繁，请一分钟后再试".to_owned(),
             ),
+            PageError::Busy => {
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Html(crate::pages::error_page(
+                        "系统繁忙",
+                        &ow_web::password::PasswordHashError::Busy.message_zh(),
+                    )),
+                )
+                    .into_response();
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static("60"),
+                );
+                return r;
+            }
             PageError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (

@@ -255,6 +255,7 @@ async fn carry(root: &Path, inbox: &Path) {
                 sequence: header.header().sequence,
                 bundle_id: header.header().bundle_id.clone(),
                 digest: header.digest().to_hex(),
+                prev_digest: header.header().prev_digest.map(|d| d.to_hex()),
                 file_name: name.clone(),
                 bytes: std::fs::metadata(&b).unwrap().len(),
                 landed_at: chrono::Utc::now(),

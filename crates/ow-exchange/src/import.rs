@@ -627,7 +627,10 @@ impl Exchange {
                 Some(&claimed),
             )));
         };
-        if landed.digest != claimed_digest || landed.channel != channel.to_string() {
+        if landed.digest != claimed_digest
+            || landed.channel != channel.to_string()
+            || landed.sequence != claimed.sequence
+        {
             return Ok(Err(Rejection::new(
                 "landed-mismatch",
                 "the file differs from the bundle the ferry agent landed under this id; nothing \

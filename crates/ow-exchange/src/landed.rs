@@ -73,19 +73,27 @@ impl LandedView {
     pub async fn landed(&mut self, bundle_id: &str) -> Result<Option<LandedRecord>, ExchangeError> {
         let path = self.path.clone();
         let pool = self.pool().await?;
-        let row =
-            sqlx::query("SELECT channel, sequence, digest FROM rx_landed WHERE bundle_id = ?")
-                .bind(bundle_id)
-                .fetch_optional(pool)
-                .await
-                .map_err(|e| ExchangeError::Landed {
-                    path,
-                    cause: e.to_string(),
-                })?;
+        // The agent stores sequences as zero-padded decimal text (they are u64; SQLite integers
+        // are i64); agents before that stored integers. The cast reads both.
+        let row = sqlx::query(
+            "SELECT channel, CAST(sequence AS TEXT) AS sequence, digest \
+             FROM rx_landed WHERE bundle_id = ?",
+        )
+        .bind(bundle_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| ExchangeError::Landed {
+            path: path.clone(),
+            cause: e.to_string(),
+        })?;
         row.map(|r| {
+            let sequence: String = r.try_get("sequence")?;
             Ok(LandedRecord {
                 channel: r.try_get("channel")?,
-                sequence: u64::try_from(r.try_get::<i64, _>("sequence")?).unwrap_or(0),
+                sequence: parse_sequence(&sequence).ok_or_else(|| ExchangeError::Landed {
+                    path: path.clone(),
+                    cause: format!("rx_landed holds an unreadable sequence number {sequence:?}"),
+                })?,
                 digest: r.try_get("digest")?,
             })
         })
@@ -97,5 +105,29 @@ impl LandedView {
         if let Some(pool) = &self.pool {
             pool.close().await;
         }
+    }
+}
+
+/// A sequence number as the agent stores it: decimal digits, zero-padded or not.
+fn parse_sequence(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_are_read_as_the_agent_stores_them() {
+        assert_eq!(parse_sequence("00000000000000000001"), Some(1));
+        assert_eq!(parse_sequence("7"), Some(7));
+        assert_eq!(parse_sequence("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_sequence("18446744073709551616"), None);
+        assert_eq!(parse_sequence("-1"), None);
+        assert_eq!(parse_sequence("+1"), None);
+        assert_eq!(parse_sequence(""), None);
     }
 }

@@ -263,7 +263,34 @@ async fn only_landed_bundles_within_the_contract_are_imported_and_the_rest_never
                     sequence: h.header().sequence,
                     bundle_id: h.header().bundle_id.clone(),
                     digest: "0".repeat(64),
+                    prev_digest: h.header().prev_digest.map(|d| d.to_hex()),
                     file_name: "x.owb".into(),
+                    bytes: 1,
+                    landed_at: chrono::Utc::now(),
+                }])
+                .await
+                .unwrap();
+            state.close().await;
+        }
+        // 2b. Landed with its digest, but on another sequence number than its header says.
+        queue(&sender_store, &pii, status("SQ-resequenced"), vec![]).await;
+        sender.pack_pending().await.unwrap();
+        let resequenced = world.carry_unlanded(Zone::Extranet, Zone::Internet);
+        {
+            let state = ow_ferry::state::FerryState::open(&world.ferry_state(Zone::Internet))
+                .await
+                .unwrap();
+            let file = std::fs::File::open(&resequenced[0]).unwrap();
+            let h =
+                ow_bundle::read_header(std::io::BufReader::new(file), &Default::default()).unwrap();
+            state
+                .record_landed(&[ow_ferry::state::Landed {
+                    channel: h.header().channel.to_string(),
+                    sequence: h.header().sequence + 1000,
+                    bundle_id: h.header().bundle_id.clone(),
+                    digest: h.digest().to_hex(),
+                    prev_digest: h.header().prev_digest.map(|d| d.to_hex()),
+                    file_name: "y.owb".into(),
                     bytes: 1,
                     landed_at: chrono::Utc::now(),
                 }])
@@ -312,7 +339,7 @@ async fn only_landed_bundles_within_the_contract_are_imported_and_the_rest_never
             vec!["SQ-good"],
             "{label}: {report:?}"
         );
-        assert_eq!(report.rejected, 6, "{label}: {report:?}");
+        assert_eq!(report.rejected, 7, "{label}: {report:?}");
         assert_eq!(seen_rows(&receiver_store).await, 1, "{label}");
         let mut codes: Vec<String> = ow_exchange::dead_letters(&receiver_store)
             .await
@@ -327,6 +354,7 @@ async fn only_landed_bundles_within_the_contract_are_imported_and_the_rest_never
                 "case-id-invalid",
                 "control-character",
                 "kind-not-allowed",
+                "landed-mismatch",
                 "landed-mismatch",
                 "not-landed",
                 "too-large"
@@ -354,7 +382,7 @@ async fn only_landed_bundles_within_the_contract_are_imported_and_the_rest_never
         let files = set_aside_files(&world, Zone::Internet);
         assert_eq!(
             files.iter().filter(|n| n.ends_with(".reason")).count(),
-            6,
+            7,
             "{label}: {files:?}"
         );
         sender.close();

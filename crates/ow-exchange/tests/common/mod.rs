@@ -126,6 +126,7 @@ impl World {
                 sequence: header.header().sequence,
                 bundle_id: header.header().bundle_id.clone(),
                 digest: header.digest().to_hex(),
+                prev_digest: header.header().prev_digest.map(|d| d.to_hex()),
                 file_name: path.file_name().unwrap().to_string_lossy().into_owned(),
                 bytes: std::fs::metadata(path).unwrap().len(),
                 landed_at: chrono::Utc::now(),
