@@ -296,6 +296,12 @@ pub async fn upload_materials(
                 .map_err(|e| FieldError::new(field, e.message_zh())),
         },
     };
+    let result = match result {
+        Ok(accepted) => applications::check_draft_capacity(&app, &id, &accepted)
+            .await?
+            .map(|()| accepted),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(accepted) => {
             if !applications::add_draft_materials(
