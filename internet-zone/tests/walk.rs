@@ -505,11 +505,11 @@ async fn issue(
         certificate_number: number.as_str().to_owned(),
         item: "certificate.json".into(),
     });
-    let file = ow_exchange::InboundFile {
-        item: "certificate.json".into(),
-        media_type: "application/json".into(),
-        bytes: signed.to_json().unwrap().into_bytes(),
-    };
+    let file = ow_exchange::InboundFile::from_bytes(
+        "certificate.json",
+        "application/json",
+        signed.to_json().unwrap().into_bytes(),
+    );
     assert_eq!(p.import(issued, vec![file]).await, Disposition::Imported);
     let mut record = published(UNIT, number.as_str(), &["张*三（440524********0014）"]);
     if let Message::CertificateStatus(s) = &mut record {
