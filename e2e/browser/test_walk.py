@@ -139,23 +139,24 @@ def citizen_applies(c: Person, stack, unit, name, id_number, phone, files) -> st
     c.fill(page.get_by_label("成交价格"), "1280000")
     c.click(page.get_by_role("button", name="保存并继续"))
 
-    # The parties: the seller as on the certificate, the citizen as buyer.
-    c.shot("parties-empty")
+    # The parties, one person per page: the citizen is already the first buyer (filled from
+    # the account); each seller as on the certificate is added on a page of their own and saved
+    # by pressing Enter (前往 on a phone keyboard).
+    c.expect_heading("买卖双方")
+    buyers = page.locator("section.party-side").nth(1)
+    expect(buyers).to_contain_text(name)
+    expect(buyers).to_contain_text(id_number)
+    c.shot("parties-buyer-from-account")
     sellers = unit["holders"]
     for i, holder in enumerate(sellers):
-        group = page.get_by_role("group", name=f"第{i + 1}位出卖人")
-        if not group.count():
-            c.click(page.get_by_role("button", name="再添加一位出卖人"))
-            group = page.get_by_role("group", name=f"第{i + 1}位出卖人")
-        c.fill(group.get_by_label("姓名"), holder["name"])
-        c.fill(group.get_by_label("身份证号码"), holder["id_number"])
-        c.fill(group.get_by_label("份额"), holder["share"])
-    buyer = page.get_by_role("group", name="第1位买受人")
-    if buyer.get_by_label("姓名").input_value() != name:
-        c.fill(buyer.get_by_label("姓名"), name)
-    if buyer.get_by_label("身份证号码").input_value() != id_number:
-        c.fill(buyer.get_by_label("身份证号码"), id_number)
-    c.fill(buyer.get_by_label("份额"), "1")
+        add = "添加出卖人" if i == 0 else "再添加一位出卖人"
+        c.click(page.get_by_role("link", name=add, exact=True))
+        c.fill(page.get_by_label("姓名"), holder["name"])
+        c.fill(page.get_by_label("身份证号码"), holder["id_number"])
+        c.fill(page.get_by_label("份额"), holder["share"])
+        c.press_enter(page.get_by_label("份额"))
+        c.expect_heading("买卖双方")
+        expect(page.locator("section.party-side").first).to_contain_text(holder["name"])
     c.shot("parties-filled")
     c.click(page.get_by_role("button", name="保存并继续"))
 
@@ -186,11 +187,24 @@ def citizen_applies(c: Person, stack, unit, name, id_number, phone, files) -> st
     c.shot("materials-uploaded")
     c.click(page.get_by_role("link", name="下一步：核对信息"))
     c.expect_heading("核对信息")
+    # The citizen sees the ID numbers as typed, in full, and the unit's address.
+    main = page.locator("main")
+    expect(main).to_contain_text("坐落")
+    expect(main).to_contain_text(id_number)
+    for holder in sellers:
+        expect(main).to_contain_text(holder["id_number"])
     c.shot("check")
+    c.tick(page.get_by_label("本人已阅读并同意以上承诺"))
     c.click(page.get_by_role("button", name="确认提交"))
-    heading = page.get_by_role("heading", level=1).inner_text()
-    match = re.search(r"[0-9A-Z-]{8,}", heading)
-    assert match, f"no application number on the page after submitting: {heading!r}"
+    # The confirmation panel: the number, what happens next, the time limit, how to hear.
+    c.expect_heading("申请已提交")
+    panel = page.locator(".confirmation-panel")
+    expect(panel).to_be_visible()
+    number = panel.locator(".application-no").inner_text().strip()
+    match = re.fullmatch(r"[0-9A-Z-]{8,}", number)
+    assert match, f"no application number in the confirmation panel: {number!r}"
+    for words in ["接下来会怎样", "30个工作日", "如何得到通知"]:
+        expect(main).to_contain_text(words)
     c.shot("submitted")
     return match.group(0)
 
@@ -247,6 +261,10 @@ def citizen_gets_certificate(c: Person, browser, stack, unit, application_no: st
     reload_until(c, lambda: "办结" in timeline.inner_text(), "the timeline to reach 办结")
     for step in ["受理", "审核", "登簿", "缮证", "办结"]:
         expect(timeline).to_contain_text(step)
+    # The back office's receipt is its own step, not a supplement with a "reason".
+    expect(timeline).to_contain_text("登记机构已收到")
+    expect(timeline).not_to_contain_text("补正")
+    expect(timeline).not_to_contain_text("原因")
     c.shot("timeline-done")
 
     c.click(page.get_by_role("navigation").get_by_role("link", name="我的证书"))
@@ -260,9 +278,25 @@ def citizen_gets_certificate(c: Person, browser, stack, unit, application_no: st
     assert certificate_number != unit["certificate_number"]
     expect(page.locator("main")).to_contain_text(certificate_number)
 
-    c.click(page.get_by_role("link", name="打印版").first)
+    # The e-certificate as a PDF a phone can open, with the signed file inside: /verify takes it.
+    with page.expect_download() as download:
+        c.click(page.get_by_role("link", name="PDF 电子证书").first)
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-"), pdf[:16]
+    assert download.value.suggested_filename.endswith(".pdf"), download.value.suggested_filename
+    pdf_file = c.artifacts / "certificate.pdf"
+    pdf_file.write_bytes(pdf)
+
+    c.click(page.get_by_role("link", name="查看 / 打印").first)
     c.shot("certificate-print")
     expect(page.locator("main, body").first).to_contain_text(certificate_number)
+    # On a phone the whole certificate shows: nothing is wider than the screen.
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"the certificate page is {overflow} px wider than the phone"
+    sheet = page.locator(".sheet").bounding_box()
+    assert sheet and sheet["x"] >= 0 and sheet["x"] + sheet["width"] <= PHONE["width"] + 1, sheet
     # The QR code, read off the screen as a phone camera reads it, leads to /verify.
     link = qr.read(browser, page.locator(".qr svg, .qr img").first, c.artifacts / "qr-seen.png")
     assert link.startswith(stack.portal + "/verify"), f"the QR code says {link!r}"
@@ -278,6 +312,14 @@ def citizen_gets_certificate(c: Person, browser, stack, unit, application_no: st
     c.click(page.get_by_role("button", name="查验", exact=True))
     expect(page.locator("main")).to_contain_text("已注销")
     c.shot("verify-old-cancelled")
+
+    # The PDF, uploaded as a bank or a notary would check it.
+    c.open(stack.portal + "/verify")
+    c.choose_file(page.get_by_label("电子证书文件"), pdf_file)
+    c.click(page.get_by_role("button", name="上传查验"))
+    expect(page.locator("main")).to_contain_text("有效")
+    expect(page.locator("main")).to_contain_text(certificate_number)
+    c.shot("verify-pdf-valid")
 
 
 def find_certificate_number(document) -> str:

@@ -13,6 +13,8 @@
 //! Exactly-once is the exchange's job (message id recorded in the same transaction); the
 //! handler is idempotent anyway: a case that already exists is not imported twice.
 
+use std::path::Path;
+
 use ow_domain::{
     BusinessType, CaseStatus, CertificateNumber, IdNumber, PersonName, Share, UnitCode,
 };
@@ -25,8 +27,8 @@ use crate::cases;
 use crate::db;
 use crate::error::ExtranetError;
 use crate::exchange::{
-    self, ApplicationStatus, ApplicationSubmitted, Disposition, ExchangeError, ImportHandler,
-    InboundMessage, MaterialRef, Message, Party, SupplementSubmitted,
+    self, ApplicationStatus, ApplicationSubmitted, DeadLetter, Disposition, ExchangeError,
+    ImportHandler, InboundMessage, MaterialRef, Message, Party, SupplementSubmitted,
 };
 use crate::materials;
 use crate::register;
@@ -51,12 +53,79 @@ struct Refusal(String);
 type Outcome<T> = Result<Result<T, Refusal>, ExtranetError>;
 
 impl ImportHandler for Importer {
+    async fn prepare(&self, msg: &InboundMessage) -> Result<(), ExchangeError> {
+        let refs = match &msg.envelope.message {
+            Message::ApplicationSubmitted(app) => app.materials.clone(),
+            Message::SupplementSubmitted(sup) => sup.materials.clone(),
+            _ => return Ok(()),
+        };
+        let data_dir = self.state.data_dir().to_path_buf();
+        let max = self.state.settings.materials.max_file_bytes;
+        let msg = msg.clone();
+        let pii = self.state.pii.clone();
+        tokio::task::spawn_blocking(move || {
+            save_checked_materials(&pii, &data_dir, max, &msg, &refs)
+        })
+        .await
+        .map_err(|e| ExchangeError::Handler(format!("saving materials failed: {e}")))?
+        .map_err(|e| ExchangeError::Handler(e.to_string()))
+    }
+
+    async fn set_aside(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        letter: &DeadLetter,
+        msg: &InboundMessage,
+    ) -> Result<(), ExchangeError> {
+        let no = match &msg.envelope.message {
+            Message::ApplicationSubmitted(app) => &app.application_no,
+            Message::SupplementSubmitted(sup) => &sup.application_no,
+            _ => return Ok(()),
+        };
+        if !valid_application_no(no) {
+            return Ok(());
+        }
+        let status = cases::get_any(tx, no)
+            .await
+            .map_err(|e| ExchangeError::Handler(e.to_string()))?
+            .map(|c| c.status)
+            .unwrap_or(CaseStatus::Submitted);
+        let todo = match letter.code.as_str() {
+            "too-large" | "too-many-files" => {
+                "材料过多或过大，请联系登记机构窗口，按工作人员的指引补交材料"
+            }
+            "control-character" => "填写的内容含有无法识别的字符，请联系登记机构窗口更正",
+            _ => "工作人员已收到提示，会在处理后继续办理，您无需重复提交",
+        };
+        exchange::enqueue(
+            tx,
+            &self.state.pii,
+            &TO_PORTAL,
+            Message::ApplicationStatus(ApplicationStatus {
+                application_no: no.clone(),
+                status: status.code().to_owned(),
+                reason: Some(format!(
+                    "登记机构暂时无法接收您提交的内容（编号 {}）：{todo}。",
+                    letter.id
+                )),
+                requested_materials: Vec::new(),
+                changed_at_ms: self.state.now_ms(),
+                received_message_id: None,
+            }),
+            Vec::new(),
+        )
+        .await?;
+        tracing::warn!(application_no = %no, dead_letter = %letter.id, code = %letter.code,
+            "a message from the portal was set aside; the citizen is told");
+        Ok(())
+    }
+
     async fn import(
         &self,
         tx: &mut Transaction<'static, Any>,
         msg: &InboundMessage,
     ) -> Result<Disposition, ExchangeError> {
-        let handler_error = |e: ExtranetError| ExchangeError::Handler(e.to_string());
+        let handler_error = to_exchange_error;
         match &msg.envelope.message {
             Message::ApplicationSubmitted(app) => {
                 match submitted(&self.state, tx, msg, app)
@@ -147,6 +216,16 @@ impl ImportHandler for Importer {
     }
 }
 
+/// Keeps what the exchange needs to classify a failure: the database's own error (a refusal of
+/// this message's data is permanent, a lost connection is an outage) and the exchange's.
+fn to_exchange_error(e: ExtranetError) -> ExchangeError {
+    match e {
+        ExtranetError::Db(e) => ExchangeError::Database(e),
+        ExtranetError::Exchange(e) => e,
+        other => ExchangeError::Handler(other.to_string()),
+    }
+}
+
 /// Records a refused application and tells the citizen why.
 async fn refuse(
     state: &AppState,
@@ -223,14 +302,22 @@ fn check_party(p: &Party, role: &str, index: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Checks every material of `refs` against the bundle's files and saves them; returns the rows
-/// to insert (checklist code, file name, media, size, hash).
+/// A material that passed its checks: its reference, size and BLAKE3 (hex).
+struct Checked<'a> {
+    m: &'a MaterialRef,
+    size: u64,
+    hash: String,
+}
+
+/// Checks every material of `refs` against the bundle's files: present, within the size
+/// limit, the BLAKE3 the bundle verified equal to the one the message states, and of the
+/// stated type by its magic bytes. Reads only each file's first bytes; call it off the async
+/// workers.
 fn check_materials<'a>(
-    state: &AppState,
-    msg: &'a InboundMessage,
+    max: u64,
+    msg: &InboundMessage,
     refs: &'a [MaterialRef],
-) -> Result<Vec<(&'a MaterialRef, &'a [u8])>, Refusal> {
-    let max = state.settings.materials.max_file_bytes;
+) -> Result<Vec<Checked<'a>>, Refusal> {
     let mut out = Vec::with_capacity(refs.len());
     for m in refs {
         // Named by its checklist title, never by the file name the citizen gave: a refusal
@@ -239,20 +326,21 @@ fn check_materials<'a>(
         let Some(file) = msg.file(&m.item) else {
             return Err(Refusal(format!("材料“{title}”缺失，请重新上传")));
         };
-        let bytes = file.bytes.as_slice();
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        if file.size() > max {
             return Err(Refusal(format!(
                 "材料“{title}”超过{}MB，请压缩后重新上传",
                 max / (1024 * 1024)
             )));
         }
-        let hash = blake3::hash(bytes).to_hex().to_string();
-        if !hash.eq_ignore_ascii_case(&m.blake3) {
+        if !file.blake3_hex().eq_ignore_ascii_case(&m.blake3) {
             return Err(Refusal(format!(
                 "材料“{title}”在传输中损坏（校验值不符），请重新上传"
             )));
         }
-        match sniff(bytes) {
+        let head = file
+            .head(64)
+            .map_err(|_| Refusal(format!("材料“{}”无法读取，请重新上传", m.file_name)))?;
+        match sniff(&head) {
             Ok(media) if media.mime() == m.media_type => {}
             Ok(_) | Err(_) => {
                 return Err(Refusal(format!(
@@ -260,7 +348,11 @@ fn check_materials<'a>(
                 )));
             }
         }
-        out.push((m, bytes));
+        out.push(Checked {
+            m,
+            size: file.size(),
+            hash: file.blake3_hex().to_ascii_lowercase(),
+        });
     }
     Ok(out)
 }
@@ -287,31 +379,124 @@ fn material_title(m: &MaterialRef) -> String {
         })
 }
 
+/// [`check_materials`] on a blocking thread; returns the indexes into `refs` with size and
+/// hash of the materials that passed.
+async fn check_materials_off_thread(
+    state: &AppState,
+    msg: &InboundMessage,
+    refs: &[MaterialRef],
+) -> Result<Result<Vec<(usize, u64, String)>, Refusal>, ExtranetError> {
+    let max = state.settings.materials.max_file_bytes;
+    let msg = msg.clone();
+    let refs = refs.to_vec();
+    tokio::task::spawn_blocking(move || {
+        check_materials(max, &msg, &refs).map(|checked| {
+            checked
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (i, c.size, c.hash))
+                .collect()
+        })
+    })
+    .await
+    .map_err(|e| ExtranetError::Invalid(format!("checking materials failed: {e}")))
+}
+
+/// The id of the material `item` of message `message_id`: derived from both, so the sealed
+/// file saved before the import's transaction opens ([`save_checked_materials`]) and the row the
+/// transaction inserts agree, and a retried import finds the file it saved before. Message ids
+/// are imported once, and item names are unique within a message, so ids are unique.
+fn material_id(message_id: &str, item: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"onewindow/extranet/material-id/1\0");
+    h.update(message_id.as_bytes());
+    h.update(b"\0");
+    h.update(item.as_bytes());
+    h.finalize().to_hex()[..32].to_owned()
+}
+
+/// The materials of a message, sealed into their files (one per material id, see
+/// [`material_id`]) before the import's transaction opens, so the single database writer is
+/// never held while they are written and synced. Materials that fail their checks are skipped:
+/// the import refuses them. Blocking.
+fn save_checked_materials(
+    pii: &ow_pii::PiiKeyring,
+    data_dir: &Path,
+    max: u64,
+    msg: &InboundMessage,
+    refs: &[MaterialRef],
+) -> Result<(), ExtranetError> {
+    let Ok(checked) = check_materials(max, msg, refs) else {
+        return Ok(());
+    };
+    for c in checked {
+        save_material(pii, data_dir, msg, c.m)?;
+    }
+    Ok(())
+}
+
+/// Seals the file of material `m` of `msg` unless it is there already. Blocking.
+fn save_material(
+    pii: &ow_pii::PiiKeyring,
+    data_dir: &Path,
+    msg: &InboundMessage,
+    m: &MaterialRef,
+) -> Result<(), ExtranetError> {
+    let id = material_id(&msg.envelope.message_id, &m.item);
+    let exists = materials::material_file(data_dir, &id).is_some_and(|p| p.exists());
+    if exists {
+        return Ok(());
+    }
+    let Some(file) = msg.file(&m.item) else {
+        return Ok(());
+    };
+    let bytes = file
+        .read()
+        .map_err(|e| ExtranetError::Invalid(e.to_string()))?;
+    materials::store_blocking(pii, data_dir, &id, &mut bytes.as_slice())?;
+    Ok(())
+}
+
+/// The materials of one message that passed their checks, to record on a case.
+struct Received<'a> {
+    msg: &'a InboundMessage,
+    refs: &'a [MaterialRef],
+    /// Index into `refs`, size, BLAKE3 (hex).
+    checked: &'a [(usize, u64, String)],
+    /// `application` or `supplement`.
+    source: &'a str,
+}
+
 async fn insert_materials(
     state: &AppState,
     conn: &mut AnyConnection,
     no: &str,
-    checked: &[(&MaterialRef, &[u8])],
-    source: &str,
+    received: Received<'_>,
     now: i64,
 ) -> Result<(), ExtranetError> {
-    for (m, bytes) in checked {
-        let hash = blake3::hash(bytes).to_hex().to_string();
-        // One sealed file per material, bound to its row id, durable before the row commits.
-        let id = ow_store::new_id();
-        // Sealed and synced on a blocking thread, off the async workers (a copy of the bytes,
-        // at most one material's size limit, goes with it).
-        let (pii, data_dir, file_id, owned) = (
+    let Received {
+        msg,
+        refs,
+        checked,
+        source,
+    } = received;
+    for (index, size, hash) in checked {
+        let Some(m) = refs.get(*index) else {
+            continue;
+        };
+        // One sealed file per material, bound to its row id, durable before the row commits:
+        // sealed in `prepare` when the exchange imports; a direct call (a tool, a test) seals
+        // it here, on a blocking thread.
+        let id = material_id(&msg.envelope.message_id, &m.item);
+        let (pii, data_dir, owned_msg, owned_ref) = (
             state.pii.clone(),
             state.data_dir().to_path_buf(),
-            id.clone(),
-            bytes.to_vec(),
+            msg.clone(),
+            m.clone(),
         );
-        tokio::task::spawn_blocking(move || {
-            materials::store_blocking(&pii, &data_dir, &file_id, &mut owned.as_slice())
-        })
-        .await
-        .map_err(|e| ExtranetError::Corrupt(format!("the file task failed: {e}")))??;
+        tokio::task::spawn_blocking(move || save_material(&pii, &data_dir, &owned_msg, &owned_ref))
+            .await
+            .map_err(|e| ExtranetError::Corrupt(format!("the file task failed: {e}")))??;
         let file_name = ow_web::upload::safe_filename(&m.file_name, None);
         sqlx::query(
             "INSERT INTO ext_case_materials (id, application_no, checklist_code, file_name, \
@@ -323,8 +508,8 @@ async fn insert_materials(
         .bind(&m.checklist_code)
         .bind(cases::seal_file_name(&state.pii, &id, &file_name))
         .bind(&m.media_type)
-        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
-        .bind(&hash)
+        .bind(i64::try_from(*size).unwrap_or(i64::MAX))
+        .bind(hash)
         .bind(source)
         .bind(now)
         .execute(&mut *conn)
@@ -424,7 +609,7 @@ async fn submitted(
             ))));
         }
     }
-    let checked = match check_materials(state, msg, &app.materials) {
+    let checked = match check_materials_off_thread(state, msg, &app.materials).await? {
         Ok(c) => c,
         Err(r) => return Ok(Err(r)),
     };
@@ -473,7 +658,19 @@ async fn submitted(
             .await?;
         }
     }
-    insert_materials(state, tx, no, &checked, "application", now).await?;
+    insert_materials(
+        state,
+        tx,
+        no,
+        Received {
+            msg,
+            refs: &app.materials,
+            checked: &checked,
+            source: "application",
+        },
+        now,
+    )
+    .await?;
     cases::insert_event(
         tx,
         &state.pii,
@@ -507,12 +704,29 @@ async fn supplemented(
             case.status.name_zh()
         ))));
     }
-    let checked = match check_materials(state, msg, &sup.materials) {
+    if sup.note.chars().any(exchange::is_forbidden_control) {
+        return Ok(Err(Refusal(
+            "补正说明含有无法识别的控制字符，请删除后重新提交".into(),
+        )));
+    }
+    let checked = match check_materials_off_thread(state, msg, &sup.materials).await? {
         Ok(c) => c,
         Err(r) => return Ok(Err(r)),
     };
     let now = state.now_ms();
-    insert_materials(state, tx, no, &checked, "supplement", now).await?;
+    insert_materials(
+        state,
+        tx,
+        no,
+        Received {
+            msg,
+            refs: &sup.materials,
+            checked: &checked,
+            source: "supplement",
+        },
+        now,
+    )
+    .await?;
     sqlx::query(
         "UPDATE ext_cases SET status = 'submitted', status_reason = NULL, updated_at_ms = $1 \
          WHERE application_no = $2 AND status = 'supplement_requested'",

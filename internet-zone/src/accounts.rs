@@ -202,6 +202,8 @@ pub async fn register(
     };
     if let Err(e) = app.password_policy.check_for(&input.password, &details) {
         errors.push(FieldError::new("password", e.message_zh()));
+    } else if input.password_confirm.is_empty() {
+        errors.push(FieldError::new("password_confirm", "请再次输入密码"));
     } else if input.password != input.password_confirm {
         errors.push(FieldError::new(
             "password_confirm",
@@ -464,8 +466,20 @@ pub async fn logout(app: &App, token: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The citizen's details, masked.
-pub async fn view(app: &App, account_id: &str) -> Result<AccountView, AppError> {
+/// The citizen's own details in clear, for prefilling their own forms (never shown to anyone
+/// else, never logged).
+#[derive(Debug, Clone)]
+pub struct OwnDetails {
+    /// 姓名.
+    pub name: String,
+    /// 身份证号码.
+    pub id_number: String,
+    /// 手机号码.
+    pub phone: String,
+}
+
+/// The citizen's details, opened.
+pub async fn own_details(app: &App, account_id: &str) -> Result<OwnDetails, AppError> {
     let row = sqlx::query(
         "SELECT name_sealed, id_number_sealed, phone_sealed FROM inet_accounts WHERE id = $1",
     )
@@ -478,13 +492,20 @@ pub async fn view(app: &App, account_id: &str) -> Result<AccountView, AppError> 
         let sealed = Sealed::from_text(&text)?;
         Ok(app.pii.open_string(field, &c, &sealed)?.to_string())
     };
-    let name = open(Field::PersonName, "name_sealed")?;
-    let id_number = open(Field::IdNumber, "id_number_sealed")?;
-    let phone = open(Field::Phone, "phone_sealed")?;
+    Ok(OwnDetails {
+        name: open(Field::PersonName, "name_sealed")?,
+        id_number: open(Field::IdNumber, "id_number_sealed")?,
+        phone: open(Field::Phone, "phone_sealed")?,
+    })
+}
+
+/// The citizen's details, masked.
+pub async fn view(app: &App, account_id: &str) -> Result<AccountView, AppError> {
+    let own = own_details(app, account_id).await?;
     Ok(AccountView {
         id: account_id.to_owned(),
-        name_masked: ow_domain::mask::mask_name(&name),
-        id_number_masked: ow_domain::mask::mask_id_number(&id_number),
-        phone_masked: ow_domain::mask::mask_phone(&phone),
+        name_masked: ow_domain::mask::mask_name(&own.name),
+        id_number_masked: ow_domain::mask::mask_id_number(&own.id_number),
+        phone_masked: ow_domain::mask::mask_phone(&own.phone),
     })
 }

@@ -62,6 +62,9 @@ pub struct App {
     pub login_throttle: Arc<Throttle>,
     /// Per-source limit on certificate verification.
     pub verify_throttle: Arc<Throttle>,
+    /// The CJK font for certificate PDFs (`certificate_font_file`), or why it could not be
+    /// loaded: the portal runs without it, and the PDF download says it is unavailable.
+    pub certificate_font: Result<Arc<ow_certificate::CertificateFont>, String>,
     /// The bundle exchange, when enabled.
     pub exchange: Option<Arc<ow_exchange::Exchange>>,
 }
@@ -109,12 +112,18 @@ impl App {
                 zone: Zone::Internet,
                 work_dir: x.work_dir.clone(),
                 packer_state: x.packer_state.clone(),
+                landed_state: x.landed_state(),
                 signing_key_file: x.signing_key_file.clone(),
                 encryption_key_file: x.encryption_key_file.clone(),
                 trust_file: x.trust_file.clone(),
                 outboxes: vec![(OUTBOUND, x.outbox_dir.clone())],
                 inboxes: vec![(INBOUND, x.inbox_dir.clone())],
                 poll_interval: Duration::from_millis(x.poll_ms),
+                retry: ow_exchange::RetryPolicy {
+                    budget: x.retry_budget,
+                    first_delay: Duration::from_millis(x.retry_first_delay_ms),
+                    ..ow_exchange::RetryPolicy::default()
+                },
             };
             Some(Arc::new(
                 ow_exchange::Exchange::open(cfg, store.clone(), pii.clone()).await?,
@@ -211,6 +220,15 @@ impl App {
             max_files: settings.uploads.max_files,
         };
         let files = FileStore::new(settings.data_dir.join("files"), pii.clone())?;
+        let certificate_font = ow_certificate::CertificateFont::load(
+            &settings.certificate_font_file,
+            settings.certificate_font_index,
+        )
+        .map(Arc::new)
+        .map_err(|e| {
+            tracing::warn!(error = %e, "certificate PDFs unavailable");
+            e.to_string()
+        });
         Ok(Arc::new(App {
             settings,
             store,
@@ -225,6 +243,7 @@ impl App {
             client_addressing,
             login_throttle,
             verify_throttle,
+            certificate_font,
             exchange,
         }))
     }

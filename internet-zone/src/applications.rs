@@ -25,9 +25,6 @@ pub const BUSINESS: BusinessType = BusinessType::TransferSecondHand;
 /// Most sellers or buyers on one application.
 pub const MAX_PARTIES: usize = 10;
 
-/// Rows shown for each side on a new form.
-pub const DEFAULT_ROWS: usize = 2;
-
 const FORM_FIELD: Field = Field::Other("application-form");
 const FILE_NAME_FIELD: Field = Field::Other("material-file-name");
 const NOTE_FIELD: Field = Field::Other("supplement-note");
@@ -164,7 +161,8 @@ impl std::fmt::Debug for PartyInput {
 }
 
 impl PartyInput {
-    fn is_blank(&self) -> bool {
+    /// Whether nothing was typed in the row.
+    pub fn is_blank(&self) -> bool {
         self.name.trim().is_empty()
             && self.id_number.trim().is_empty()
             && self.phone.trim().is_empty()
@@ -215,6 +213,48 @@ impl Side {
         match self {
             Side::Seller => "出卖人（义务人）",
             Side::Buyer => "买受人（权利人）",
+        }
+    }
+
+    /// 出卖人 / 买受人.
+    pub fn short_zh(self) -> &'static str {
+        match self {
+            Side::Seller => "出卖人",
+            Side::Buyer => "买受人",
+        }
+    }
+
+    /// `sellers` / `buyers`: the field of errors about the side as a whole (none named, shares
+    /// not summing to 1, too many).
+    pub fn list_field(self) -> &'static str {
+        match self {
+            Side::Seller => "sellers",
+            Side::Buyer => "buyers",
+        }
+    }
+
+    /// The side named by [`key`](Self::key).
+    pub fn from_key(key: &str) -> Option<Side> {
+        match key {
+            "seller" => Some(Side::Seller),
+            "buyer" => Some(Side::Buyer),
+            _ => None,
+        }
+    }
+
+    /// The rows of this side in `form`.
+    pub fn rows(self, form: &ApplicationForm) -> &Vec<PartyInput> {
+        match self {
+            Side::Seller => &form.sellers,
+            Side::Buyer => &form.buyers,
+        }
+    }
+
+    /// The rows of this side in `form`, to change.
+    pub fn rows_mut(self, form: &mut ApplicationForm) -> &mut Vec<PartyInput> {
+        match self {
+            Side::Seller => &mut form.sellers,
+            Side::Buyer => &mut form.buyers,
         }
     }
 }
@@ -339,93 +379,115 @@ pub fn parse_price_fen(text: &str) -> Result<i64, FieldError> {
     Ok(fen)
 }
 
+/// One person as typed, checked: the errors' fields are `name`, `id_number`, `phone` and
+/// `share` (the fields of the one-person page). A blank share is allowed here (`None`): whether
+/// it may stay blank depends on how many people the side has, which [`check_side`] decides.
+pub fn check_person(row: &PartyInput) -> Result<(Party, Option<Share>), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let name = PersonName::parse(&row.name)
+        .map_err(|e| errors.push(FieldError::new("name", e.message_zh())))
+        .ok();
+    let id = IdNumber::parse(&row.id_number)
+        .map_err(|e| errors.push(FieldError::new("id_number", e.message_zh())))
+        .ok();
+    let phone = if row.phone.trim().is_empty() {
+        Some(None)
+    } else {
+        PhoneNumber::parse(&row.phone)
+            .map(Some)
+            .map_err(|e| errors.push(FieldError::new("phone", e.message_zh())))
+            .ok()
+    };
+    let share = if row.share.trim().is_empty() {
+        Some(None)
+    } else {
+        Share::parse(&row.share)
+            .map(Some)
+            .map_err(|e| errors.push(FieldError::new("share", e.message_zh())))
+            .ok()
+    };
+    match (name, id, phone, share) {
+        (Some(name), Some(id), Some(phone), Some(share)) if errors.is_empty() => Ok((
+            Party {
+                name: name.as_str().to_owned(),
+                id_type: "1".into(),
+                id_number: id.as_str().to_owned(),
+                phone: phone.map(|p| p.as_str().to_owned()),
+                share: share.map(|s| s.to_string()).unwrap_or_default(),
+            },
+            share,
+        )),
+        _ => Err(errors),
+    }
+}
+
 /// Checks one side's rows: at least one person, each row complete and valid, no person twice,
-/// shares summing to exactly 1.
+/// shares summing to exactly 1. A person alone on their side may leave the share blank: they
+/// hold all of it. Errors of a row are named `{side}_{index}_{field}` (index from 0); errors
+/// of the side as a whole are named by [`Side::list_field`].
 pub fn check_side(rows: &[PartyInput], side: Side) -> Result<Vec<Party>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut parties = Vec::new();
     let mut shares = Vec::new();
     let mut seen_ids = Vec::new();
+    let filled = rows.iter().filter(|r| !r.is_blank()).count();
     for (i, row) in rows.iter().enumerate() {
         if row.is_blank() {
             continue;
         }
-        let f = |name: &str| format!("{}_{i}_{name}", side.key());
         let who = format!("第{}位{}", i + 1, side.name_zh());
-        let name = PersonName::parse(&row.name)
-            .map_err(|e| {
-                errors.push(FieldError::new(
-                    f("name"),
-                    format!("{who}：{}", e.message_zh()),
-                ))
-            })
-            .ok();
-        let id = IdNumber::parse(&row.id_number)
-            .map_err(|e| {
-                errors.push(FieldError::new(
-                    f("id_number"),
-                    format!("{who}：{}", e.message_zh()),
-                ))
-            })
-            .ok();
-        let phone = if row.phone.trim().is_empty() {
-            Some(None)
-        } else {
-            PhoneNumber::parse(&row.phone)
-                .map(Some)
-                .map_err(|e| {
+        let field = |name: &str| format!("{}_{i}_{name}", side.key());
+        match check_person(row) {
+            Err(e) => errors.extend(
+                e.into_iter()
+                    .map(|e| FieldError::new(field(&e.field), format!("{who}：{}", e.message))),
+            ),
+            Ok((mut party, share)) => {
+                if seen_ids.contains(&party.id_number) {
                     errors.push(FieldError::new(
-                        f("phone"),
-                        format!("{who}：{}", e.message_zh()),
-                    ))
-                })
-                .ok()
-        };
-        let share = Share::parse(&row.share)
-            .map_err(|e| {
-                errors.push(FieldError::new(
-                    f("share"),
-                    format!("{who}：{}", e.message_zh()),
-                ))
-            })
-            .ok();
-        if let Some(id) = &id {
-            if seen_ids.contains(&id.as_str().to_owned()) {
-                errors.push(FieldError::new(
-                    f("id_number"),
-                    format!("{who}：同一人不能重复填写"),
-                ));
+                        field("id_number"),
+                        format!("{who}：同一人不能重复填写"),
+                    ));
+                }
+                seen_ids.push(party.id_number.clone());
+                let share = match share {
+                    Some(share) => share,
+                    None if filled == 1 => {
+                        let whole = Share::parse("1")
+                            .map_err(|_| vec![FieldError::new(field("share"), "份额格式不正确")])?;
+                        party.share = whole.to_string();
+                        whole
+                    }
+                    None => {
+                        errors.push(FieldError::new(
+                            field("share"),
+                            format!("{who}：请填写份额（{}不止一位）", side.short_zh()),
+                        ));
+                        continue;
+                    }
+                };
+                shares.push(share);
+                parties.push(party);
             }
-            seen_ids.push(id.as_str().to_owned());
-        }
-        if let (Some(name), Some(id), Some(phone), Some(share)) = (name, id, phone, share) {
-            shares.push(share);
-            parties.push(Party {
-                name: name.as_str().to_owned(),
-                id_type: "1".into(),
-                id_number: id.as_str().to_owned(),
-                phone: phone.map(|p| p.as_str().to_owned()),
-                share: share.to_string(),
-            });
         }
     }
     if parties.is_empty() && errors.is_empty() {
         errors.push(FieldError::new(
-            format!("{}_0_name", side.key()),
-            format!("请至少填写一位{}", side.name_zh()),
+            side.list_field(),
+            format!("请至少添加一位{}", side.name_zh()),
         ));
     }
-    if rows.iter().filter(|r| !r.is_blank()).count() > MAX_PARTIES {
+    if filled > MAX_PARTIES {
         errors.push(FieldError::new(
-            format!("{}_0_name", side.key()),
+            side.list_field(),
             format!("{}最多{}位", side.name_zh(), MAX_PARTIES),
         ));
     }
     if errors.is_empty() && !Share::sum_is_one(&shares) {
         errors.push(FieldError::new(
-            format!("{}_0_share", side.key()),
+            side.list_field(),
             format!(
-                "{}的份额之和必须等于1（例如两人各 1/2），请核对",
+                "{}的份额之和必须等于1（例如两人各 1/2），请修改各人的份额",
                 side.name_zh()
             ),
         ));
@@ -578,10 +640,15 @@ impl ApplicationRow {
     }
 }
 
+/// The timeline status of the back office's receipt of a submission or a supplement
+/// (登记机构已收到): a step of its own, not a change of the case's status.
+pub const RECEIVED: &str = "received";
+
 /// One entry of the status timeline.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
-    /// Status code (`accepted`, `supplement_requested`, …).
+    /// Status code (`submitted`, `accepted`, `supplement_requested`, …), or `received` for
+    /// the back office's receipt of the materials.
     pub status: String,
     /// 受理 / 补正 / …
     pub status_zh: String,
@@ -639,15 +706,15 @@ fn row_of(pii: &ow_pii::PiiKeyring, r: &sqlx::any::AnyRow) -> Result<Application
     })
 }
 
-/// Creates an empty draft for the citizen; returns its id.
-pub async fn create_draft(app: &App, account_id: &str, now_ms: i64) -> Result<String, AppError> {
+/// Creates a draft for the citizen holding `form` (empty, or prefilled); returns its id.
+pub async fn create_draft(
+    app: &App,
+    account_id: &str,
+    form: &ApplicationForm,
+    now_ms: i64,
+) -> Result<String, AppError> {
     let id = ow_store::new_id();
-    let form = ApplicationForm {
-        sellers: vec![PartyInput::default(); DEFAULT_ROWS],
-        buyers: vec![PartyInput::default(); DEFAULT_ROWS],
-        ..ApplicationForm::default()
-    };
-    let sealed = seal_form(app, &id, &form)?;
+    let sealed = seal_form(app, &id, form)?;
     sqlx::query(
         "INSERT INTO inet_applications (id, account_id, business_type, state, form_sealed, created_at_ms, updated_at_ms) \
          VALUES ($1, $2, $3, 'draft', $4, $5, $5)",
@@ -859,6 +926,62 @@ async fn add_materials(
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// Most materials one application (or one supplement) may have: what one exchange message may
+/// carry to the back office.
+pub const MAX_MATERIALS: usize = ow_exchange::MAX_FILES_PER_MESSAGE;
+
+/// Largest total size of the materials of one application (or one supplement).
+pub const MAX_MATERIALS_BYTES: u64 = ow_exchange::MAX_FILES_TOTAL_BYTES;
+
+/// Checks that `count` materials of `total` bytes fit in one application: the caps come from
+/// the exchange contract, so an application that passes can always travel to the back office.
+pub fn check_materials_cap(count: usize, total: u64) -> Result<(), FieldError> {
+    if count > MAX_MATERIALS {
+        return Err(FieldError::new(
+            "file",
+            format!(
+                "一件申请最多可上传{MAX_MATERIALS}份材料（现有{count}份），请删除重复或不需要的材料后再试"
+            ),
+        ));
+    }
+    if total > MAX_MATERIALS_BYTES {
+        return Err(FieldError::new(
+            "file",
+            format!(
+                "一件申请的材料合计不能超过{}MB（现为{:.1}MB），请压缩或删除部分材料后再试",
+                MAX_MATERIALS_BYTES >> 20,
+                total as f64 / (1024.0 * 1024.0)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the files about to be added to draft `draft_id` keep it within
+/// [`check_materials_cap`] (checked again at submit).
+pub async fn check_draft_capacity(
+    app: &App,
+    draft_id: &str,
+    adding: &[AcceptedFile],
+) -> Result<Result<(), FieldError>, AppError> {
+    let have = materials(app, draft_id).await?;
+    let count = have.len() + adding.len();
+    let total = have
+        .iter()
+        .map(|m| u64::try_from(m.size).unwrap_or(0))
+        .chain(adding.iter().map(|f| f.checked.size))
+        .fold(0u64, u64::saturating_add);
+    Ok(check_materials_cap(count, total))
+}
+
+fn materials_cap_of(mats: &[MaterialView]) -> Result<(), FieldError> {
+    let total = mats
+        .iter()
+        .map(|m| u64::try_from(m.size).unwrap_or(0))
+        .fold(0u64, u64::saturating_add);
+    check_materials_cap(mats.len(), total)
 }
 
 /// Whether `code` is on the checklist.
@@ -1081,6 +1204,9 @@ fn check_submission(
             format!("请上传“{}”", m.name_zh),
         ));
     }
+    if let Err(e) = materials_cap_of(mats) {
+        errors.push(e);
+    }
     valid
         .filter(|_| errors.is_empty())
         .ok_or(SubmitError::Invalid(errors))
@@ -1201,7 +1327,8 @@ pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEnt
     .bind(application_id)
     .fetch_all(app.store.reader())
     .await?;
-    rows.iter()
+    let mut entries = rows
+        .iter()
         .map(|r| {
             let status: String = r.try_get("status")?;
             let requested: Option<String> = r.try_get("requested_materials")?;
@@ -1212,9 +1339,13 @@ pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEnt
                 r.try_get("reason")?,
             )?;
             Ok(TimelineEntry {
-                status_zh: CaseStatus::from_code(&status)
-                    .map(|s| s.name_zh().to_owned())
-                    .unwrap_or_else(|| status.clone()),
+                status_zh: if status == RECEIVED {
+                    "登记机构已收到".to_owned()
+                } else {
+                    CaseStatus::from_code(&status)
+                        .map(|s| s.name_zh().to_owned())
+                        .unwrap_or_else(|| status.clone())
+                },
                 status,
                 reason,
                 requested_materials: requested
@@ -1224,7 +1355,47 @@ pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEnt
                 changed_at_ms,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, AppError>>()?;
+    // A message about this application that the exchange set aside: the citizen sees it, in
+    // plain words, with what to do.
+    let no: Option<String> =
+        sqlx::query_scalar("SELECT application_no FROM inet_applications WHERE id = $1")
+            .bind(application_id)
+            .fetch_optional(app.store.reader())
+            .await?
+            .flatten();
+    if let Some(no) = no {
+        for letter in ow_exchange::dead_letters_for_case(&app.store, &no).await? {
+            entries.push(TimelineEntry {
+                status: SET_ASIDE.to_owned(),
+                status_zh: "传递暂停".to_owned(),
+                reason: Some(set_aside_text(&letter)),
+                requested_materials: Vec::new(),
+                changed_at_ms: letter.dead_at_ms,
+            });
+        }
+        entries.sort_by_key(|e| e.changed_at_ms);
+    }
+    Ok(entries)
+}
+
+/// The timeline status of a message the exchange set aside.
+pub const SET_ASIDE: &str = "set_aside";
+
+/// What the citizen is told when a message about their application was set aside.
+fn set_aside_text(letter: &ow_exchange::DeadLetter) -> String {
+    let what = match letter.direction {
+        ow_exchange::Direction::Outbound => "您提交的内容在发送到登记机构时被暂停",
+        ow_exchange::Direction::Inbound => "登记机构发来的办理进度暂时无法在网上显示",
+    };
+    let todo = match letter.code.as_str() {
+        "too-large" | "too-many-files" => {
+            "原因是材料过多或过大。请联系登记机构窗口，按工作人员的指引补交材料"
+        }
+        "control-character" => "原因是填写的内容含有无法识别的字符。请联系登记机构窗口更正",
+        _ => "工作人员已收到提示，会在处理后重新发送，您无需重复提交",
+    };
+    format!("{what}（编号 {}）。{todo}。", letter.id)
 }
 
 /// Sends supplement materials for an application in status 补正. Returns the supplement id.
@@ -1257,6 +1428,19 @@ pub async fn submit_supplement(
             "note",
             "说明不能超过500字",
         )]));
+    }
+    if note.chars().any(ow_exchange::is_forbidden_control) {
+        return Err(SubmitError::Invalid(vec![FieldError::new(
+            "note",
+            "说明中含有不可见的控制字符，请删除后重新填写（可直接重新输入文字，不要从其他软件粘贴）",
+        )]));
+    }
+    let total = files
+        .iter()
+        .map(|f| f.checked.size)
+        .fold(0u64, u64::saturating_add);
+    if let Err(e) = check_materials_cap(files.len(), total) {
+        return Err(SubmitError::Invalid(vec![e]));
     }
     let supplement_id = ow_store::new_id();
     let files = app.files.put_accepted(with_ids(files)).await?;
@@ -1490,6 +1674,15 @@ mod tests {
     }
 
     #[test]
+    fn materials_are_capped_by_what_one_message_may_carry() {
+        assert!(check_materials_cap(MAX_MATERIALS, MAX_MATERIALS_BYTES).is_ok());
+        let e = check_materials_cap(MAX_MATERIALS + 1, 10).unwrap_err();
+        assert!(e.message.contains("最多可上传"), "{}", e.message);
+        let e = check_materials_cap(2, MAX_MATERIALS_BYTES + 1).unwrap_err();
+        assert!(e.message.contains("合计不能超过256MB"), "{}", e.message);
+    }
+
+    #[test]
     fn prices() {
         assert_eq!(parse_price_fen("1250000").unwrap(), 125_000_000);
         assert_eq!(parse_price_fen("1,250,000.5").unwrap(), 125_000_050);
@@ -1528,6 +1721,7 @@ mod tests {
         assert!(err[0].message.contains("校验位"), "{err:?}");
         let err = check_side(&[PartyInput::default()], Side::Buyer).unwrap_err();
         assert!(err[0].message.contains("至少"));
+        assert_eq!(err[0].field, "buyers");
         let err = check_side(
             &[
                 p("张小三", "11010519491231002X", "1/2"),
@@ -1537,5 +1731,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err[0].message.contains("重复"));
+    }
+
+    #[test]
+    fn one_person_alone_may_leave_the_share_blank_two_may_not() {
+        let sole = check_side(&[p("王大山", "11010519491231002X", "")], Side::Seller).unwrap();
+        assert_eq!(sole[0].share, Share::parse("1").unwrap().to_string());
+        let err = check_side(
+            &[
+                p("张小三", "11010519491231002X", ""),
+                p("李四", "440524188001010014", "1/2"),
+            ],
+            Side::Buyer,
+        )
+        .unwrap_err();
+        assert_eq!(err[0].field, "buyer_0_share");
+        assert!(err[0].message.contains("请填写份额"), "{err:?}");
+    }
+
+    #[test]
+    fn one_person_page_errors_name_its_own_fields() {
+        let err = check_person(&PartyInput {
+            name: String::new(),
+            id_number: "11010119900307451X".into(),
+            phone: "123".into(),
+            share: "2/1".into(),
+        })
+        .unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "id_number", "phone", "share"]);
+        let (party, share) = check_person(&p("王大山", "11010519491231002X", "")).unwrap();
+        assert_eq!(party.name, "王大山");
+        assert!(share.is_none());
     }
 }

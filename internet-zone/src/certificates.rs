@@ -103,16 +103,29 @@ pub struct PublicView {
 /// The answer of `/verify`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifyResult {
-    /// `valid`, `cancelled` or `not_genuine`.
+    /// `valid`, `cancelled`, `no_match` (no certificate has this number and this code: a
+    /// number and code check) or `not_genuine` (a file that does not verify).
     pub outcome: String,
-    /// 有效 / 已注销 / 非真实证书.
+    /// 有效 / 已注销 / 证书编号与验证码不匹配 / 非真实证书.
     pub outcome_zh: String,
     /// The public record, for a genuine certificate.
     pub record: Option<PublicView>,
 }
 
 impl VerifyResult {
-    fn not_genuine() -> Self {
+    /// The answer when no published certificate has this number with this code. It says the
+    /// pair does not match rather than "not genuine": a typo in either is the likely cause, and
+    /// whether the number exists is not told.
+    fn no_match() -> Self {
+        VerifyResult {
+            outcome: "no_match".into(),
+            outcome_zh: "证书编号与验证码不匹配".into(),
+            record: None,
+        }
+    }
+
+    /// The answer for a file that is not a certificate signed by the registration centre.
+    pub fn not_genuine() -> Self {
         VerifyResult {
             outcome: "not_genuine".into(),
             outcome_zh: "非真实证书".into(),
@@ -163,7 +176,7 @@ async fn public_record(app: &App, number: &str) -> Result<Option<(PublicView, St
 
 /// Checks a certificate number and verification code. A malformed input is a field error; a
 /// well-formed pair that matches nothing (unknown number, or wrong code for a real number) is
-/// 非真实证书, in the same time either way.
+/// `no_match`, the same answer in the same time either way.
 pub async fn verify_code(
     app: &App,
     number: &str,
@@ -182,20 +195,37 @@ pub async fn verify_code(
     let found = public_record(app, number.as_str()).await?;
     Ok(Ok(match found {
         Some((view, digest)) if digest_matches(&digest, &number, &code) => VerifyResult::of(view),
-        Some(_) => VerifyResult::not_genuine(),
+        Some(_) => VerifyResult::no_match(),
         None => {
             // Same work as a found record, so timing does not tell which numbers exist.
             std::hint::black_box(digest_matches("", &number, &code));
-            VerifyResult::not_genuine()
+            VerifyResult::no_match()
         }
     }))
 }
 
-/// Checks an uploaded e-certificate file: the signature against the extranet's key, then the
-/// published status. Anything that does not parse or verify is 非真实证书.
-pub async fn verify_file(app: &App, bytes: &[u8]) -> Result<VerifyResult, AppError> {
-    let Ok(signed) = SignedCertificate::from_json(bytes) else {
-        return Ok(VerifyResult::not_genuine());
+/// Checks an uploaded e-certificate file, the signed `.json` or the PDF that carries it: the
+/// signature against the extranet's key, then the published status. Anything that does not
+/// parse or verify is 非真实证书.
+pub async fn verify_file(app: &App, bytes: Vec<u8>) -> Result<VerifyResult, AppError> {
+    let signed = if bytes.starts_with(b"%PDF-") {
+        // A PDF from outside is parsed off the async workers; a parser panic is a refusal.
+        match tokio::task::spawn_blocking(move || ow_certificate::signed_from_pdf(&bytes)).await {
+            Ok(Ok(signed)) => signed,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "uploaded PDF holds no readable e-certificate");
+                return Ok(VerifyResult::not_genuine());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading an uploaded PDF failed");
+                return Ok(VerifyResult::not_genuine());
+            }
+        }
+    } else {
+        match SignedCertificate::from_json(&bytes) {
+            Ok(signed) => signed,
+            Err(_) => return Ok(VerifyResult::not_genuine()),
+        }
     };
     let Ok(cert) = signed.verify(&app.trust) else {
         return Ok(VerifyResult::not_genuine());
@@ -209,4 +239,64 @@ pub async fn verify_file(app: &App, bytes: &[u8]) -> Result<VerifyResult, AppErr
         }
         _ => VerifyResult::not_genuine(),
     })
+}
+
+/// What the back office has published about a unit that the portal may show the citizen who is
+/// applying for it: the address (坐落), and the masked holders when the citizen has typed the
+/// seller's certificate number. It comes from the same public records `/verify` answers from
+/// (`CertificateStatus` messages); the portal holds no register. `None` when nothing is published
+/// for the unit or certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedUnit {
+    /// 坐落.
+    pub location: String,
+    /// Holders of the certificate, masked as published (张*三（370781********1234）); empty
+    /// unless the citizen typed the certificate number.
+    pub holders_masked: Vec<String>,
+}
+
+/// Looks up the valid public record for the unit code and/or certificate number of a draft.
+/// The address is shown for a matching unit code or certificate number; the masked holders
+/// only for a matching certificate number (knowing it means having seen the certificate), and
+/// only when a unit code, if also given, is that certificate's.
+pub async fn published_unit(
+    app: &App,
+    unit_code: &str,
+    certificate_number: &str,
+) -> Result<Option<PublishedUnit>, AppError> {
+    let unit_code = unit_code.trim();
+    let certificate_number = certificate_number.trim();
+    if !certificate_number.is_empty() {
+        let row = sqlx::query(
+            "SELECT unit_code, location, holders_masked FROM inet_public_certificates \
+             WHERE certificate_number = $1 AND status = 'valid'",
+        )
+        .bind(certificate_number)
+        .fetch_optional(app.store.reader())
+        .await?;
+        if let Some(r) = row {
+            let unit: String = r.try_get("unit_code")?;
+            if unit_code.is_empty() || unit == unit_code {
+                let holders: String = r.try_get("holders_masked")?;
+                return Ok(Some(PublishedUnit {
+                    location: r.try_get("location")?,
+                    holders_masked: serde_json::from_str(&holders)?,
+                }));
+            }
+        }
+    }
+    if unit_code.is_empty() {
+        return Ok(None);
+    }
+    let location: Option<String> = sqlx::query_scalar(
+        "SELECT location FROM inet_public_certificates WHERE unit_code = $1 AND status = 'valid' \
+         ORDER BY issued_at_ms DESC LIMIT 1",
+    )
+    .bind(unit_code)
+    .fetch_optional(app.store.reader())
+    .await?;
+    Ok(location.map(|location| PublishedUnit {
+        location,
+        holders_masked: Vec::new(),
+    }))
 }

@@ -107,11 +107,18 @@ impl PortalImporter {
                 s.application_no
             ));
         }
+        // The back office's receipt of a submission or supplement is a step of its own
+        // (登记机构已收到), not a repeat of 已提交.
+        let step = if s.received_message_id.is_some() && status == CaseStatus::Submitted {
+            crate::applications::RECEIVED
+        } else {
+            status.code()
+        };
         insert_timeline(
             tx,
             &self.pii,
             &id,
-            status.code(),
+            step,
             s.reason.as_deref(),
             &s.requested_materials,
             s.changed_at_ms,
@@ -172,7 +179,8 @@ impl PortalImporter {
                 c.item
             ));
         };
-        let signed = match SignedCertificate::from_json(&file.bytes) {
+        let bytes = file.read_async().await?;
+        let signed = match SignedCertificate::from_json(&bytes) {
             Ok(s) => s,
             Err(e) => return refused(format!("the certificate file is not valid: {e}")),
         };
@@ -192,10 +200,7 @@ impl PortalImporter {
             ));
         }
         let id = ow_store::new_id();
-        let sealed = self
-            .pii
-            .seal(CERT_FIELD, &cert_ctx(&id), &file.bytes)
-            .to_text();
+        let sealed = self.pii.seal(CERT_FIELD, &cert_ctx(&id), &bytes).to_text();
         let issued_ms = cert.issued_at.timestamp_millis();
         sqlx::query(
             "INSERT INTO inet_certificates (id, account_id, application_id, certificate_number, signed_sealed, issued_at_ms, received_at_ms) \

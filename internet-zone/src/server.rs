@@ -23,7 +23,7 @@ use crate::web::PageError;
 /// All routes with their state.
 pub fn router(state: AppState) -> Router {
     let upload_limit = DefaultBodyLimit::max(state.upload_body_limit());
-    let verify_limit = DefaultBodyLimit::max(ow_certificate::MAX_SIGNED_JSON_BYTES + (64 << 10));
+    let verify_limit = DefaultBodyLimit::max(ow_certificate::MAX_PDF_BYTES + (64 << 10));
     let app = Router::new()
         .route("/", get(pages::index))
         .route("/register", get(pages::register_form).post(pages::register))
@@ -41,6 +41,18 @@ pub fn router(state: AppState) -> Router {
             get(pages::draft_parties).post(pages::save_parties),
         )
         .route(
+            "/drafts/{id}/parties/{side}/new",
+            get(pages::person_new).post(pages::person_add),
+        )
+        .route(
+            "/drafts/{id}/parties/{side}/{n}",
+            get(pages::person_edit).post(pages::person_save),
+        )
+        .route(
+            "/drafts/{id}/parties/{side}/{n}/delete",
+            get(pages::person_delete_confirm).post(pages::person_delete),
+        )
+        .route(
             "/drafts/{id}/materials",
             get(pages::draft_materials)
                 .post(pages::upload_materials)
@@ -52,9 +64,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/drafts/{id}/check", get(pages::draft_check))
         .route("/drafts/{id}/submit", post(pages::submit))
-        .route("/drafts/{id}/delete", post(pages::delete_draft))
+        .route(
+            "/drafts/{id}/delete",
+            get(pages::delete_draft_confirm).post(pages::delete_draft),
+        )
         .route("/applications", get(pages::applications_list))
         .route("/applications/{no}", get(pages::application_detail))
+        .route(
+            "/applications/{no}/submitted",
+            get(pages::application_submitted),
+        )
         .route(
             "/applications/{no}/supplements",
             post(pages::supplement).layer(upload_limit),
@@ -66,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::certificate_download),
         )
         .route("/certificates/{id}/print", get(pages::certificate_print))
+        .route("/certificates/{id}/pdf", get(pages::certificate_pdf))
         .route("/verify", get(pages::verify))
         .route("/verify/file", post(pages::verify_file).layer(verify_limit))
         .merge(crate::api::routes(state.upload_body_limit()))

@@ -106,7 +106,26 @@ pub enum CertificateError {
         /// What was wrong.
         reason: String,
     },
-    /// The HTML template failed to render.
+    /// The CJK font for the PDF cannot be used.
+    #[error(
+        "the font for e-certificate PDFs cannot be used ({reason}); set `certificate_font_file` \
+         to a TrueType/OpenType CJK font, e.g. install Debian's fonts-wqy-microhei and use \
+         /usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    )]
+    Font {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The certificate has characters the PDF font has no glyph for.
+    #[error(
+        "the certificate has {count} character(s) the PDF font lacks; configure a font with \
+         fuller CJK coverage (e.g. Noto Sans CJK); the printable page still works"
+    )]
+    FontMissesCharacters {
+        /// How many distinct characters are missing (not which: they may be part of a name).
+        count: usize,
+    },
+    /// The HTML page or the PDF failed to render.
     #[error("cannot render the certificate page: {reason}; this is a bug, please report it")]
     Render {
         /// The underlying error.
@@ -135,6 +154,9 @@ impl CertificateError {
             Self::VerificationCode(e) => e.message_zh(),
             Self::LicenseId(_) => "证照标识不正确，请核对后重新输入".into(),
             Self::Query { .. } => "核验链接不完整，请重新扫描二维码或手工输入证号和验证码".into(),
+            Self::Font { .. } | Self::FontMissesCharacters { .. } => {
+                "暂时无法生成 PDF 电子证书，请使用打印版或下载电子证照文件（.json）".into()
+            }
             Self::Key(_)
             | Self::Random { .. }
             | Self::Qr { .. }

@@ -4,8 +4,10 @@
 //! The extranet zone issues a certificate as an [`ECertificate`] (证号, 证照标识, holders with
 //! their full personal data, unit, right, area, dates, verification code …), checks it and signs
 //! it with an Ed25519 certificate key ([`sign`] → [`SignedCertificate`], JSON). The internet
-//! portal stores the signed file, renders it as an A4 page with the QR code ([`render_html`]),
-//! and verifies files it is given against the trusted certificate keys
+//! portal stores the signed file, renders it as a page that fits a phone's screen and prints as
+//! A4 with the QR code ([`render_html`]), and as a one-page PDF carrying the signed file
+//! ([`render_pdf`], read back by [`signed_from_pdf`]), and verifies files it is given against
+//! the trusted certificate keys
 //! ([`SignedCertificate::from_json`], [`SignedCertificate::verify`], [`CertificateTrust`]).
 //! Anyone can check a certificate on the portal's public `/verify` page by scanning the QR code
 //! ([`verify_url`], [`parse_verify_query`]) or typing the number and the [`VerificationCode`];
@@ -22,6 +24,7 @@ pub mod document;
 mod error;
 mod keyfile;
 pub mod license_id;
+mod pdf;
 mod public;
 mod qr;
 mod render;
@@ -36,9 +39,10 @@ pub use keyfile::{
     GeneratedCertificateKey, generate_key_file, load_signing_key, load_verifying_key,
 };
 pub use license_id::{LicenseId, LicenseIdError};
+pub use pdf::{CertificateFont, MAX_PDF_BYTES, PDF_ATTACHMENT_NAME, render_pdf, signed_from_pdf};
 pub use public::{CertificateStatus, PublicRecord, VerifyOutcome};
 pub use qr::{CERT_PARAM, CODE_PARAM, VerifyQuery, parse_verify_query, qr_svg, verify_url};
-pub use render::render_html;
+pub use render::{ScreenLinks, render_html, render_html_with_links};
 pub use signing::{
     CertificateTrust, MAX_SIGNED_JSON_BYTES, SIGNATURE_CONTEXT, SignedCertificate, canonical_bytes,
     key_id, sign,

@@ -1,4 +1,5 @@
-//! The printable HTML page of a certificate ([`render_html`]): an A4 page in the style of the
+//! The HTML page of a certificate ([`render_html`]): on a screen it is as wide as the screen
+//! (a phone shows every field, label above value); printed it is an A4 sheet in the style of the
 //! paper 不动产权证书 / 不动产登记证明, with the QR code inline. No JavaScript, no external
 //! resources; every value is HTML-escaped by the template (askama escapes by default), and only
 //! the QR code's SVG, which this crate generates from the verification link, is inserted as
@@ -34,9 +35,21 @@ impl<'a> PartyRow<'a> {
     }
 }
 
+/// Links shown above the certificate on screen (never printed): the PDF and the way back.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScreenLinks<'a> {
+    /// Where the PDF of this certificate is downloaded.
+    pub pdf: Option<&'a str>,
+    /// Where the JSON file of this certificate is downloaded.
+    pub json: Option<&'a str>,
+    /// The page to go back to.
+    pub back: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "certificate.html")]
 struct CertificatePage<'a> {
+    links: ScreenLinks<'a>,
     title: &'static str,
     is_proof: bool,
     number: &'a str,
@@ -75,6 +88,15 @@ pub fn render_html(
     signed: &SignedCertificate,
     verify_base_url: &str,
 ) -> Result<String, CertificateError> {
+    render_html_with_links(signed, verify_base_url, ScreenLinks::default())
+}
+
+/// [`render_html`] with links above the certificate on screen (PDF, JSON, back).
+pub fn render_html_with_links(
+    signed: &SignedCertificate,
+    verify_base_url: &str,
+    links: ScreenLinks<'_>,
+) -> Result<String, CertificateError> {
     let cert = &signed.certificate;
     let link = verify_url(
         verify_base_url,
@@ -82,6 +104,7 @@ pub fn render_html(
         &cert.verification_code,
     );
     let page = CertificatePage {
+        links,
         title: cert.kind().name_zh(),
         is_proof: cert.kind() == CertificateKind::RegistrationProof,
         number: cert.certificate_number.as_str(),
@@ -163,6 +186,40 @@ mod tests {
         assert!(!html.contains("<script"), "no JavaScript");
         assert!(!html.contains("<?xml"));
         assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
+    }
+
+    #[test]
+    fn the_screen_gets_its_own_layout_and_print_keeps_the_a4_sheet() {
+        let signed = sign(&sample_in_shares(), &fixed_key()).expect("sign");
+        let html = render_html_with_links(
+            &signed,
+            BASE,
+            ScreenLinks {
+                pdf: Some("/certificates/1/pdf"),
+                json: Some("/certificates/1/download"),
+                back: Some("/certificates"),
+            },
+        )
+        .expect("render");
+        let print_at = html.find("@media print").expect("print rules");
+        let screen_css = &html[..print_at];
+        // On screen nothing is wider than the viewport: no fixed 210 mm sheet.
+        assert_eq!(
+            screen_css.matches("width: 210mm").count(),
+            screen_css.matches("max-width: 210mm").count(),
+            "{screen_css}"
+        );
+        assert!(screen_css.contains("max-width: 210mm"));
+        assert!(html.contains("@media (max-width: 40em)"));
+        // Printed, the sheet is A4: the page size, the full-height frame, table rows again.
+        assert!(html.contains("@page { size: A4"));
+        assert!(html[print_at..].contains(".frame { min-height: 270mm"));
+        assert!(html[print_at..].contains("display: table-cell"));
+        // The links are on screen only.
+        assert!(html.contains("href=\"/certificates/1/pdf\""));
+        assert!(html.contains("class=\"screen-only toolbar\""));
+        let plain = render_html(&signed, BASE).expect("render");
+        assert!(!plain.contains("class=\"screen-only toolbar\""));
     }
 
     #[test]

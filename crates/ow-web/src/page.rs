@@ -119,6 +119,10 @@ button.danger, .button.danger { background: #c8102e; border-color: #c8102e; }
 button[disabled], .button[aria-disabled="true"] { opacity: .55; cursor: not-allowed; }
 .actions { margin-top: 1.5rem; }
 .link-button { background: none; border: 0; color: #0b57a4; text-decoration: underline; padding: 0; min-height: 0; font-weight: normal; }
+.link-button:hover { background: none; color: #073e75; }
+/* On the dark header a link-styled button is white like the navigation (#fff on #0f3d75: 11:1). */
+.site-header .link-button, .site-header .link-button:hover { color: #fff; }
+.danger-link { color: #a0061f; }
 
 /* Notices */
 .notice { border-left: 5px solid #0b57a4; background: #eef4fb; padding: .75rem 1rem; margin-bottom: 1rem; }
@@ -140,6 +144,23 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 dl.summary { display: grid; grid-template-columns: 1fr; gap: 0; background: #fff; border: 1px solid #d8dee4; border-radius: 6px; }
 dl.summary dt { font-weight: 600; color: #57606a; padding: .5rem .75rem 0; }
 dl.summary dd { margin: 0; padding: 0 .75rem .5rem; border-bottom: 1px solid #eef1f4; }
+
+/* Summary list with actions per row (the "add another" pattern, check your answers) */
+dl.summary-list { margin: 0 0 1rem; background: #fff; border: 1px solid #d8dee4; border-radius: 6px; }
+dl.summary-list .summary-row { display: flex; flex-wrap: wrap; gap: .25rem 1rem; padding: .6rem .75rem; border-bottom: 1px solid #eef1f4; }
+dl.summary-list .summary-row:last-child { border-bottom: 0; }
+dl.summary-list dt { font-weight: 600; color: #57606a; flex: 0 0 100%; }
+dl.summary-list dd { margin: 0; flex: 1 1 auto; }
+dl.summary-list dd.summary-actions { flex: 0 0 auto; display: flex; gap: 1rem; align-items: flex-start; }
+.party-side.has-error { border-left: 4px solid #c8102e; padding-left: .75rem; }
+h2 .edit-link { font-size: 1rem; font-weight: normal; margin-left: .5rem; }
+.id-full { letter-spacing: .06em; }
+
+/* Confirmation after submitting */
+.confirmation-panel { background: #116329; color: #fff; text-align: center; padding: 1.25rem 1rem; border-radius: 6px; margin-bottom: 1.5rem; }
+.confirmation-panel h1 { margin-top: 0; }
+.confirmation-panel p { margin: 0 0 .25rem; }
+.confirmation-panel .application-no { font-size: 1.6rem; letter-spacing: .05em; font-variant-numeric: tabular-nums; word-break: break-all; }
 
 /* Status badges */
 .badge { display: inline-block; font-size: .8rem; font-weight: 600; line-height: 1.5; padding: .05rem .5rem; border-radius: 999px; background: #eef1f4; color: #1f2328; white-space: nowrap; }
@@ -168,6 +189,9 @@ ol.steps > li { counter-increment: step; padding: .3rem .6rem; border-radius: 4p
 ol.steps > li::before { content: counter(step) ". "; }
 ol.steps > li.done { background: #dff3e4; color: #116329; }
 ol.steps > li.current { background: #0b57a4; color: #fff; font-weight: 600; }
+/* Step links take their step's colour, so the current step reads white on blue (6.9:1), not
+   link blue on blue. */
+ol.steps a { color: inherit; }
 
 /* Pagination */
 .pagination { display: flex; flex-wrap: wrap; gap: .25rem; list-style: none; padding: 0; }
@@ -188,6 +212,7 @@ ol.steps > li.current { background: #0b57a4; color: #fff; font-weight: 600; }
   dl.summary { grid-template-columns: minmax(9rem, 1fr) 3fr; }
   dl.summary dt { padding: .5rem .75rem; border-bottom: 1px solid #eef1f4; }
   dl.summary dd { padding: .5rem .75rem; }
+  dl.summary-list dt { flex: 0 0 9rem; }
 }
 
 /* Print: the page as a clean record */
@@ -256,6 +281,72 @@ mod tests {
         );
         assert_eq!(escape_html("不动产"), "不动产");
         assert_eq!(escape_html(""), "");
+    }
+
+    /// WCAG 2 contrast ratio of two `#rrggbb` colours.
+    fn contrast(a: &str, b: &str) -> f64 {
+        fn luminance(hex: &str) -> f64 {
+            let channel = |i: usize| {
+                let v = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")) / 255.0;
+                if v <= 0.039_28 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+        }
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// The colour a rule gives `property`, from the first rule whose selector is `selector`.
+    fn rule_colour(selector: &str, property: &str) -> String {
+        let start = STYLE_CSS
+            .find(&format!("\n{selector} {{"))
+            .unwrap_or_else(|| panic!("no rule {selector}"));
+        let body = &STYLE_CSS[start..];
+        let body = &body[..body.find('}').expect("rule end")];
+        let at = body
+            .find(&format!(" {property}: #"))
+            .unwrap_or_else(|| panic!("{selector} has no {property}"));
+        let value = &body[at + property.len() + 3..];
+        let value = &value[..value.find(';').expect("declaration end")];
+        if value.len() == 4 {
+            // #rgb → #rrggbb
+            value.chars().skip(1).fold("#".to_owned(), |mut out, c| {
+                out.push(c);
+                out.push(c);
+                out
+            })
+        } else {
+            value.to_owned()
+        }
+    }
+
+    #[test]
+    fn header_sign_out_and_current_step_meet_contrast_4_5() {
+        // 退出登录 is a link-styled button on the dark header.
+        let header = rule_colour(".site-header", "background");
+        let sign_out = rule_colour(
+            ".site-header .link-button, .site-header .link-button:hover",
+            "color",
+        );
+        assert!(
+            contrast(&sign_out, &header) >= 4.5,
+            "{sign_out} on {header}"
+        );
+        // The current step's label is a link inside the blue step.
+        let step_bg = rule_colour("ol.steps > li.current", "background");
+        let step_fg = rule_colour("ol.steps > li.current", "color");
+        assert!(STYLE_CSS.contains("ol.steps a { color: inherit; }"));
+        assert!(
+            contrast(&step_fg, &step_bg) >= 4.5,
+            "{step_fg} on {step_bg}"
+        );
+        // The colours the old sheet gave them fail: this check can tell.
+        assert!(contrast("#0b57a4", &header) < 4.5);
+        assert!(contrast("#0b57a4", &step_bg) < 1.1);
     }
 
     #[test]

@@ -35,6 +35,9 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PasswordPolicyError {
+    /// Nothing was entered.
+    #[error("no password was entered; enter one")]
+    Empty,
     /// Fewer characters than the minimum.
     #[error("the password has {len} characters but needs at least {min}; choose a longer one")]
     TooShort {
@@ -108,6 +111,7 @@ impl PasswordPolicyError {
     /// A short Chinese message for the user.
     pub fn message_zh(&self) -> String {
         match self {
+            Self::Empty => "请输入密码".into(),
             Self::TooShort { min, .. } => {
                 format!("密码至少需要{min}个字符，请设置更长的密码")
             }
@@ -180,6 +184,9 @@ impl Default for PasswordPolicy {
 impl PasswordPolicy {
     /// Checks a new password against the policy.
     pub fn check(&self, password: &str) -> Result<(), PasswordPolicyError> {
+        if password.is_empty() {
+            return Err(PasswordPolicyError::Empty);
+        }
         if password.chars().any(char::is_control) {
             return Err(PasswordPolicyError::ControlCharacter);
         }
@@ -567,6 +574,21 @@ mod tests {
             p.check_for_account("Tr0ub4dor&3x", &["zhangsan", "ab"]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn an_empty_password_is_asked_for_not_called_short() {
+        let p = PasswordPolicy::default();
+        assert_eq!(p.check(""), Err(PasswordPolicyError::Empty));
+        assert_eq!(PasswordPolicyError::Empty.message_zh(), "请输入密码");
+        assert_eq!(
+            p.check_for_account("", &["zhangsan"]),
+            Err(PasswordPolicyError::Empty)
+        );
+        assert!(matches!(
+            p.check("a"),
+            Err(PasswordPolicyError::TooShort { len: 1, .. })
+        ));
     }
 
     #[test]

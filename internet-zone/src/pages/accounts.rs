@@ -121,7 +121,7 @@ pub async fn register(
         Err(RegisterError::Invalid(errors)) => {
             let (csrf, cookie) = form_csrf(&app, None, &headers);
             let mut l = layout("注册", None, csrf);
-            l.errors = errors;
+            l.set_errors(errors);
             let page = RegisterPage {
                 layout: l,
                 name: f.name,
@@ -195,6 +195,28 @@ pub async fn login(
     Form(f): Form<LoginForm>,
 ) -> PageResult {
     check_form_csrf(&app, None, &headers, Some(&f.csrf))?;
+    // An empty field is asked for; it is not a failed sign-in and does not count towards the
+    // lockout.
+    let mut missing = Vec::new();
+    if f.login.trim().is_empty() {
+        missing.push(FieldError::new("login", "请输入身份证号码或手机号码"));
+    }
+    if f.password.is_empty() {
+        missing.push(FieldError::new("password", "请输入密码"));
+    }
+    if !missing.is_empty() {
+        let (csrf, cookie) = form_csrf(&app, None, &headers);
+        let mut l = layout("登录", None, csrf);
+        l.set_errors(missing);
+        let page = LoginPage {
+            layout: l,
+            login: f.login,
+        };
+        return Ok(with_cookie(
+            render(&page, StatusCode::UNPROCESSABLE_ENTITY)?,
+            cookie,
+        ));
+    }
     match accounts::login(&app, &f.login, &f.password, chrono::Utc::now()).await {
         Ok(session) => {
             let mut r = see_other("/applications");
@@ -207,7 +229,7 @@ pub async fn login(
         Err(e) => {
             let (csrf, cookie) = form_csrf(&app, None, &headers);
             let mut l = layout("登录", None, csrf);
-            l.errors = vec![FieldError::new("login", e.message_zh())];
+            l.set_errors(vec![FieldError::new("login", e.message_zh())]);
             let page = LoginPage {
                 layout: l,
                 login: f.login,

@@ -45,11 +45,12 @@ struct ApplicationsPage {
     rows: Vec<ListRow>,
 }
 
-/// `GET /applications`: drafts and applications.
+/// `GET /applications[?deleted=1]`: drafts and applications; after a draft was deleted, says so.
 pub async fn applications_list(
     State(app): State<AppState>,
     Citizen(s): Citizen,
     headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     let rows = applications::list(&app, &s.account_id)
         .await?
@@ -75,21 +76,42 @@ pub async fn applications_list(
         })
         .collect();
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
-    render(
-        &ApplicationsPage {
-            layout: layout("我的申请", Some(&s), csrf),
-            rows,
-        },
-        StatusCode::OK,
-    )
+    let mut l = layout("我的申请", Some(&s), csrf);
+    if q.contains_key("deleted") {
+        l.notice = Some("草稿已删除，其中上传的材料也已一并删除".into());
+    }
+    render(&ApplicationsPage { layout: l, rows }, StatusCode::OK)
 }
 
 struct TimelineRow {
     class: &'static str,
     title: String,
     when: String,
-    reason: Option<String>,
+    /// `原因` for a refusal or a request for supplements, `说明` for a registrar's note on
+    /// another step; `None` for text that is not a reason (the receipt's words).
+    label: Option<&'static str>,
+    text: Option<String>,
     requested: String,
+}
+
+/// How one timeline entry reads: its title, and its text with the label that fits it.
+fn timeline_wording(
+    e: &applications::TimelineEntry,
+) -> (String, Option<&'static str>, Option<String>) {
+    let status = CaseStatus::from_code(&e.status);
+    if e.status == applications::RECEIVED {
+        return ("登记机构已收到".into(), None, e.reason.clone());
+    }
+    match status {
+        // The portal's own entries: the submission, and a supplement sent (which carries the
+        // words 已提交补正材料 as its note, not as a reason).
+        Some(CaseStatus::Submitted) if e.reason.is_some() => ("已提交补正材料".into(), None, None),
+        Some(CaseStatus::Submitted) => ("已提交".into(), None, None),
+        Some(CaseStatus::Refused | CaseStatus::SupplementRequested | CaseStatus::Withdrawn) => {
+            (e.status_zh.clone(), Some("原因"), e.reason.clone())
+        }
+        _ => (e.status_zh.clone(), Some("说明"), e.reason.clone()),
+    }
 }
 
 struct ChecklistOption {
@@ -151,19 +173,17 @@ async fn application_page(
         .map(|(i, e)| {
             let st = CaseStatus::from_code(&e.status);
             let last = i + 1 == events.len();
+            let (title, label, text) = timeline_wording(e);
             TimelineRow {
                 class: match st {
                     Some(CaseStatus::Refused | CaseStatus::Withdrawn) => "rejected",
                     _ if last && !st.is_some_and(CaseStatus::is_final) => "current",
                     _ => "done",
                 },
-                title: if e.status == "submitted" && e.reason.is_some() {
-                    "已提交补正材料".into()
-                } else {
-                    e.status_zh.clone()
-                },
+                title,
                 when: fmt_ms(e.changed_at_ms),
-                reason: e.reason.clone().filter(|r| r != "已提交补正材料"),
+                label: text.as_ref().and(label),
+                text,
                 requested: material_names(&e.requested_materials),
             }
         })
@@ -182,7 +202,8 @@ async fn application_page(
                     class: "pending",
                     title: next.name_zh().to_owned(),
                     when: String::new(),
-                    reason: None,
+                    label: None,
+                    text: None,
                     requested: String::new(),
                 });
             }
@@ -191,7 +212,7 @@ async fn application_page(
     let supplement = status == Some(CaseStatus::SupplementRequested);
     let (csrf, _) = form_csrf(app, Some(s), headers);
     let mut l = layout(&format!("申请 {no}"), Some(s), csrf);
-    l.errors = errors;
+    l.set_errors(errors);
     l.notice = notice;
     Ok(ApplicationPage {
         layout: l,
@@ -226,15 +247,43 @@ pub async fn application_detail(
     Path(no): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    let notice = if q.contains_key("submitted") {
-        Some(format!("申请已提交，申请编号 {no}。请留意办理进度。"))
-    } else if q.contains_key("supplemented") {
+    let notice = if q.contains_key("supplemented") {
         Some("补正材料已提交".to_owned())
     } else {
         None
     };
     let page = application_page(&app, &s, &headers, &no, Vec::new(), notice).await?;
     render(&page, StatusCode::OK)
+}
+
+#[derive(Template)]
+#[template(path = "submitted.html")]
+struct SubmittedPage {
+    layout: Layout,
+    application_no: String,
+    submitted: String,
+}
+
+/// `GET /applications/{no}/submitted`: the confirmation after submitting: the application
+/// number, what happens next, the legal time limit and how the citizen will be told.
+pub async fn application_submitted(
+    State(app): State<AppState>,
+    Citizen(s): Citizen,
+    headers: HeaderMap,
+    Path(no): Path<String>,
+) -> PageResult {
+    let row = applications::get_application(&app, &s.account_id, &no)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let (csrf, _) = form_csrf(&app, Some(&s), &headers);
+    render(
+        &SubmittedPage {
+            layout: layout("申请已提交", Some(&s), csrf),
+            application_no: no,
+            submitted: row.submitted_at_ms.map(fmt_ms).unwrap_or_default(),
+        },
+        StatusCode::OK,
+    )
 }
 
 /// `POST /applications/{no}/supplements` (multipart: `checklist_code`, `file`, `note`).

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use ow_domain::Material;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use super::{CsrfOnly, Layout, PageResult, layout, mb, render, see_other};
 use crate::accounts;
 use crate::app::AppState;
 use crate::applications::{
-    self, ApplicationForm, BUSINESS, MAX_PARTIES, MaterialView, PartyInput, Side, SubmitError,
+    self, ApplicationForm, BUSINESS, MaterialView, PartyInput, Side, SubmitError,
 };
 use crate::error::FieldError;
 use crate::files::check_all;
@@ -52,11 +52,23 @@ pub async fn create_draft(
     Form(f): Form<CsrfOnly>,
 ) -> PageResult {
     check_form_csrf(&app, Some(&s), &headers, Some(&f.csrf))?;
-    let id = applications::create_draft(&app, &s.account_id, ow_store::now_ms()).await?;
+    // The applicant is usually a buyer: their own details fill the first buyer, which they
+    // can change or delete on the parties page.
+    let own = accounts::own_details(&app, &s.account_id).await?;
+    let form = ApplicationForm {
+        buyers: vec![PartyInput {
+            name: own.name,
+            id_number: own.id_number,
+            phone: own.phone,
+            share: String::new(),
+        }],
+        ..ApplicationForm::default()
+    };
+    let id = applications::create_draft(&app, &s.account_id, &form, ow_store::now_ms()).await?;
     Ok(see_other(&format!("/drafts/{id}/unit")))
 }
 
-async fn load_draft(
+pub(super) async fn load_draft(
     app: &crate::app::App,
     s: &accounts::Session,
     id: &str,
@@ -133,7 +145,7 @@ pub async fn save_unit(
     }
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
     let mut l = layout("不动产与成交价格", Some(&s), csrf);
-    l.errors = errors;
+    l.set_errors(errors);
     render(
         &UnitPage {
             layout: l,
@@ -141,160 +153,6 @@ pub async fn save_unit(
             step: 1,
             form,
         },
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-}
-
-struct PartyRow {
-    input: PartyInput,
-    f_name: String,
-    f_id: String,
-    f_phone: String,
-    f_share: String,
-}
-
-struct SideView {
-    key: &'static str,
-    title: &'static str,
-    rows: Vec<PartyRow>,
-    can_add: bool,
-}
-
-fn side_view(side: Side, rows: &[PartyInput]) -> SideView {
-    let key = side.key();
-    SideView {
-        key,
-        title: side.name_zh(),
-        rows: rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| PartyRow {
-                input: r.clone(),
-                f_name: format!("{key}_{i}_name"),
-                f_id: format!("{key}_{i}_id_number"),
-                f_phone: format!("{key}_{i}_phone"),
-                f_share: format!("{key}_{i}_share"),
-            })
-            .collect(),
-        can_add: rows.len() < MAX_PARTIES,
-    }
-}
-
-#[derive(Template)]
-#[template(path = "draft_parties.html")]
-struct PartiesPage {
-    layout: Layout,
-    draft_id: String,
-    step: usize,
-    sellers: Vec<PartyInput>,
-    buyers: Vec<PartyInput>,
-    sides: Vec<SideView>,
-}
-
-fn parties_page(l: Layout, id: String, form: &ApplicationForm) -> PartiesPage {
-    let mut sellers = form.sellers.clone();
-    let mut buyers = form.buyers.clone();
-    if sellers.is_empty() {
-        sellers.push(PartyInput::default());
-    }
-    if buyers.is_empty() {
-        buyers.push(PartyInput::default());
-    }
-    PartiesPage {
-        layout: l,
-        draft_id: id,
-        step: 2,
-        sides: vec![
-            side_view(Side::Seller, &sellers),
-            side_view(Side::Buyer, &buyers),
-        ],
-        sellers,
-        buyers,
-    }
-}
-
-/// `GET /drafts/{id}/parties`.
-pub async fn draft_parties(
-    State(app): State<AppState>,
-    Citizen(s): Citizen,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> PageResult {
-    let (_, form) = load_draft(&app, &s, &id).await?;
-    let (csrf, _) = form_csrf(&app, Some(&s), &headers);
-    render(
-        &parties_page(layout("买卖双方", Some(&s), csrf), id, &form),
-        StatusCode::OK,
-    )
-}
-
-fn rows_from(fields: &HashMap<String, String>, side: Side) -> Vec<PartyInput> {
-    let key = side.key();
-    let n = fields
-        .get(&format!("{key}_rows"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(MAX_PARTIES);
-    let get = |i: usize, f: &str| {
-        fields
-            .get(&format!("{key}_{i}_{f}"))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    (0..n)
-        .map(|i| PartyInput {
-            name: get(i, "name"),
-            id_number: get(i, "id_number"),
-            phone: get(i, "phone"),
-            share: get(i, "share"),
-        })
-        .collect()
-}
-
-/// `POST /drafts/{id}/parties`: saves; "再添加一位" adds a row; "保存并继续" checks both sides.
-pub async fn save_parties(
-    State(app): State<AppState>,
-    Citizen(s): Citizen,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(fields): Form<HashMap<String, String>>,
-) -> PageResult {
-    check_form_csrf(
-        &app,
-        Some(&s),
-        &headers,
-        fields.get("csrf").map(String::as_str),
-    )?;
-    let (_, mut form) = load_draft(&app, &s, &id).await?;
-    form.sellers = rows_from(&fields, Side::Seller);
-    form.buyers = rows_from(&fields, Side::Buyer);
-    let action = fields.get("action").map(String::as_str).unwrap_or("save");
-    match action {
-        "add_seller" if form.sellers.len() < MAX_PARTIES => {
-            form.sellers.push(PartyInput::default())
-        }
-        "add_buyer" if form.buyers.len() < MAX_PARTIES => form.buyers.push(PartyInput::default()),
-        _ => {}
-    }
-    applications::save_draft(&app, &s.account_id, &id, &form, ow_store::now_ms()).await?;
-    if action.starts_with("add_") {
-        return Ok(see_other(&format!("/drafts/{id}/parties")));
-    }
-    let mut errors = Vec::new();
-    if let Err(e) = applications::check_side(&form.sellers, Side::Seller) {
-        errors.extend(e);
-    }
-    if let Err(e) = applications::check_side(&form.buyers, Side::Buyer) {
-        errors.extend(e);
-    }
-    if errors.is_empty() {
-        return Ok(see_other(&format!("/drafts/{id}/materials")));
-    }
-    let (csrf, _) = form_csrf(&app, Some(&s), &headers);
-    let mut l = layout("买卖双方", Some(&s), csrf);
-    l.errors = errors;
-    render(
-        &parties_page(l, id, &form),
         StatusCode::UNPROCESSABLE_ENTITY,
     )
 }
@@ -307,6 +165,7 @@ struct FileRow {
 
 struct MaterialItem {
     code: &'static str,
+    field: String,
     name_zh: &'static str,
     required: bool,
     files: Vec<FileRow>,
@@ -342,6 +201,7 @@ async fn materials_page(
         .iter()
         .map(|m| MaterialItem {
             code: m.code,
+            field: format!("material_{}", m.code),
             name_zh: m.name_zh,
             required: m.required,
             files: have
@@ -377,13 +237,16 @@ pub async fn draft_materials(
     render(&page, StatusCode::OK)
 }
 
-/// `POST /drafts/{id}/materials` (multipart): one or more files, each in a field named by its
-/// checklist code. Every file is checked first; one refusal stores nothing.
+/// `POST /drafts/{id}/materials[?item=<checklist code>]` (multipart): one or more files, each
+/// in a field named by its checklist code. Every file is checked first; one refusal stores
+/// nothing. `item` names the form's checklist item, so an error is shown beside that item's
+/// file field even when the upload could not be read.
 pub async fn upload_materials(
     State(app): State<AppState>,
     Citizen(s): Citizen,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
     mp: Multipart,
 ) -> PageResult {
     let read = read_multipart(mp, app.upload_limits.max_file_bytes).await;
@@ -400,23 +263,44 @@ pub async fn upload_materials(
         )?;
     }
     load_draft(&app, &s, &id).await?;
+    let item = q
+        .get("item")
+        .filter(|c| applications::is_checklist_code(c))
+        .or_else(|| {
+            files
+                .first()
+                .map(|f| &f.field)
+                .filter(|c| applications::is_checklist_code(c))
+        })
+        .cloned()
+        .or_else(|| {
+            BUSINESS
+                .required_materials()
+                .first()
+                .map(|m| m.code.to_owned())
+        })
+        .unwrap_or_default();
+    let field = format!("material_{item}");
     let result = match read {
-        Err(e) => Err(FieldError::new("file", e.message_zh())),
-        Ok(_) if files.is_empty() => Err(FieldError::new("file", "请选择要上传的文件")),
+        Err(e) => Err(FieldError::new(field, e.message_zh())),
+        Ok(_) if files.is_empty() => Err(FieldError::new(field, "请选择要上传的文件")),
         Ok(_) => match files
             .iter()
             .find(|f| !applications::is_checklist_code(&f.field))
         {
-            Some(f) => Err(FieldError::new(
-                "file",
-                format!("未知的材料类型：{}", f.field),
+            Some(_) => Err(FieldError::new(
+                field,
+                "未知的材料类型，请用本页每项材料下的“上传”按钮上传",
             )),
-            None => {
-                let code = files.first().map(|f| f.field.clone()).unwrap_or_default();
-                check_all(files, &app.upload_limits)
-                    .map_err(|e| FieldError::new(code, e.message_zh()))
-            }
+            None => check_all(files, &app.upload_limits)
+                .map_err(|e| FieldError::new(field, e.message_zh())),
         },
+    };
+    let result = match result {
+        Ok(accepted) => applications::check_draft_capacity(&app, &id, &accepted)
+            .await?
+            .map(|()| accepted),
+        Err(e) => Err(e),
     };
     match result {
         Ok(accepted) => {
@@ -436,7 +320,7 @@ pub async fn upload_materials(
         Err(err) => {
             let (csrf, _) = form_csrf(&app, Some(&s), &headers);
             let mut l = layout("上传材料", Some(&s), csrf);
-            l.errors = vec![err];
+            l.set_errors(vec![err]);
             let page = materials_page(&app, l, id).await?;
             render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
@@ -458,7 +342,32 @@ pub async fn delete_material(
     Ok(see_other(&format!("/drafts/{id}/materials")))
 }
 
-/// `POST /drafts/{id}/delete`.
+#[derive(Template)]
+#[template(path = "draft_delete.html")]
+struct DeleteDraftPage {
+    layout: Layout,
+    draft_id: String,
+}
+
+/// `GET /drafts/{id}/delete`: asks before deleting the draft.
+pub async fn delete_draft_confirm(
+    State(app): State<AppState>,
+    Citizen(s): Citizen,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    load_draft(&app, &s, &id).await?;
+    let (csrf, _) = form_csrf(&app, Some(&s), &headers);
+    render(
+        &DeleteDraftPage {
+            layout: layout("删除草稿", Some(&s), csrf),
+            draft_id: id,
+        },
+        StatusCode::OK,
+    )
+}
+
+/// `POST /drafts/{id}/delete`: deletes the draft and its files, then says so on 我的申请.
 pub async fn delete_draft(
     State(app): State<AppState>,
     Citizen(s): Citizen,
@@ -470,14 +379,17 @@ pub async fn delete_draft(
     if !applications::delete_draft(&app, &s.account_id, &id).await? {
         return Err(PageError::NotFound);
     }
-    Ok(see_other("/applications"))
+    Ok(see_other("/applications?deleted=1"))
 }
 
 struct PartyLine {
     role: &'static str,
+    edit: String,
     name: String,
     id_number: String,
     share: String,
+    phone: String,
+    mismatch: Option<String>,
 }
 
 #[derive(Template)]
@@ -489,11 +401,28 @@ struct CheckPage {
     business: &'static str,
     unit_code: String,
     certificate_number: String,
+    location: Option<String>,
     price: String,
     parties: Vec<PartyLine>,
     materials: Vec<MaterialView>,
     ready: bool,
+    declared: bool,
 }
+
+/// Where an error of the whole form links from the check page: the page that has the field.
+fn check_href(draft_id: &str, field: &str) -> String {
+    match field {
+        "unit_code" | "certificate_number" | "price_yuan" => {
+            format!("/drafts/{draft_id}/unit#{field}")
+        }
+        f if f.starts_with("material_") => format!("/drafts/{draft_id}/materials#{f}"),
+        f => super::parties::party_href(draft_id, f)
+            .unwrap_or_else(|| format!("/drafts/{draft_id}/check")),
+    }
+}
+
+/// The field of the declaration (承诺) on the check page.
+const DECLARATION: &str = "declaration";
 
 async fn check_page(
     app: &crate::app::App,
@@ -501,6 +430,7 @@ async fn check_page(
     headers: &HeaderMap,
     id: String,
     extra_errors: Vec<FieldError>,
+    declared: bool,
 ) -> Result<CheckPage, PageError> {
     let (_, form) = load_draft(app, s, &id).await?;
     let materials = applications::materials(app, &id).await?;
@@ -518,67 +448,141 @@ async fn check_page(
             errors.push(e);
         }
     }
+    let published =
+        crate::certificates::published_unit(app, &form.unit_code, &form.certificate_number).await?;
+    let registered = published
+        .as_ref()
+        .map(|p| p.holders_masked.clone())
+        .unwrap_or_default();
+    // The citizen sees the ID numbers they typed in full: this is their own draft, and a typo
+    // must be visible to be caught. Sellers are compared with the published holders (masked).
     let mut parties = Vec::new();
-    for (role, rows) in [("出卖人", &form.sellers), ("买受人", &form.buyers)] {
-        for p in rows
-            .iter()
-            .filter(|p| !p.name.trim().is_empty() || !p.id_number.trim().is_empty())
-        {
+    for (side, rows) in [(Side::Seller, &form.sellers), (Side::Buyer, &form.buyers)] {
+        let filled: Vec<&PartyInput> = rows.iter().filter(|p| !p.is_blank()).collect();
+        let alone = filled.len() == 1;
+        for (i, p) in filled.into_iter().enumerate() {
+            let masked = format!(
+                "{}（{}）",
+                ow_domain::mask::mask_name(p.name.trim()),
+                ow_domain::mask::mask_id_number(p.id_number.trim())
+            );
+            let mismatch =
+                (side == Side::Seller && !registered.is_empty() && !registered.contains(&masked))
+                    .then(|| registered.join("、"));
             parties.push(PartyLine {
-                role,
-                name: ow_domain::mask::mask_name(p.name.trim()),
-                id_number: ow_domain::mask::mask_id_number(p.id_number.trim()),
-                share: p.share.clone(),
+                role: side.short_zh(),
+                edit: format!("/drafts/{id}/parties/{}/{}", side.key(), i + 1),
+                name: p.name.trim().to_owned(),
+                id_number: p.id_number.trim().to_owned(),
+                share: if p.share.trim().is_empty() && alone {
+                    "全部（单独所有）".to_owned()
+                } else {
+                    p.share.clone()
+                },
+                phone: p.phone.trim().to_owned(),
+                mismatch,
             });
         }
     }
     let (csrf, _) = form_csrf(app, Some(s), headers);
-    let ready = errors.is_empty();
+    let ready = errors.iter().all(|e| e.field == DECLARATION);
     let mut l = layout("核对信息", Some(s), csrf);
-    l.errors = errors;
+    for e in errors {
+        if e.field == DECLARATION {
+            l.errors.push(super::ErrorLink {
+                href: format!("#{DECLARATION}"),
+                field: e.field,
+                message: e.message,
+            });
+        } else {
+            let href = check_href(&id, &e.field);
+            l.push_elsewhere(e.message, href);
+        }
+    }
     Ok(CheckPage {
         layout: l,
-        draft_id: id,
         step: 4,
         business: BUSINESS.name_zh(),
         unit_code: form.unit_code.clone(),
         certificate_number: form.certificate_number.clone(),
+        location: published.map(|p| p.location),
         price: applications::parse_price_fen(&form.price_yuan)
             .map(fmt_fen)
             .unwrap_or_else(|_| form.price_yuan.clone()),
         parties,
         materials,
         ready,
+        declared,
+        draft_id: id,
     })
 }
 
-/// `GET /drafts/{id}/check`: 核对信息, personal data masked.
+/// `GET /drafts/{id}/check`: 核对信息, in full for the citizen who typed it, with the
+/// declaration to confirm.
 pub async fn draft_check(
     State(app): State<AppState>,
     Citizen(s): Citizen,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let page = check_page(&app, &s, &headers, id, Vec::new()).await?;
+    let page = check_page(&app, &s, &headers, id, Vec::new(), false).await?;
     render(&page, StatusCode::OK)
 }
 
-/// `POST /drafts/{id}/submit`.
+/// The submit form: the CSRF token and the declaration checkbox.
+#[derive(Debug, Deserialize)]
+pub struct SubmitForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    declaration: String,
+}
+
+/// `POST /drafts/{id}/submit`: needs the declaration; then submits and shows the confirmation.
 pub async fn submit(
     State(app): State<AppState>,
     Citizen(s): Citizen,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<SubmitForm>,
 ) -> PageResult {
     check_form_csrf(&app, Some(&s), &headers, Some(&f.csrf))?;
+    let declared = f.declaration == "yes";
+    if !declared {
+        let errors = vec![FieldError::new(
+            DECLARATION,
+            "请阅读承诺内容，勾选“本人已阅读并同意以上承诺”后再提交",
+        )];
+        let page = check_page(&app, &s, &headers, id, errors, false).await?;
+        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
     match applications::submit(&app, &s.account_id, &id, ow_store::now_ms()).await {
-        Ok(no) => Ok(see_other(&format!("/applications/{no}?submitted=1"))),
+        Ok(no) => Ok(see_other(&format!("/applications/{no}/submitted"))),
         Err(SubmitError::NotFound) => Err(PageError::NotFound),
         Err(SubmitError::Invalid(errors)) => {
-            let page = check_page(&app, &s, &headers, id, errors).await?;
+            let page = check_page(&app, &s, &headers, id, errors, declared).await?;
             render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(SubmitError::Internal(e)) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_page_errors_link_to_the_page_that_has_the_field() {
+        assert_eq!(check_href("d", "unit_code"), "/drafts/d/unit#unit_code");
+        assert_eq!(check_href("d", "price_yuan"), "/drafts/d/unit#price_yuan");
+        assert_eq!(
+            check_href("d", "material_sale_contract"),
+            "/drafts/d/materials#material_sale_contract"
+        );
+        assert_eq!(
+            check_href("d", "seller_1_name"),
+            "/drafts/d/parties/seller/2#name"
+        );
+        assert_eq!(check_href("d", "sellers"), "/drafts/d/parties#sellers");
     }
 }

@@ -22,38 +22,88 @@ pub mod accounts;
 pub mod applications;
 pub mod apply;
 pub mod certificates;
+pub mod parties;
 pub mod verify;
 
 pub use accounts::{
     LoginForm, RegisterForm, account, index, login, login_form, logout, register, register_form,
 };
-pub use applications::{application_detail, applications_list, material_download, supplement};
-pub use apply::{
-    UnitForm, apply, create_draft, delete_draft, delete_material, draft_check, draft_materials,
-    draft_parties, draft_unit, save_parties, save_unit, submit, upload_materials,
+pub use applications::{
+    application_detail, application_submitted, applications_list, material_download, supplement,
 };
-pub use certificates::{certificate_download, certificate_print, certificates_list};
+pub use apply::{
+    SubmitForm, UnitForm, apply, create_draft, delete_draft, delete_draft_confirm, delete_material,
+    draft_check, draft_materials, draft_unit, save_unit, submit, upload_materials,
+};
+pub use certificates::{
+    certificate_download, certificate_pdf, certificate_print, certificates_list,
+};
+pub use parties::{
+    PersonForm, draft_parties, person_add, person_delete, person_delete_confirm, person_edit,
+    person_new, person_save, save_parties,
+};
 pub use verify::{verify, verify_file};
 
 /// The frame every page shares.
 #[derive(Debug, Clone, Default)]
 pub struct Layout {
-    /// Page title.
+    /// Page title (the browser's title gets `错误：` in front when there are errors).
     pub title: String,
     /// Whether a citizen is signed in (navigation, logout form).
     pub signed_in: bool,
     /// CSRF token for the page's forms.
     pub csrf: String,
-    /// Form errors for the summary at the top.
-    pub errors: Vec<FieldError>,
+    /// Errors for the summary at the top; each links to its field or to the page that has it.
+    pub errors: Vec<ErrorLink>,
     /// A success message.
     pub notice: Option<String>,
 }
 
+/// One entry of the error summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorLink {
+    /// The field's `id` on this page (its message is also shown beside it), or empty when the
+    /// field is on another page.
+    pub field: String,
+    /// What is wrong, in Chinese.
+    pub message: String,
+    /// Where the summary's link goes: `#field` on this page, or the page that has the field.
+    pub href: String,
+}
+
 impl Layout {
-    /// Whether `field` has an error.
+    /// Whether `field` (an input's `id` on this page) has an error.
     pub fn has_error(&self, field: &str) -> bool {
         self.errors.iter().any(|e| e.field == field)
+    }
+
+    /// The first error message of `field`, shown beside it.
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    /// Errors of fields on this page: each links to `#field`.
+    pub fn set_errors(&mut self, errors: Vec<FieldError>) {
+        self.errors = errors
+            .into_iter()
+            .map(|e| ErrorLink {
+                href: format!("#{}", e.field),
+                field: e.field,
+                message: e.message,
+            })
+            .collect();
+    }
+
+    /// An error of a field on another page: the summary links to `href`.
+    pub fn push_elsewhere(&mut self, message: String, href: String) {
+        self.errors.push(ErrorLink {
+            field: String::new(),
+            message,
+            href,
+        });
     }
 }
 

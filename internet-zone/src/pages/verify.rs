@@ -70,7 +70,7 @@ pub async fn verify(
         match certificates::verify_code(&app, &cert, &code).await? {
             Ok(r) => result = Some(r),
             Err(errors) => {
-                l.errors = errors;
+                l.set_errors(errors);
                 status = StatusCode::UNPROCESSABLE_ENTITY;
             }
         }
@@ -81,20 +81,21 @@ pub async fn verify(
     ))
 }
 
-/// `POST /verify/file` (multipart `file`): checks an e-certificate file (throttled per source).
+/// `POST /verify/file` (multipart `file`): checks an e-certificate file, `.json` or PDF
+/// (throttled per source).
 pub async fn verify_file(
     State(app): State<AppState>,
     MaybeCitizen(s): MaybeCitizen,
     headers: HeaderMap,
     mp: Multipart,
 ) -> PageResult {
-    let read = read_multipart(mp, ow_certificate::MAX_SIGNED_JSON_BYTES as u64).await;
+    let read = read_multipart(mp, ow_certificate::MAX_PDF_BYTES as u64).await;
     let (csrf, cookie) = form_csrf(&app, s.as_ref(), &headers);
     let mut l = layout("电子证书查验", s.as_ref(), csrf);
     let (fields, files) = match read {
         Ok(v) => v,
         Err(e) => {
-            l.errors = vec![FieldError::new("file", e.message_zh())];
+            l.set_errors(vec![FieldError::new("file", e.message_zh())]);
             return Ok(with_cookie(
                 render(
                     &verify_page(l, String::new(), String::new(), None),
@@ -111,7 +112,7 @@ pub async fn verify_file(
         fields.get("csrf").map(String::as_str),
     )?;
     let Some(file) = files.into_iter().next() else {
-        l.errors = vec![FieldError::new("file", "请选择电子证照文件")];
+        l.set_errors(vec![FieldError::new("file", "请选择电子证照文件")]);
         return Ok(with_cookie(
             render(
                 &verify_page(l, String::new(), String::new(), None),
@@ -120,14 +121,10 @@ pub async fn verify_file(
             cookie,
         ));
     };
-    let result = if file.size > ow_certificate::MAX_SIGNED_JSON_BYTES as u64 {
-        certificates::VerifyResult {
-            outcome: "not_genuine".into(),
-            outcome_zh: "非真实证书".into(),
-            record: None,
-        }
+    let result = if file.size > ow_certificate::MAX_PDF_BYTES as u64 {
+        certificates::VerifyResult::not_genuine()
     } else {
-        certificates::verify_file(&app, &file.bytes).await?
+        certificates::verify_file(&app, file.bytes).await?
     };
     Ok(with_cookie(
         render(

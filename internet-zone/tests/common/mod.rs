@@ -25,6 +25,12 @@ use reqwest::{Client, StatusCode};
 pub const UNIT: &str = "370781001001GB00001F00010101";
 pub const PASSWORD: &str = "Qingzhou#2026pw";
 
+/// The CJK font of the certificate PDF tests (a subset; see its README).
+pub fn test_font() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/ow-certificate/tests/fonts/wqy-microhei-subset.ttf")
+}
+
 /// A valid 18-character ID number from a 17-digit prefix.
 pub fn id_number(prefix17: &str) -> String {
     let c = IdNumber::check_char_for(prefix17).expect("prefix");
@@ -70,6 +76,7 @@ pub async fn start_with(database_url: Option<String>, tweak: impl FnOnce(&mut Se
     settings.password.argon2_iterations = 1;
     settings.uploads.max_file_bytes = 64 * 1024;
     settings.lockout.max_failures = 3;
+    settings.certificate_font_file = test_font();
     // Tests sign many citizens in from 127.0.0.1; tests/accounts.rs sets real limits.
     settings.throttle.login_per_minute = 10_000;
     settings.throttle.login_burst = 10_000;
@@ -335,24 +342,18 @@ pub async fn apply(
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(url.ends_with("/parties"), "{url}");
+    // The first buyer is prefilled from the account; it is changed to `buyers[0]`.
+    let (status, _, body) = person(p, c, &draft, "buyer/1", buyers[0], "1/2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = person(p, c, &draft, "buyer/new", buyers[1], "50%").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A seller alone on their side leaves the share blank.
+    let (status, _, body) = person(p, c, &draft, "seller/new", seller, "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, url, body) = post_form(
         c,
         &p.url(&format!("/drafts/{draft}/parties")),
-        &[
-            ("csrf", &csrf),
-            ("seller_rows", "1"),
-            ("buyer_rows", "2"),
-            ("seller_0_name", seller.0),
-            ("seller_0_id_number", seller.1),
-            ("seller_0_share", "1"),
-            ("buyer_0_name", buyers[0].0),
-            ("buyer_0_id_number", buyers[0].1),
-            ("buyer_0_share", "1/2"),
-            ("buyer_1_name", buyers[1].0),
-            ("buyer_1_id_number", buyers[1].1),
-            ("buyer_1_share", "50%"),
-            ("action", "save"),
-        ],
+        &[("csrf", &csrf)],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -378,18 +379,47 @@ pub async fn apply(
     let (status, url, body) = post_form(
         c,
         &p.url(&format!("/drafts/{draft}/submit")),
-        &[("csrf", &csrf)],
+        &[("csrf", &csrf), ("declaration", "yes")],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("申请已提交"), "{body}");
+    assert!(url.ends_with("/submitted"), "{url}");
     url.split("/applications/")
         .nth(1)
         .unwrap()
-        .split('?')
+        .split('/')
         .next()
         .unwrap()
         .to_owned()
+}
+
+/// Posts one person's page of a draft: `which` is `seller/new`, `buyer/1`, …; follows the
+/// redirect (to the parties page when saved).
+pub async fn person(
+    p: &Portal,
+    c: &Client,
+    draft: &str,
+    which: &str,
+    who: (&str, &str),
+    share: &str,
+) -> (StatusCode, String, String) {
+    let url = p.url(&format!("/drafts/{draft}/parties/{which}"));
+    let (status, _, html) = page(c, &url).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let csrf = csrf_of(&html);
+    post_form(
+        c,
+        &url,
+        &[
+            ("csrf", &csrf),
+            ("name", who.0),
+            ("id_number", who.1),
+            ("phone", ""),
+            ("share", share),
+        ],
+    )
+    .await
 }
 
 pub fn importer_of(p: &Portal) -> Arc<PortalImporter> {
