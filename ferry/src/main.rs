@@ -233,7 +233,7 @@ struct ShowArgs {
     #[arg(long)]
     case_id: Option<String>,
     /// Only this event (queued, sent, received, landed, rejected, imported, media-exported,
-    /// media-imported, gap, started, stopped).
+    /// media-imported, media-refused, gap, started, stopped).
     #[arg(long)]
     event: Option<String>,
     /// JSON lines instead of a table.
