@@ -447,3 +447,69 @@ fn exported_bags_validate_with_bagit_py() {
         eprintln!("bagit.py not installed: bag validation with the reference tool skipped");
     }
 }
+
+/// `kill -9` of the real import at many points: whatever was interrupted, importing the same disc
+/// again finishes the job — every bundle lands once, none is lost, and then the disc is a replay.
+#[test]
+fn an_import_killed_at_any_point_finishes_exactly_once_when_run_again() {
+    let media = Media::new();
+    let disc = media.disc("disc-kill", 30);
+    let mut finished = false;
+    for attempt in 0u64..12 {
+        let mut child = Command::new(common::BIN)
+            .args([
+                "media",
+                "import",
+                "--config",
+                media.pair.receiver_config.to_str().unwrap(),
+                "--disc",
+                disc.to_str().unwrap(),
+            ])
+            .env("OW_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread the kills over the whole run: checks, staging, landing, recording.
+        std::thread::sleep(std::time::Duration::from_millis((attempt * 37 + 5) % 400));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            finished = true;
+        }
+        // Never a bundle twice, never a half-landed file under a final name.
+        let landed = media.pair.inbox_bundles();
+        let unique: std::collections::BTreeSet<&String> = landed.iter().collect();
+        assert_eq!(unique.len(), landed.len());
+        assert!(landed.len() <= 30);
+    }
+    let out = media.import(&disc);
+    if finished {
+        assert!(
+            out.status.success() || stderr(&out).contains("[replayed]"),
+            "{}",
+            stderr(&out)
+        );
+    } else {
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 30, "bundles lost");
+    let leftovers: Vec<String> = names(&media.pair.inbox)
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let out = media.import(&disc);
+    assert!(stderr(&out).contains("[replayed]"), "{}", stderr(&out));
+    assert_eq!(media.pair.inbox_bundles().len(), 30);
+    let key = media.pair.keys.join("extranet.sign.pub");
+    let out = ferry(&[
+        "log",
+        "verify",
+        "--log",
+        media.rx_media_log().to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
