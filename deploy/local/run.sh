@@ -3,29 +3,81 @@
 # in for the gateway devices and the offline media): the citizen portal (ow-internet), the
 # registrar back office (ow-extranet) and every zone's ferry agents. Keys are generated on first
 # start under .run/keys (never committed); the demo register and staff are seeded once, and the
-# staff credentials are printed that one time (kept in .run/demo-credentials.txt, mode 0600).
-# Ctrl-C stops everything cleanly.
+# staff credentials are printed that one time (kept in .run/demo-credentials.txt, mode 0600, and
+# as JSON in .run/demo-seed.json). Ctrl-C stops everything cleanly.
+#
+# Settings (environment variables; the defaults are what a person trying it on one machine wants):
+#   OW_PROFILE=release|debug   which build to run (default release; debug reuses `cargo test`'s)
+#   OW_BIN_DIR=DIR             run the binaries in DIR as they are, without building
+#   OW_RUN_DIR=DIR             where keys, databases, folders and logs go (default .run)
+#   OW_PORTAL_LISTEN=ADDR      the portal's listen address (default 127.0.0.1:8080)
+#   OW_PORTAL_URL=URL          the portal's public URL, as browsers reach it (default http://ADDR)
+#   OW_OFFICE_LISTEN=ADDR      the back office's listen address (default 127.0.0.1:8082)
+#   OW_OFFICE_URL=URL          the back office's public URL (default http://ADDR)
+# To try the portal from a phone on the same network: OW_PORTAL_LISTEN=0.0.0.0:8080
+# OW_PORTAL_URL=http://<this machine's address>:8080 (README, "Try it from a phone").
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-run="$root/.run"
+run=${OW_RUN_DIR:-$root/.run}
 profile=${OW_PROFILE:-release}
+portal_listen=${OW_PORTAL_LISTEN:-127.0.0.1:8080}
+portal_url=${OW_PORTAL_URL:-http://$portal_listen}
+office_listen=${OW_OFFICE_LISTEN:-127.0.0.1:8082}
+office_url=${OW_OFFICE_URL:-http://$office_listen}
+portal_url=${portal_url%/}
+office_url=${office_url%/}
+# A health check must reach the server even when it listens on every interface.
+local_url() {
+  local addr=$1
+  case "$addr" in
+    0.0.0.0:*) addr="127.0.0.1:${addr#0.0.0.0:}" ;;
+    "[::]:"*) addr="[::1]:${addr#\[::\]:}" ;;
+  esac
+  echo "http://$addr"
+}
 
-echo "==> building ($profile)"
-if [ "$profile" = release ]; then
-  cargo build --release --quiet -p ow-ferry -p ow-internet -p ow-extranet
+if [ -n "${OW_BIN_DIR:-}" ]; then
+  bin=$(cd "$OW_BIN_DIR" && pwd)
+  echo "==> using the binaries in $bin (no build)"
 else
-  cargo build --quiet -p ow-ferry -p ow-internet -p ow-extranet
+  case "$profile" in
+    release) build_flags=(--release) ;;
+    debug) build_flags=() ;;
+    *) echo "OW_PROFILE must be release or debug, not $profile" >&2; exit 2 ;;
+  esac
+  echo "==> building ow-ferry, ow-internet and ow-extranet ($profile); the first build takes several minutes"
+  # Cargo's own progress lines (Compiling …) show what it is doing.
+  cargo build "${build_flags[@]}" -p ow-ferry -p ow-internet -p ow-extranet
+  bin="${CARGO_TARGET_DIR:-$root/target}/$profile"
 fi
-bin="${CARGO_TARGET_DIR:-$root/target}/$profile"
 ferry="$bin/ow-ferry"
+for b in ow-ferry ow-internet ow-extranet; do
+  if [ ! -x "$bin/$b" ]; then
+    echo "$bin/$b is missing: build it (cargo build -p $b) or unset OW_BIN_DIR" >&2
+    exit 1
+  fi
+done
 
-mkdir -p "$run/keys"
+# The configurations in deploy/local/ name their folders as ../../.run/…; the copies the stack
+# runs with, in $run/config/, name the run folder chosen here.
+mkdir -p "$run/keys" "$run/config"
+for file in deploy/local/*.toml; do
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '%s\n' "${line//..\/..\/.run/$run}"
+  done <"$file" >"$run/config/$(basename "$file")"
+done
+conf="$run/config"
+portal_sets=(--set "listen=$portal_listen" --set "public_url=$portal_url")
+office_sets=(--set "listen=$office_listen" --set "public_url=$office_url"
+  --set "portal_verify_url=$portal_url/verify")
+
+echo "==> preparing keys and the trust file in $run"
 for zone in internet extranet intranet; do
   if [ ! -f "$run/keys/$zone.sign.secret" ]; then
     "$ferry" keygen --zone "$zone" --out "$run/keys" >/dev/null
-    echo "==> generated $zone zone keys in .run/keys"
+    echo "    generated $zone zone keys in $run/keys"
   fi
 done
 
@@ -39,15 +91,17 @@ done
 if [ ! -f "$run/keys/internet.pii.keys" ]; then
   OW_LOG=warn "$bin/ow-internet" init-pii-key "$run/keys/internet.pii.keys" >/dev/null
 fi
-OW_LOG=warn "$bin/ow-extranet" init-keys --config deploy/local/extranet.toml >/dev/null
+OW_LOG=warn "$bin/ow-extranet" init-keys --config "$conf/extranet.toml" "${office_sets[@]}" >/dev/null
 
 # The demo district, staff, units and rights holders; credentials are printed when created.
+echo "==> seeding the demo register and staff (once)"
 umask 077
 if [ ! -f "$run/demo-credentials.txt" ]; then
-  OW_LOG=warn "$bin/ow-extranet" seed-demo --config deploy/local/extranet.toml | tee "$run/demo-credentials.txt"
+  OW_LOG=warn "$bin/ow-extranet" seed-demo --config "$conf/extranet.toml" "${office_sets[@]}" \
+    --json-out "$run/demo-seed.json" | tee "$run/demo-credentials.txt"
 else
-  OW_LOG=warn "$bin/ow-extranet" seed-demo --config deploy/local/extranet.toml >/dev/null
-  echo "==> demo data present; staff credentials are in .run/demo-credentials.txt"
+  OW_LOG=warn "$bin/ow-extranet" seed-demo --config "$conf/extranet.toml" "${office_sets[@]}" >/dev/null
+  echo "    demo data present; staff credentials are in $run/demo-credentials.txt"
 fi
 umask 022
 
@@ -59,43 +113,51 @@ stop() {
   wait "${pids[@]}" 2>/dev/null || true
   echo "==> stopped"
 }
-trap stop INT TERM
+trap 'stop; exit 0' INT TERM
 
+echo "==> starting the ferry agents, the portal and the back office"
 for zone in internet extranet intranet; do
-  "$ferry" run --config "deploy/local/$zone.ferry.toml" 2>>"$run/$zone-ferry.log" &
+  "$ferry" run --config "$conf/$zone.ferry.toml" >>"$run/$zone-ferry.log" 2>&1 &
   pids+=("$!")
 done
-"$bin/ow-internet" serve --config deploy/local/internet.toml 2>>"$run/internet.log" &
+"$bin/ow-internet" serve --config "$conf/internet.toml" "${portal_sets[@]}" >>"$run/internet.log" 2>&1 &
 pids+=("$!")
-"$bin/ow-extranet" serve --config deploy/local/extranet.toml 2>>"$run/extranet.log" &
+"$bin/ow-extranet" serve --config "$conf/extranet.toml" "${office_sets[@]}" >>"$run/extranet.log" 2>&1 &
 pids+=("$!")
-for _ in $(seq 1 100); do
-  if "$bin/ow-internet" healthcheck --url http://127.0.0.1:8080 >/dev/null 2>&1 &&
-     "$bin/ow-extranet" healthcheck --url http://127.0.0.1:8082 >/dev/null 2>&1; then
+healthy=
+for _ in $(seq 1 300); do
+  if "$bin/ow-internet" healthcheck --url "$(local_url "$portal_listen")" >/dev/null 2>&1 &&
+     "$bin/ow-extranet" healthcheck --url "$(local_url "$office_listen")" >/dev/null 2>&1; then
+    healthy=1
     break
   fi
   sleep 0.2
 done
 for pid in "${pids[@]}"; do
   if ! kill -0 "$pid" 2>/dev/null; then
-    echo "a process failed to start; see .run/*.log" >&2
+    echo "a process failed to start; see $run/*.log" >&2
     stop
     exit 1
   fi
 done
+if [ -z "$healthy" ]; then
+  echo "the servers did not answer their health checks within a minute; see $run/*.log" >&2
+  stop
+  exit 1
+fi
 
 cat <<INFO
 ==> OneWindow local stack is running
-    citizen portal (网上一窗办事平台):  http://127.0.0.1:8080/
-    certificate check (证书查验):       http://127.0.0.1:8080/verify
-    registrar back office (登记业务):   http://127.0.0.1:8082/   (staff: .run/demo-credentials.txt)
-    logs:            .run/internet.log, .run/extranet.log, .run/<zone>-ferry.log
-    send a bundle:   $ferry pack --config deploy/local/internet.ferry.toml \\
+    citizen portal (网上一窗办事平台):  $portal_url/
+    certificate check (证书查验):       $portal_url/verify
+    registrar back office (登记业务):   $office_url/   (staff: $run/demo-credentials.txt)
+    logs:            $run/internet.log, $run/extranet.log, $run/<zone>-ferry.log
+    send a bundle:   $ferry pack --config $conf/internet.ferry.toml \\
                        --channel internet-to-extranet --kind demo.hello README.md
-    it lands in:     .run/extranet/inbox/internet/
-    status:          $ferry status --config deploy/local/extranet.ferry.toml
-    audit the log:   $ferry log verify --log .run/extranet/ferry/log/internet-to-extranet-rx \\
-                       --public-key .run/keys/extranet.sign.pub
+    it lands in:     $run/extranet/inbox/internet/
+    status:          $ferry status --config $conf/extranet.ferry.toml
+    audit the log:   $ferry log verify --log $run/extranet/ferry/log/internet-to-extranet-rx \\
+                       --public-key $run/keys/extranet.sign.pub
     Ctrl-C stops everything.
 INFO
 wait "${pids[@]}"

@@ -35,6 +35,10 @@ enum Command {
         /// Print a machine-readable JSON summary on stdout instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write the JSON summary to this file (created mode 0600: it holds the
+        /// passwords and TOTP secrets of the staff created by this run).
+        #[arg(long, value_name = "FILE")]
+        json_out: Option<PathBuf>,
     },
     /// Manage staff accounts.
     Staff {
@@ -127,10 +131,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             state.store.close().await;
             Ok(())
         }
-        Command::SeedDemo { config, json } => {
+        Command::SeedDemo {
+            config,
+            json,
+            json_out,
+        } => {
             let state = AppState::open(config.load()?, Mode::Offline).await?;
             let summary = ow_extranet::seed::seed_demo(&state).await?;
             state.audit.close().await?;
+            if let Some(path) = json_out {
+                write_private(&path, &serde_json::to_string_pretty(&summary)?)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -227,6 +238,35 @@ fn init_keys(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `text` as a QR code drawn with Unicode half blocks, black on white whatever the terminal's
+/// colours (ANSI escapes), so an authenticator app can scan it off the screen.
+fn terminal_qr(text: &str) -> anyhow::Result<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::L)
+        .context("the text is too long for a QR code")?;
+    let drawn = code.render::<Dense1x2>().quiet_zone(true).build();
+    Ok(drawn
+        .lines()
+        .map(|line| format!("\x1b[30;47m{line}\x1b[0m"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// Writes `text` to a new file at `path` readable by its owner only (it holds credentials).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn print_summary(s: &ow_extranet::seed::SeedSummary) {
     println!("== 演示数据 ==");
     for d in &s.districts {
@@ -249,6 +289,21 @@ fn print_summary(s: &ow_extranet::seed::SeedSummary) {
                 st.district_code,
                 st.roles.join(",")
             ),
+        }
+    }
+    let created: Vec<_> = s
+        .staff
+        .iter()
+        .filter_map(|st| Some((st, st.otpauth_uri.as_deref()?)))
+        .collect();
+    if !created.is_empty() {
+        println!("-- 验证器应用：扫描二维码或导入 otpauth 链接（每位工作人员一个）--");
+    }
+    for (st, uri) in created {
+        println!("  {} {}", st.username, uri);
+        match terminal_qr(uri) {
+            Ok(qr) => println!("{qr}"),
+            Err(e) => println!("  （二维码无法生成：{e}；请导入上面的链接）"),
         }
     }
     println!("-- 不动产单元 --");
@@ -295,4 +350,32 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_qr_is_a_square_of_half_blocks_in_black_on_white() {
+        let uri = "otpauth://totp/OneWindow%E4%B8%8D%E5%8A%A8%E4%BA%A7%E7%99%BB%E8%AE%B0:qz-accept?\
+                   secret=6OTUCQIDXMHBIPHQO36FLBEEOH2FJ4TC&issuer=OneWindow%E4%B8%8D%E5%8A%A8%E4%BA%A7%E7%99%BB%E8%AE%B0";
+        let qr = terminal_qr(uri).expect("fits in a QR code");
+        let lines: Vec<&str> = qr.lines().collect();
+        let width = qrcode::QrCode::with_error_correction_level(uri, qrcode::EcLevel::L)
+            .expect("fits")
+            .width()
+            + 8;
+        // Two rows of modules per line, quiet zone included.
+        assert_eq!(lines.len(), width.div_ceil(2));
+        for line in &lines {
+            let inner = line
+                .strip_prefix("\x1b[30;47m")
+                .and_then(|l| l.strip_suffix("\x1b[0m"))
+                .expect("every line is black on white");
+            assert_eq!(inner.chars().count(), width);
+            assert!(inner.chars().all(|c| " ▀▄█".contains(c)), "{inner}");
+        }
+        assert!(terminal_qr(&"x".repeat(5000)).is_err());
+    }
 }

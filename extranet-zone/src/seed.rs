@@ -56,6 +56,9 @@ pub struct SeedStaff {
     pub password: Option<String>,
     /// The TOTP secret (base32), when created now.
     pub totp_secret: Option<String>,
+    /// The same secret as an `otpauth://totp/…` URI (what an authenticator app scans), when
+    /// created now.
+    pub otpauth_uri: Option<String>,
     /// Role codes.
     pub roles: Vec<String>,
     /// District code.
@@ -253,6 +256,7 @@ pub async fn seed_demo(state: &AppState) -> Result<SeedSummary> {
                     display_name,
                     password: Some(c.password),
                     totp_secret: Some(c.totp_base32),
+                    otpauth_uri: Some(c.otpauth_uri),
                     roles: roles.iter().map(|r| r.code().to_owned()).collect(),
                     district_code: code.into(),
                     created: true,
@@ -262,6 +266,7 @@ pub async fn seed_demo(state: &AppState) -> Result<SeedSummary> {
                     display_name,
                     password: None,
                     totp_secret: None,
+                    otpauth_uri: None,
                     roles: roles.iter().map(|r| r.code().to_owned()).collect(),
                     district_code: code.into(),
                     created: false,

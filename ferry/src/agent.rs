@@ -124,15 +124,24 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
                 };
                 sender.log_start()?;
                 let _watcher = watch(&send.outbox, watch_tx);
+                let mut failures = 0u32;
                 loop {
-                    match runtime.block_on(sender.poll()) {
-                        Ok(pass) if pass.sent + pass.rejected > 0 => continue,
-                        Ok(_) => {}
-                        Err(err) => {
-                            warn!(agent = %sender.name(), "send pass failed, will retry: {err}")
+                    let wait = match runtime.block_on(sender.poll()) {
+                        Ok(pass) if pass.sent + pass.rejected > 0 => {
+                            failures = 0;
+                            continue;
                         }
-                    }
-                    if wait_for_wake(&wake_rx, send.rescan) {
+                        Ok(_) => {
+                            failures = 0;
+                            send.rescan
+                        }
+                        Err(err) => {
+                            failures = failures.saturating_add(1);
+                            pass_failed(sender.name(), "send", failures, &err);
+                            retry_wait(send.rescan, failures)
+                        }
+                    };
+                    if wait_for_wake(&wake_rx, wait) {
                         break;
                     }
                 }
@@ -196,14 +205,25 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
                 let _watcher = watch(&receive.gateway, watch_tx);
                 // While files are settling, look again well within the settle time.
                 let settle_poll = (receive.settle / 4).max(Duration::from_millis(20));
+                let mut failures = 0u32;
                 loop {
                     let wait = match runtime.block_on(receiver.poll()) {
-                        Ok(pass) if pass.landed + pass.rejected > 0 => continue,
-                        Ok(pass) if pass.waiting > 0 => settle_poll.min(receive.rescan),
-                        Ok(_) => receive.rescan,
-                        Err(err) => {
-                            warn!(agent = %receiver.name(), "receive pass failed, will retry: {err}");
+                        Ok(pass) if pass.landed + pass.rejected > 0 => {
+                            failures = 0;
+                            continue;
+                        }
+                        Ok(pass) if pass.waiting > 0 || pass.held > 0 => {
+                            failures = 0;
+                            settle_poll.min(receive.rescan)
+                        }
+                        Ok(_) => {
+                            failures = 0;
                             receive.rescan
+                        }
+                        Err(err) => {
+                            failures = failures.saturating_add(1);
+                            pass_failed(receiver.name(), "receive", failures, &err);
+                            retry_wait(receive.rescan, failures)
                         }
                     };
                     if wait_for_wake(&wake_rx, wait) {
@@ -221,6 +241,29 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
         running.threads.push((name, handle));
     }
     Ok(running)
+}
+
+/// Consecutive failed passes after which a failure is reported as an error, not a warning: the
+/// agent keeps retrying (the cause — a full disk, a locked database — is outside it), but an
+/// operator must look.
+const FAILURE_BUDGET: u32 = 8;
+
+fn pass_failed(agent: &str, role: &str, failures: u32, err: &AgentError) {
+    if failures >= FAILURE_BUDGET {
+        error!(
+            agent,
+            failures, "{role} pass keeps failing, still retrying with backoff: {err}"
+        );
+    } else {
+        warn!(agent, failures, "{role} pass failed, will retry: {err}");
+    }
+}
+
+/// The wait before retrying after `failures` consecutive failed passes: the rescan interval,
+/// doubling, at most one minute (or the rescan interval if that is longer).
+fn retry_wait(rescan: Duration, failures: u32) -> Duration {
+    let doubled = rescan.saturating_mul(1u32 << failures.saturating_sub(1).min(10));
+    doubled.min(Duration::from_secs(60).max(rescan))
 }
 
 /// Waits for a change or the timeout, folding a burst of change events into one wake. Returns
@@ -297,7 +340,16 @@ fn watch(dir: &Path, wake: mpsc::Sender<Wake>) -> Option<notify::RecommendedWatc
 
 #[cfg(test)]
 mod tests {
-    use super::is_change;
+    use super::{is_change, retry_wait};
+    use std::time::Duration;
+
+    #[test]
+    fn failed_passes_back_off_up_to_a_minute() {
+        let rescan = Duration::from_millis(500);
+        assert_eq!(retry_wait(rescan, 1), rescan);
+        assert_eq!(retry_wait(rescan, 3), Duration::from_secs(2));
+        assert_eq!(retry_wait(rescan, 40), Duration::from_secs(60));
+    }
     use notify::EventKind;
     use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
 

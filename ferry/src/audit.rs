@@ -132,6 +132,31 @@ fn clip(reason: &str) -> String {
     format!("{}...", &one_line[..end])
 }
 
+/// What an auditor must be told about entries no signed checkpoint covers, or `None` when a
+/// checkpoint covers every entry. Those entries are only hash-chained: whoever can write the file
+/// can append, rewrite or drop them undetected, and a log whose checkpoints were all deleted
+/// verifies as a plain hash chain.
+pub fn uncovered_entries(report: &ow_ferrylog::LogReport) -> Option<String> {
+    if report.checkpoints == 0 {
+        return Some(format!(
+            "the log has no signed checkpoint at all, so none of its {} entries is covered by a \
+             signature (an agent signs one every checkpoint_every entries and on stop: \
+             checkpoints.jsonl may have been deleted)",
+            report.entries
+        ));
+    }
+    (report.unsigned_tail > 0).then(|| {
+        format!(
+            "{} entries after the last signed checkpoint (entries {}..{}) are not covered by a \
+             signature and could have been appended or rewritten; stop the agent (it signs a \
+             final checkpoint) and verify again",
+            report.unsigned_tail,
+            report.last_checkpoint_size,
+            report.entries.saturating_sub(1)
+        )
+    })
+}
+
 /// The key name in a log's checkpoint signatures, read from its first checkpoint note, so an
 /// auditor needs only the public key. The key hash in the signature binds name and key, so a
 /// forged name cannot make a wrong key verify.

@@ -141,6 +141,9 @@ pub struct ReceiveConfig {
     pub max_bundle_bytes: u64,
     /// Bundle kinds this channel accepts; empty means any kind.
     pub allowed_kinds: Vec<String>,
+    /// How far in the future a bundle's creation time may be (clock skew between the zones).
+    /// Default five minutes, the format's default (`max_clock_skew_s`).
+    pub max_clock_skew: chrono::Duration,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +228,8 @@ struct RawReceive {
     max_bundle_bytes: u64,
     #[serde(default)]
     allowed_kinds: Vec<String>,
+    #[serde(default = "default_max_clock_skew_s")]
+    max_clock_skew_s: u32,
 }
 
 fn default_rescan_ms() -> u64 {
@@ -238,6 +243,10 @@ fn default_settle_ms() -> u64 {
 }
 fn default_incomplete_timeout_s() -> u64 {
     600
+}
+fn default_max_clock_skew_s() -> u32 {
+    // The format's default (`VerifyOptions::DEFAULT_MAX_CLOCK_SKEW_SECONDS`); fits in u32.
+    u32::try_from(ow_bundle::VerifyOptions::DEFAULT_MAX_CLOCK_SKEW_SECONDS).unwrap_or(300)
 }
 fn default_max_bundle_bytes() -> u64 {
     4 << 30
@@ -380,6 +389,7 @@ impl FerryConfig {
                 batch: r.batch,
                 max_bundle_bytes: r.max_bundle_bytes,
                 allowed_kinds: r.allowed_kinds,
+                max_clock_skew: chrono::Duration::seconds(i64::from(r.max_clock_skew_s)),
             });
         }
         Ok(Self {
@@ -470,6 +480,11 @@ settle_ms = 500
             Path::new("/etc/ow/data/quarantine/internet-to-extranet-rx")
         );
         assert_eq!(config.receive[0].settle, Duration::from_millis(500));
+        // The format's clock skew, not a ferry-specific one.
+        assert_eq!(
+            config.receive[0].max_clock_skew,
+            chrono::Duration::minutes(5)
+        );
     }
 
     #[test]

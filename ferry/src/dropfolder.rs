@@ -8,17 +8,18 @@
 //! [`encode_manifest`]) that lists its name with its exact size — or when its size and modification
 //! time have stopped changing (see [`SettleTracker`]).
 //!
-//! Files are placed in a gateway folder by hard link when the source is on the same file system
-//! ([`place_file`]): the source is already durable (nothing appears under a final name in an outbox
-//! before its bytes are), so a link costs no data copy, no data sync and no new inode. Creating
-//! inodes is the expensive step on a busy ext4 file system (it scans for free inodes that were not
-//! recently deleted), so the ferry also writes one manifest per batch instead of a marker per file.
+//! Files are placed in a gateway folder as copies, never as hard links ([`place_file`]): a file in
+//! a gateway folder has exactly one link, so no other name can change it after the receiver judged
+//! it, and a receiver refuses any file with more. The ferry writes one manifest per batch instead
+//! of a marker per file, which saves creating and deleting a file per bundle.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+use crate::intake::{EntryKind, Unfit};
 
 /// Suffix of the marker file a sender may write beside a complete bundle.
 pub const MARKER_SUFFIX: &str = ".done";
@@ -29,12 +30,7 @@ pub const BUNDLE_SUFFIX: &str = ".owb";
 
 /// True for names that are never a complete bundle: hidden or temporary files, markers, reasons.
 pub fn is_ignored_name(name: &str) -> bool {
-    name.starts_with('.')
-        || name.ends_with(".tmp")
-        || name.ends_with(".part")
-        || name.ends_with(".partial")
-        || name.ends_with(MARKER_SUFFIX)
-        || name.ends_with(REASON_SUFFIX)
+    is_hidden_name(name) || name.ends_with(MARKER_SUFFIX) || name.ends_with(REASON_SUFFIX)
 }
 
 /// The temporary name a file is written under before it is renamed to `name`.
@@ -106,34 +102,27 @@ pub fn parse_manifest(bytes: &[u8]) -> Option<Vec<(String, u64)>> {
     (entries.len() == count).then_some(entries)
 }
 
-/// Places `src` in `dir` under the temporary name of `name`: a hard link when both are on one file
-/// system (no copy, and `src` is already durable), otherwise a copy. Returns true when it copied,
-/// that is when the caller must still make the new bytes durable before renaming into place.
-pub fn place_file(src: &Path, dir: &Path, name: &str) -> io::Result<(PathBuf, bool)> {
+/// Places a copy of `src` in `dir` under the temporary name of `name` and returns that path; the
+/// caller makes the bytes durable before renaming it into place.
+///
+/// Always a copy into a new file (created with `O_CREAT | O_EXCL`, so never through a symlink or
+/// into a file someone else holds open), never a hard link: a file in a gateway folder must have
+/// exactly one link, or the receiver refuses it — another name for the same inode (the outbox's
+/// or `sent/`'s) could change it after it was verified.
+pub fn place_file(src: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
     let temp = dir.join(temp_name(name));
-    let mut linked = fs::hard_link(src, &temp);
-    if matches!(&linked, Err(err) if err.kind() == io::ErrorKind::AlreadyExists) {
-        // Our own leftover from an interrupted batch: the bundle is still in the outbox.
-        fs::remove_file(&temp)?;
-        linked = fs::hard_link(src, &temp);
+    // Our own leftover from an interrupted batch (the bundle is still in the outbox), or
+    // something placed under our temporary name: removed, never followed.
+    crate::intake::remove_leftover(&temp)?;
+    let mut source = File::open(src)?;
+    let mode = std::os::unix::fs::MetadataExt::mode(&source.metadata()?) & 0o777;
+    let mut out = crate::intake::create_new_file(&temp, mode)?;
+    if let Err(err) = io::copy(&mut source, &mut out) {
+        drop(out);
+        let _ = fs::remove_file(&temp);
+        return Err(err);
     }
-    match linked {
-        Ok(()) => Ok((temp, false)),
-        // Another file system, or one without hard links (FAT, some network mounts): copy.
-        Err(err)
-            if matches!(
-                err.kind(),
-                io::ErrorKind::CrossesDevices
-                    | io::ErrorKind::PermissionDenied
-                    | io::ErrorKind::Unsupported
-                    | io::ErrorKind::TooManyLinks
-            ) || err.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
-        {
-            fs::copy(src, &temp)?;
-            Ok((temp, true))
-        }
-        Err(err) => Err(err),
-    }
+    Ok(temp)
 }
 
 /// Makes the directory entry changes in `dir` (creations, renames, removals) durable.
@@ -209,22 +198,22 @@ pub fn move_file(src: &Path, dest: &Path) -> io::Result<()> {
 /// and syncs the folder. Returns the reason file's path.
 pub fn write_reason(file: &Path, reason: &serde_json::Value) -> io::Result<PathBuf> {
     let path = PathBuf::from(format!("{}{REASON_SUFFIX}", file.display()));
-    let mut out = File::create(&path)?;
-    out.write_all(format!("{reason:#}\n").as_bytes())?;
-    out.sync_all()?;
+    crate::intake::write_new(&path, format!("{reason:#}\n").as_bytes())?;
     fsync_dir(file.parent().unwrap_or(Path::new(".")))?;
     Ok(path)
 }
 
 /// A path in `dir` for `name` that does not exist yet (adds `.1`, `.2`, … before clobbering).
 pub fn unused_path(dir: &Path, name: &str) -> PathBuf {
+    // `symlink_metadata`: a dangling symlink is an existing name too.
+    let taken = |p: &Path| fs::symlink_metadata(p).is_ok();
     let first = dir.join(name);
-    if !first.exists() {
+    if !taken(&first) {
         return first;
     }
     (1u32..)
         .map(|n| dir.join(format!("{name}.{n}")))
-        .find(|p| !p.exists())
+        .find(|p| !taken(p))
         .unwrap_or(first)
 }
 
@@ -249,70 +238,99 @@ pub fn list_candidates(dir: &Path) -> io::Result<Vec<Seen>> {
 /// One look at a gateway folder: the candidate files, the per-file markers and the batch manifests.
 #[derive(Debug, Default)]
 pub struct Listing {
-    /// Files that could be bundles, by name.
+    /// Regular files that could be bundles, by name.
     pub files: Vec<Seen>,
-    /// Names that have a `<name>.done` marker beside them.
+    /// Names that have a `<name>.done` marker (a regular file) beside them.
     pub markers: HashSet<String>,
-    /// Batch manifests (`batch-<id>.done`).
+    /// Batch manifests (`batch-<id>.done`, regular files).
     pub manifests: Vec<Seen>,
+    /// Entries the ferry refuses whatever they hold, with the reason: symlinks, FIFOs, devices
+    /// and sockets under any visible name, directories named like bundles (`*.owb`), and names
+    /// that are not UTF-8. Their `len` is 0.
+    pub unfit: Vec<(Seen, Unfit)>,
 }
 
-/// Lists `dir` once: candidates (see [`is_ignored_name`]), markers and manifests. One directory
-/// read instead of a lookup per file for its marker.
+/// Largest batch manifest a receiver reads: a full batch of 4096 bundles with names of 255 bytes
+/// takes about 1.1 MiB, so 4 MiB leaves room; anything larger is refused unread.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+/// Lists `dir` once: candidates (see [`is_ignored_name`]), markers, manifests and unfit entries.
+/// One directory read instead of a lookup per file for its marker; entries are `lstat`ed, never
+/// followed.
 pub fn scan(dir: &Path) -> io::Result<Listing> {
     let mut listing = Listing::default();
-    let found = &mut listing.files;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            // Not UTF-8: no sender of ours writes such a name; the receiver reports it.
-            found.push(Seen {
-                name: entry.file_name().to_string_lossy().into_owned(),
-                path: entry.path(),
-                len: 0,
-                modified: SystemTime::UNIX_EPOCH,
-            });
-            continue;
-        };
-        if is_manifest_name(&name) {
-            if let Ok(meta) = entry.metadata()
-                && meta.is_file()
-            {
-                listing.manifests.push(Seen {
-                    name,
-                    path: entry.path(),
-                    len: meta.len(),
-                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                });
-            }
-            continue;
-        }
-        if let Some(marked) = name.strip_suffix(MARKER_SUFFIX) {
-            listing.markers.insert(marked.to_owned());
-            continue;
-        }
-        if is_ignored_name(&name) {
-            continue;
-        }
         let meta = match entry.metadata() {
             Ok(meta) => meta,
-            // Renamed or removed between listing and stat: simply not a candidate now.
+            // Renamed or removed between listing and stat: simply not there now.
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
             Err(err) => return Err(err),
         };
-        if !meta.is_file() {
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let Ok(name) = entry.file_name().into_string() else {
+            // Not UTF-8: no sender writes such a name, and it cannot be named in a log.
+            listing.unfit.push((
+                Seen {
+                    name: entry.file_name().to_string_lossy().into_owned(),
+                    path: entry.path(),
+                    len: 0,
+                    modified,
+                },
+                Unfit {
+                    code: "bad-name",
+                    message: "the file name is not valid UTF-8; no sender writes such a name"
+                        .into(),
+                },
+            ));
+            continue;
+        };
+        if is_hidden_name(&name) {
             continue;
         }
-        found.push(Seen {
+        let kind = EntryKind::of(&meta);
+        let seen = Seen {
             name,
             path: entry.path(),
-            len: meta.len(),
-            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        });
+            len: if kind == EntryKind::Regular {
+                meta.len()
+            } else {
+                0
+            },
+            modified,
+        };
+        if let Some(unfit) = kind.unfit() {
+            // Sub-folders are not the ferry's business, except one named like a bundle.
+            if kind != EntryKind::Directory || seen.name.ends_with(BUNDLE_SUFFIX) {
+                listing.unfit.push((seen, unfit));
+            }
+            continue;
+        }
+        if is_manifest_name(&seen.name) {
+            listing.manifests.push(seen);
+            continue;
+        }
+        if let Some(marked) = seen.name.strip_suffix(MARKER_SUFFIX) {
+            listing.markers.insert(marked.to_owned());
+            continue;
+        }
+        if is_ignored_name(&seen.name) {
+            continue;
+        }
+        listing.files.push(seen);
     }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
+    listing.files.sort_by(|a, b| a.name.cmp(&b.name));
     listing.manifests.sort_by(|a, b| a.name.cmp(&b.name));
+    listing.unfit.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     Ok(listing)
+}
+
+/// Names nobody but their writer looks at: dot-files and temporary names.
+fn is_hidden_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+        || name.ends_with(".partial")
 }
 
 /// Whether a file in a gateway folder can be read as complete yet.
@@ -489,16 +507,23 @@ mod tests {
     }
 
     #[test]
-    fn placing_links_on_one_file_system_and_the_scan_sees_markers_and_manifests() {
+    fn placing_copies_without_following_links_and_the_scan_sees_markers_and_manifests() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src.owb");
         fs::write(&src, b"bundle").unwrap();
         let gw = dir.path().join("gw");
         ensure_dir(&gw).unwrap();
-        let (temp, copied) = place_file(&src, &gw, "x.owb").unwrap();
-        assert!(!copied, "same file system: a hard link");
+        // A symlink planted under the temporary name is replaced, never written through.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, gw.join(temp_name("x.owb"))).unwrap();
+        let temp = place_file(&src, &gw, "x.owb").unwrap();
         fs::rename(&temp, gw.join("x.owb")).unwrap();
         assert_eq!(fs::read(gw.join("x.owb")).unwrap(), b"bundle");
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        // A copy, never a link: the gateway file has one link whatever happens to the source.
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(fs::metadata(gw.join("x.owb")).unwrap().nlink(), 1);
         fs::write(gw.join("x.owb.done"), b"").unwrap();
         fs::write(gw.join("batch-1.done"), encode_manifest(&[])).unwrap();
         let listing = scan(&gw).unwrap();

@@ -9,15 +9,26 @@
 //! * [`pack`]: signing bundles into an outbox with the channel's next sequence number.
 //! * [`state`]: the durable state (sqlx, SQLite) behind exactly-once landing.
 //! * [`dropfolder`]: careful writes and settle detection for folders a gateway device mirrors.
+//! * [`intake`]: opening a gateway file once and landing a private copy of exactly the bytes
+//!   verified.
+//! * [`holds`]: files an agent could not handle, held back with backoff.
+//! * [`manifests`]: the receiver's view of batch manifests and markers.
+//! * [`policy`]: what a receiving channel accepts (limits, clock skew, kinds), shared by the agent
+//!   and `ow-ferry verify --config`.
 //! * [`audit`]: one tamper-evident ferry log per agent.
 //! * [`ops`]: `inspect`, `verify` and `status` for operators and tests.
 
 pub mod agent;
 pub mod audit;
+mod chain;
 pub mod config;
 pub mod dropfolder;
+pub mod holds;
+pub mod intake;
+pub mod manifests;
 pub mod ops;
 pub mod pack;
+pub mod policy;
 pub mod receiver;
 pub mod sender;
 pub mod state;
@@ -67,11 +78,12 @@ impl AgentError {
     }
 }
 
-/// The file name a bundle travels and lands under: `<channel>.<sequence, 12 digits>.<id>.owb`,
-/// so that a folder listing sorts in sending order.
+/// The file name a bundle travels and lands under: `<channel>.<sequence, 20 digits>.<id>.owb`.
+/// Twenty digits hold every u64, so a folder listing sorts in sending order for every sequence
+/// the format allows (`docs/drop-folder.md`).
 pub fn bundle_file_name(header: &Header) -> String {
     format!(
-        "{}.{:012}.{}{}",
+        "{}.{:020}.{}{}",
         header.channel,
         header.sequence,
         header.bundle_id,

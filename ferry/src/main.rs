@@ -112,7 +112,9 @@ struct PackArgs {
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// Take the trust file, zone and decryption key from this configuration.
+    /// Judge the bundle exactly as this configuration's receiving agent for its channel would:
+    /// its trust file, zone, decryption key, size cap, clock skew and allowed kinds (not the
+    /// checks against bundles already landed).
     #[arg(long, conflicts_with_all = ["trust", "receiver", "decryption_key"])]
     config: Option<PathBuf>,
     /// Trust file listing each channel's sender keys.
@@ -142,6 +144,11 @@ enum LogCommand {
         /// the signature binds name and key, so the default cannot be abused).
         #[arg(long)]
         key_name: Option<String>,
+        /// Fail (exit 1) unless a signed checkpoint covers every entry. Entries after the last
+        /// checkpoint are only hash-chained: anyone who can write the file can append or rewrite
+        /// them. Use it on the log of a stopped agent (an agent signs a final checkpoint on stop).
+        #[arg(long)]
+        require_checkpoint: bool,
     },
     /// List entries, filtered; a table, or JSON lines with --json.
     Show(ShowArgs),
@@ -420,41 +427,41 @@ fn guess_media_type(path: &Path) -> &'static str {
 }
 
 fn verify_command(args: VerifyArgs) -> Result<ExitCode> {
-    let (trust, receiver, decryption) = match &args.config {
-        Some(path) => {
-            let config = FerryConfig::load(path)?;
-            (
-                ow_keys::load_trust(&config.keys.trust_file)?,
-                config.zone,
-                Some(ow_keys::load_encryption_secret(
-                    &config.keys.encryption_key,
-                )?),
-            )
-        }
-        None => {
-            let (Some(trust), Some(receiver)) = (&args.trust, args.receiver) else {
-                bail!("give --config, or --trust and --receiver");
-            };
-            let decryption = args
-                .decryption_key
-                .as_deref()
-                .map(ow_keys::load_encryption_secret)
-                .transpose()?;
-            (ow_keys::load_trust(trust)?, receiver, decryption)
-        }
+    if let Some(path) = &args.config {
+        let config = FerryConfig::load(path)?;
+        let trust = ow_keys::load_trust(&config.keys.trust_file)?;
+        let decryption = ow_keys::load_encryption_secret(&config.keys.encryption_key)?;
+        return Ok(
+            match ops::verify_as_agent(&args.bundle, &config, &trust, &decryption) {
+                Ok(verified) => {
+                    print_verified(&args.bundle, &verified);
+                    ExitCode::SUCCESS
+                }
+                Err(refusal) => {
+                    println!(
+                        "REFUSED {} [{}]: {}",
+                        args.bundle.display(),
+                        refusal.code,
+                        refusal.message
+                    );
+                    ExitCode::from(1)
+                }
+            },
+        );
+    }
+    let (Some(trust), Some(receiver)) = (&args.trust, args.receiver) else {
+        bail!("give --config, or --trust and --receiver");
     };
+    let decryption = args
+        .decryption_key
+        .as_deref()
+        .map(ow_keys::load_encryption_secret)
+        .transpose()?;
+    let trust = ow_keys::load_trust(trust)?;
     match ops::verify_file(&args.bundle, &trust, receiver, decryption.as_ref()) {
         Ok(verified) => {
             let header = verified.header();
-            println!(
-                "OK {}: bundle {} sequence {} on {}, {} item(s), digest {}",
-                args.bundle.display(),
-                header.bundle_id,
-                header.sequence,
-                header.channel,
-                header.items.len(),
-                verified.digest()
-            );
+            print_verified(&args.bundle, &verified);
             if decryption.is_none() && !matches!(header.encryption, ow_bundle::Encryption::None) {
                 println!(
                     "note: signature and payload hash checked; item hashes inside the encrypted \
@@ -470,12 +477,26 @@ fn verify_command(args: VerifyArgs) -> Result<ExitCode> {
     }
 }
 
+fn print_verified(path: &Path, verified: &ow_bundle::VerifiedBundle) {
+    let header = verified.header();
+    println!(
+        "OK {}: bundle {} sequence {} on {}, {} item(s), digest {}",
+        path.display(),
+        header.bundle_id,
+        header.sequence,
+        header.channel,
+        header.items.len(),
+        verified.digest()
+    );
+}
+
 fn log_command(command: LogCommand) -> Result<ExitCode> {
     match command {
         LogCommand::Verify {
             log,
             public_key,
             key_name,
+            require_checkpoint,
         } => {
             let key = ow_keys::load_verifying_key(&public_key)?;
             let key_name = key_name
@@ -483,15 +504,27 @@ fn log_command(command: LogCommand) -> Result<ExitCode> {
                 .unwrap_or_default();
             match ow_ferrylog::verify_log(&log, &key, &key_name) {
                 Ok(report) => {
+                    let uncovered = ow_ferry::audit::uncovered_entries(&report);
+                    let status = if uncovered.is_some() && require_checkpoint {
+                        "NOT COVERED"
+                    } else {
+                        "OK"
+                    };
                     println!(
-                        "OK {}: {} entries, {} checkpoints, last checkpoint covers {} entries, \
-                         {} entries after it not yet covered",
+                        "{status} {}: {} entries, {} checkpoints, last checkpoint covers {} \
+                         entries, {} entries after it not yet covered",
                         log.display(),
                         report.entries,
                         report.checkpoints,
                         report.last_checkpoint_size,
                         report.unsigned_tail
                     );
+                    if let Some(warning) = uncovered {
+                        println!("warning: {warning}");
+                        if require_checkpoint {
+                            return Ok(ExitCode::from(1));
+                        }
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(err) => {

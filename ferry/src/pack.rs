@@ -107,6 +107,16 @@ pub async fn pack_many_into_outbox(
     // A lost race with another packer costs one repack; bounded so a stuck database cannot spin.
     for _ in 0..16 {
         let (last, mut prev_digest) = state.last_packed(&channel).await?;
+        let Some(top) = u64::try_from(requests.len())
+            .ok()
+            .and_then(|n| last.checked_add(n))
+        else {
+            return Err(AgentError::Bundle(format!(
+                "channel {channel} has used its sequence numbers up to {last}; {} more do not \
+                 fit in 64 bits. The channel needs new keys and a fresh state on both sides",
+                requests.len()
+            )));
+        };
         let temps: Vec<PathBuf> = requests
             .iter()
             .map(|_| {
@@ -135,7 +145,6 @@ pub async fn pack_many_into_outbox(
         };
         prev_digest = bundles.last().map(|b| b.digest.to_string());
         dropfolder::sync_written(outbox, &temps).map_err(|e| AgentError::io(outbox, e))?;
-        let top = last + bundles.len() as u64;
         let top_digest = prev_digest.unwrap_or_default();
         if state
             .advance_packed(&channel, last, top, &top_digest)

@@ -1,38 +1,50 @@
-//! The receiving agent: gateway folder → verify → inbox, exactly once.
+//! The receiving agent: gateway folder → verify → inbox, exactly once, landing exactly the bytes
+//! it verified.
 //!
 //! A batch goes through these steps, and a crash between any two of them loses nothing and lands
 //! nothing twice:
-//! 1. a file whose marker exists, or whose size and time have settled, is verified in place;
-//!    a bad file goes to quarantine with a `.reason` file beside it;
-//! 2. checks against the state database: a bundle id or sequence already landed is a replay;
-//! 3. the file is moved into the inbox under a hidden staging name (`.landing-…`) and synced;
+//! 1. a file whose marker exists, or whose size and time have settled, is opened once and copied
+//!    from that descriptor into a private file in the inbox (`.verifying-…`, see [`crate::intake`]);
+//!    the private copy is verified — off the async thread — and a bad file goes to quarantine with
+//!    a `.reason` file beside it;
+//! 2. checks against the state database: a bundle id or sequence already landed is a replay, and
+//!    the chain is checked against both neighbours (the bundle before and the bundle after);
+//! 3. the private copy is renamed to a hidden staging name (`.landing-…`) and synced, and only then
+//!    is the original removed from the gateway folder;
 //! 4. the log entries are synced, then the landed rows are committed in one transaction;
 //! 5. each staged file is renamed to its final name and the inbox folder is synced.
 //!
-//! On start, staged files left by a crash are finished (their row exists) or handed back to the
-//! gateway folder to be verified again (it does not). Nothing the zone can see appears in the inbox
-//! before its row is committed, so a restart never lands a bundle twice.
+//! Whatever happens to the gateway file after step 1 — renamed over, rewritten through a
+//! descriptor opened earlier, changed through another link — cannot reach the inbox: only the
+//! private copy is landed. Staged files left by a crash, or by a failed pass, are finished (their
+//! row exists) or handed back to the gateway folder to be verified again (it does not), on start
+//! and before the next pass. One file that cannot be read, moved or removed is held back with
+//! backoff ([`crate::holds`]) and never stops the pass for the others.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use chrono::Utc;
-use ow_bundle::{
-    DiscardSink, EncryptionSecret, Header, Limits, TrustStore, VerifyError, VerifyOptions, Zone,
-};
+use ow_bundle::{EncryptionSecret, Header, TrustStore, VerifyError, Zone};
 use ow_ferrylog::Event;
 use tracing::{info, warn};
 
 use crate::audit::AgentLog;
+use crate::chain::{self, Known, Pending};
 use crate::config::ReceiveConfig;
 use crate::dropfolder::{self, MARKER_SUFFIX, Readiness, Seen, SettleTracker};
+use crate::holds::Holds;
+use crate::intake::{self, FileId, IntakeError};
+use crate::manifests::{Handled, ManifestBook};
+use crate::policy::{ChannelPolicy, Refusal};
 use crate::state::{FerryState, Landed};
 use crate::{AgentError, bundle_file_name};
 
 const STAGING_PREFIX: &str = ".landing-";
+const VERIFY_PREFIX: &str = ".verifying-";
 
 /// What one pass over the gateway folder did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -43,55 +55,45 @@ pub struct ReceivePass {
     pub rejected: usize,
     /// Files left waiting (still settling or possibly still growing).
     pub waiting: usize,
+    /// Files held back after a failure (see [`crate::holds`]).
+    pub held: usize,
+}
+
+/// A hook called with the gateway path of a file that passed verification.
+#[doc(hidden)]
+pub type AfterVerifyHook = Box<dyn FnMut(&Path) + Send>;
+
+/// A hook called before the log entries and rows of a batch are written.
+#[doc(hidden)]
+pub type BeforeCommitHook = Box<dyn FnMut() -> std::io::Result<()> + Send>;
+
+/// Hooks into a receiving pass, for tests of the window between verifying and landing.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct ReceiverHooks {
+    /// Called after a batch was verified, with the gateway path of each file that passed, before
+    /// anything of the batch is landed.
+    pub after_verify: Option<AfterVerifyHook>,
+    /// Called once the staged files are durable and the originals removed, before the log entries
+    /// and rows are written; an error fails the pass at that point.
+    pub before_commit: Option<BeforeCommitHook>,
 }
 
 /// A receiving agent for one channel.
 pub struct Receiver {
     config: ReceiveConfig,
-    zone: Zone,
     state: FerryState,
     log: AgentLog,
     trust: Arc<TrustStore>,
     decryption: Arc<EncryptionSecret>,
+    policy: ChannelPolicy,
     tracker: SettleTracker,
-    limits: Limits,
-    manifests: HashMap<String, ManifestState>,
+    manifests: ManifestBook,
     handled: Handled,
-}
-
-/// What the receiver knows about one batch manifest in the gateway folder.
-struct ManifestState {
-    len: u64,
-    modified: SystemTime,
-    /// When it was first seen with this size and time.
-    since: Instant,
-    /// Its entries, once it is complete.
-    entries: Option<Vec<(String, u64)>>,
-    /// Listed names not yet landed or quarantined by this process.
-    pending: HashSet<String>,
-}
-
-/// Names of files this process landed or quarantined recently, so that a manifest read after its
-/// files were judged (they settled first) is removed at once. Bounded: old names fall out.
-#[derive(Default)]
-struct Handled {
-    names: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl Handled {
-    const MAX: usize = 65_536;
-
-    fn insert(&mut self, name: &str) {
-        if self.names.insert(name.to_owned()) {
-            self.order.push_back(name.to_owned());
-            if self.order.len() > Self::MAX
-                && let Some(old) = self.order.pop_front()
-            {
-                self.names.remove(&old);
-            }
-        }
-    }
+    holds: Holds,
+    /// A pass failed after staging: finish or hand back staged files before the next one.
+    needs_recovery: bool,
+    hooks: ReceiverHooks,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -113,37 +115,28 @@ struct ReadyFile {
     order: Option<(String, u64)>,
 }
 
-/// A file that passed verification, waiting for the batch's state checks.
-struct Checked {
-    header: Header,
-    digest: String,
-}
-
-/// What the state database already holds for a batch, fetched in two queries.
-struct Known {
-    by_id: HashMap<String, crate::state::Landed>,
-    by_sequence: HashMap<u64, crate::state::Landed>,
-}
-
-/// A rejection: the stable code and the operator's message.
-struct Refusal {
-    code: String,
-    message: String,
-}
-
-impl Refusal {
-    fn new(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<&VerifyError> for Refusal {
-    fn from(err: &VerifyError) -> Self {
-        Self::new(err.code(), err.to_string())
-    }
+/// What taking one file in gave.
+enum Outcome {
+    /// The private copy verified.
+    Verified {
+        copy: PathBuf,
+        original: FileId,
+        header: Box<Header>,
+        digest: String,
+    },
+    /// Refused (the header, unverified, only helps the operator).
+    Refused {
+        header: Option<Box<Header>>,
+        refusal: Refusal,
+    },
+    /// Shorter than its header says: it may still be growing.
+    Truncated,
+    /// Its size changed since it was judged complete.
+    Changed,
+    /// It disappeared.
+    Gone,
+    /// Reading it failed.
+    Failed(std::io::Error),
 }
 
 struct Staged {
@@ -153,6 +146,81 @@ struct Staged {
     staged: PathBuf,
     final_name: String,
     marker: Option<PathBuf>,
+}
+
+/// Everything needed to take files in off the async thread.
+#[derive(Clone)]
+struct Intake {
+    policy: ChannelPolicy,
+    trust: Arc<TrustStore>,
+    decryption: Arc<EncryptionSecret>,
+    inbox: PathBuf,
+}
+
+impl Intake {
+    /// Opens `file` once, copies it privately into the inbox and verifies the copy.
+    fn take_in(&self, file: &Seen) -> Outcome {
+        if let Err(refusal) = self.policy.check_file_len(file.len) {
+            return Outcome::Refused {
+                header: None,
+                refusal,
+            };
+        }
+        let (source, original) = match intake::open_candidate(&file.path, file.len) {
+            Ok(opened) => opened,
+            Err(err) => return Self::failed(err),
+        };
+        let copy = self
+            .inbox
+            .join(format!("{VERIFY_PREFIX}{}", uuid::Uuid::now_v7()));
+        let private = intake::private_copy(&source, &copy, file.len);
+        drop(source);
+        let mut private = match private {
+            Ok(private) => private,
+            Err(err) => return Self::failed(err),
+        };
+        let verified = self.policy.verify(
+            &mut private,
+            &self.trust,
+            Some(&self.decryption),
+            Utc::now(),
+        );
+        match verified {
+            Ok(v) => Outcome::Verified {
+                copy,
+                original,
+                digest: v.digest().to_string(),
+                header: Box::new(v.header().clone()),
+            },
+            Err(err) => {
+                // The header of a refused file is unverified; it is kept only to help the operator.
+                let header = File::open(&copy)
+                    .ok()
+                    .and_then(|mut f| ow_bundle::read_header(&mut f, &self.policy.limits()).ok())
+                    .map(|b| Box::new(b.header().clone()));
+                remove_quietly(&copy);
+                match err {
+                    VerifyError::Truncated { .. } => Outcome::Truncated,
+                    err => Outcome::Refused {
+                        header,
+                        refusal: Refusal::from(&err),
+                    },
+                }
+            }
+        }
+    }
+
+    fn failed(err: IntakeError) -> Outcome {
+        match err {
+            IntakeError::Unfit(unfit) => Outcome::Refused {
+                header: None,
+                refusal: Refusal::new(unfit.code, unfit.message),
+            },
+            IntakeError::Changed { .. } => Outcome::Changed,
+            IntakeError::Gone => Outcome::Gone,
+            IntakeError::Io(err) => Outcome::Failed(err),
+        }
+    }
 }
 
 impl Receiver {
@@ -168,21 +236,21 @@ impl Receiver {
         for dir in [&config.gateway, &config.inbox, &config.quarantine] {
             dropfolder::ensure_dir(dir).map_err(|e| AgentError::io(dir, e))?;
         }
-        let limits = Limits {
-            max_payload_bytes: config.max_bundle_bytes,
-            ..Limits::default()
-        };
+        // Every held file is tried again after a restart.
+        state.release_all_held(&config.name).await?;
         let mut receiver = Self {
+            policy: ChannelPolicy::from_config(zone, &config),
+            holds: Holds::new(&config.name),
             config,
-            zone,
             state,
             log,
             trust,
             decryption,
             tracker: SettleTracker::default(),
-            limits,
-            manifests: HashMap::new(),
+            manifests: ManifestBook::default(),
             handled: Handled::default(),
+            needs_recovery: false,
+            hooks: ReceiverHooks::default(),
         };
         receiver.recover().await?;
         Ok(receiver)
@@ -193,20 +261,31 @@ impl Receiver {
         &self.config.name
     }
 
-    /// Finishes staged files left in the inbox by a crash.
+    /// Installs hooks (tests only).
+    #[doc(hidden)]
+    pub fn set_hooks(&mut self, hooks: ReceiverHooks) {
+        self.hooks = hooks;
+    }
+
+    /// Finishes staged files left in the inbox by a crash or a failed pass, and removes private
+    /// copies that were never staged (their originals are still in the gateway folder).
     async fn recover(&mut self) -> Result<(), AgentError> {
         let inbox = self.config.inbox.clone();
         let entries = fs::read_dir(&inbox).map_err(|e| AgentError::io(&inbox, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| AgentError::io(&inbox, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(VERIFY_PREFIX) {
+                remove_quietly(&entry.path());
+                continue;
+            }
             let Some(final_name) = name.strip_prefix(STAGING_PREFIX) else {
                 continue;
             };
             let staged = entry.path();
             let header = File::open(&staged)
                 .ok()
-                .and_then(|mut f| ow_bundle::read_header(&mut f, &self.limits).ok())
+                .and_then(|mut f| ow_bundle::read_header(&mut f, &self.policy.limits()).ok())
                 .map(|b| b.header().clone());
             let landed = match &header {
                 Some(h) => self.state.landed_by_id(&h.bundle_id).await?,
@@ -215,182 +294,196 @@ impl Receiver {
             if landed.is_some() {
                 fs::rename(&staged, inbox.join(final_name))
                     .map_err(|e| AgentError::io(&staged, e))?;
-                info!(agent = %self.config.name, file = final_name, "finished landing after restart");
+                info!(agent = %self.config.name, file = final_name, "finished landing");
             } else {
-                // Not committed: hand it back to be verified and landed like any other arrival.
+                // Not committed: hand it back to be verified and landed like any other arrival —
+                // unless the original is still there under that name (the pass stopped before
+                // removing it), in which case the copy is simply dropped.
                 let back = self.config.gateway.join(final_name);
-                dropfolder::move_file(&staged, &back).map_err(|e| AgentError::io(&staged, e))?;
-                info!(agent = %self.config.name, file = final_name, "returned an unfinished landing to the gateway folder");
+                let returned = intake::rename_noreplace(&staged, &back)
+                    .map_err(|e| AgentError::io(&staged, e))?;
+                if returned {
+                    info!(agent = %self.config.name, file = final_name, "returned an unfinished landing to the gateway folder");
+                } else {
+                    remove_quietly(&staged);
+                }
             }
         }
         dropfolder::fsync_dir(&inbox).map_err(|e| AgentError::io(&inbox, e))?;
+        let gateway = self.config.gateway.clone();
+        dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
         Ok(())
     }
 
     /// Looks at the gateway folder once and lands or quarantines what is ready, in batches.
     pub async fn poll(&mut self) -> Result<ReceivePass, AgentError> {
+        if self.needs_recovery {
+            self.recover().await?;
+            self.needs_recovery = false;
+        }
+        let result = self.poll_once().await;
+        if result.is_err() {
+            self.needs_recovery = true;
+        }
+        result
+    }
+
+    async fn poll_once(&mut self) -> Result<ReceivePass, AgentError> {
         let gateway = self.config.gateway.clone();
         let listing = dropfolder::scan(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
         let now = Instant::now();
-        self.read_manifests(&listing.manifests, now);
-        // Sizes vouched for by complete manifests: a listed file is ready only at exactly that
-        // size, so a copy still in progress on the far side is never taken for complete.
-        let mut vouched: HashMap<&str, u64> = HashMap::new();
-        for state in self.manifests.values() {
-            for (name, size) in state.entries.iter().flatten() {
-                vouched.insert(name.as_str(), *size);
+        let mut pass = ReceivePass::default();
+
+        // Held files that vanished are released.
+        let present = listing
+            .files
+            .iter()
+            .chain(listing.manifests.iter())
+            .chain(listing.unfit.iter().map(|(s, _)| s))
+            .map(|s| s.name.as_str());
+        for gone in self.holds.retain_present(present) {
+            self.state.release_held(&self.config.name, &gone).await?;
+        }
+
+        // Entries refused whatever they hold: symlinks, FIFOs, devices, … — at once.
+        for (seen, unfit) in &listing.unfit {
+            if self.holds.is_held(seen, now) {
+                pass.held += 1;
+                continue;
+            }
+            let refusal = Refusal::new(unfit.code, unfit.message.clone());
+            if self.quarantine(seen, None, &refusal).await? {
+                pass.rejected += 1;
+            } else {
+                pass.held += 1;
             }
         }
+
+        for (manifest, refusal) in self.manifests.read(&listing.manifests, &self.handled, now) {
+            if self.holds.is_held(&manifest, now) {
+                continue;
+            }
+            self.manifests.forget(&manifest.name);
+            if self.quarantine(&manifest, None, &refusal).await? {
+                pass.rejected += 1;
+            }
+        }
+
         self.tracker.retain_present(&listing.files);
-        let mut pass = ReceivePass::default();
         let mut ready: Vec<ReadyFile> = Vec::new();
-        for file in &listing.files {
-            let own_marker = listing.markers.contains(&file.name);
-            let marked = own_marker || vouched.get(file.name.as_str()) == Some(&file.len);
-            let readiness = self.tracker.observe(
-                file,
-                marked,
-                self.config.settle,
-                self.config.require_marker,
-                now,
-            );
-            match readiness {
-                Readiness::Waiting => pass.waiting += 1,
-                Readiness::Ready { marked } => {
-                    // Land in sequence order, so that a backlog does not show as gaps. The order
-                    // comes from the file name senders give bundles; it is only a hint (the
-                    // header decides everything), so a file named otherwise simply goes last.
-                    ready.push(ReadyFile {
+        {
+            let vouched = self.manifests.vouched();
+            for file in &listing.files {
+                if self.holds.is_held(file, now) {
+                    pass.held += 1;
+                    continue;
+                }
+                let own_marker = listing.markers.contains(&file.name);
+                let marked = own_marker || vouched.get(file.name.as_str()) == Some(&file.len);
+                let readiness = self.tracker.observe(
+                    file,
+                    marked,
+                    self.config.settle,
+                    self.config.require_marker,
+                    now,
+                );
+                match readiness {
+                    Readiness::Waiting => pass.waiting += 1,
+                    Readiness::Ready { marked } => ready.push(ReadyFile {
                         order: sequence_hint(&file.name),
                         file: file.clone(),
                         marked,
                         own_marker,
-                    });
+                    }),
                 }
             }
         }
-        drop(vouched);
-        ready.sort_by(|a, b| {
-            a.order
-                .cmp(&b.order)
-                .then_with(|| a.file.name.cmp(&b.file.name))
-        });
+        sort_for_landing(&mut ready);
         for chunk in ready.chunks(self.config.batch) {
-            let (landed, rejected, waiting) = self.land_batch(chunk).await?;
-            pass.landed += landed;
-            pass.rejected += rejected;
-            pass.waiting += waiting;
+            let counts = self.land_batch(chunk).await?;
+            pass.landed += counts.landed;
+            pass.rejected += counts.rejected;
+            pass.waiting += counts.waiting;
+            pass.held += counts.held;
         }
-        self.tidy_manifests(&listing.files, now)?;
+        self.tidy(&listing.files, &listing.markers, now).await?;
         Ok(pass)
     }
 
-    /// Reads manifests that are new or changed since the last pass; forgets vanished ones.
-    fn read_manifests(&mut self, seen: &[Seen], now: Instant) {
-        let present: HashSet<&str> = seen.iter().map(|m| m.name.as_str()).collect();
-        self.manifests
-            .retain(|name, _| present.contains(name.as_str()));
-        for m in seen {
-            if let Some(state) = self.manifests.get(&m.name)
-                && state.len == m.len
-                && state.modified == m.modified
-                && state.entries.is_some()
-            {
-                continue;
-            }
-            let entries = fs::read(&m.path)
-                .ok()
-                .and_then(|bytes| dropfolder::parse_manifest(&bytes));
-            let pending = entries
-                .iter()
-                .flatten()
-                .filter(|(name, _)| !self.handled.names.contains(name))
-                .map(|(name, _)| name.clone())
-                .collect();
-            let since = match self.manifests.get(&m.name) {
-                Some(state) if state.len == m.len && state.modified == m.modified => state.since,
-                _ => now,
-            };
-            self.manifests.insert(
-                m.name.clone(),
-                ManifestState {
-                    len: m.len,
-                    modified: m.modified,
-                    since,
-                    entries,
-                    pending,
-                },
-            );
-        }
-    }
-
-    /// Removes manifests whose files were all judged; quarantines one that stayed incomplete
-    /// past the incomplete timeout. A manifest whose files are all absent is removed only after
-    /// that timeout too (after a restart this process no longer knows it judged them, and a
-    /// device that copies out of order may deliver a manifest before its files).
-    fn tidy_manifests(&mut self, files: &[Seen], now: Instant) -> Result<(), AgentError> {
-        let present: HashSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
-        let mut done = Vec::new();
-        let mut broken = Vec::new();
-        for (name, state) in &mut self.manifests {
-            let old = now.duration_since(state.since) >= self.config.incomplete_timeout;
-            if state.entries.is_none() {
-                if old {
-                    broken.push(name.clone());
-                }
-                continue;
-            }
-            state.pending.retain(|n| !self.handled.names.contains(n));
-            if state.pending.is_empty()
-                || (old && state.pending.iter().all(|n| !present.contains(n.as_str())))
-            {
-                done.push(name.clone());
-            }
-        }
+    /// Removes manifests whose files were all judged and markers whose file stayed absent;
+    /// quarantines a manifest that stayed incomplete past the incomplete timeout.
+    async fn tidy(
+        &mut self,
+        files: &[Seen],
+        markers: &HashSet<String>,
+        now: Instant,
+    ) -> Result<(), AgentError> {
         let gateway = self.config.gateway.clone();
-        for name in done {
-            self.manifests.remove(&name);
+        let tidy = self.manifests.tidy(
+            &gateway,
+            files,
+            markers,
+            &self.handled,
+            now,
+            self.config.incomplete_timeout,
+        );
+        for name in tidy.done {
+            self.manifests.forget(&name);
             remove_if_present(&gateway.join(&name));
         }
-        for name in broken {
-            if let Some(state) = self.manifests.remove(&name) {
-                let file = Seen {
-                    path: gateway.join(&name),
-                    name,
-                    len: state.len,
-                    modified: state.modified,
-                };
-                let refusal = Refusal::new(
-                    "malformed-manifest",
-                    format!(
-                        "the batch manifest is incomplete or malformed and has not changed for \
-                         {}s; the gateway lost part of it. The bundles it lists land by their \
-                         settle time or their own markers; if require_marker is set, ask the \
-                         sender to resend them",
-                        self.config.incomplete_timeout.as_secs()
-                    ),
-                );
-                self.quarantine(&file, None, &refusal)?;
-            }
+        for name in tidy.lone_markers {
+            info!(agent = %self.config.name, marker = %name, "removed a marker whose file never came");
+            remove_if_present(&gateway.join(format!("{name}{MARKER_SUFFIX}")));
+        }
+        for manifest in tidy.broken {
+            self.manifests.forget(&manifest.name);
+            let refusal = Refusal::new(
+                "malformed-manifest",
+                format!(
+                    "the batch manifest is incomplete or malformed and has not changed for \
+                     {}s; the gateway lost part of it. The bundles it lists land by their \
+                     settle time or their own markers; if require_marker is set, ask the \
+                     sender to resend them",
+                    self.config.incomplete_timeout.as_secs()
+                ),
+            );
+            self.quarantine(&manifest, None, &refusal).await?;
         }
         Ok(())
     }
 
-    async fn land_batch(
-        &mut self,
-        batch: &[ReadyFile],
-    ) -> Result<(usize, usize, usize), AgentError> {
-        let mut rejected = 0;
-        let mut waiting = 0;
+    async fn land_batch(&mut self, batch: &[ReadyFile]) -> Result<ReceivePass, AgentError> {
+        let mut counts = ReceivePass::default();
         let now = Instant::now();
 
-        // Verification first (CPU only), then one lookup of what is already landed for the
-        // whole batch, instead of three database round trips per bundle.
-        let mut verified: Vec<(&ReadyFile, Checked)> = Vec::with_capacity(batch.len());
-        for ready in batch {
+        // Open, copy and verify (file I/O and CPU) on a blocking thread; then one lookup of what
+        // is already landed for the whole batch, instead of round trips per bundle.
+        let intake = Intake {
+            policy: self.policy.clone(),
+            trust: Arc::clone(&self.trust),
+            decryption: Arc::clone(&self.decryption),
+            inbox: self.config.inbox.clone(),
+        };
+        let files: Vec<Seen> = batch.iter().map(|r| r.file.clone()).collect();
+        let outcomes = tokio::task::spawn_blocking(move || {
+            files.iter().map(|f| intake.take_in(f)).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| AgentError::Busy(format!("verification task failed: {e}")))?;
+
+        let mut verified: Vec<(&ReadyFile, Outcome)> = Vec::with_capacity(batch.len());
+        for (ready, outcome) in batch.iter().zip(outcomes) {
             let file = &ready.file;
-            match self.verify_file(file) {
-                Err(CheckFailure::MaybeIncomplete) => {
+            match outcome {
+                Outcome::Verified { .. } => {
+                    if let Some(hook) = self.hooks.after_verify.as_mut() {
+                        hook(&file.path);
+                    }
+                    verified.push((ready, outcome));
+                }
+                Outcome::Gone => self.tracker.forget(&file.name),
+                Outcome::Changed => counts.waiting += 1,
+                Outcome::Truncated => {
                     let unchanged = self
                         .tracker
                         .unchanged_for(&file.name, now)
@@ -409,20 +502,31 @@ impl Receiver {
                                 }
                             ),
                         );
-                        self.quarantine(file, None, &refusal)?;
-                        rejected += 1;
+                        self.count_quarantine(file, None, &refusal, &mut counts)
+                            .await?;
                     } else {
-                        waiting += 1;
+                        counts.waiting += 1;
                     }
                 }
-                Err(CheckFailure::Refused(header, refusal)) => {
-                    self.quarantine(file, header.as_deref(), &refusal)?;
-                    rejected += 1;
+                Outcome::Refused { header, refusal } => {
+                    self.count_quarantine(file, header.as_deref(), &refusal, &mut counts)
+                        .await?;
                 }
-                Err(CheckFailure::Agent(err)) => return Err(err),
-                Ok(checked) => verified.push((ready, checked)),
+                Outcome::Failed(err) => {
+                    self.hold(
+                        file,
+                        "io-error",
+                        &format!(
+                            "cannot read the file: {err}; it is retried with backoff. Check the \
+                             gateway device and the file's permissions"
+                        ),
+                    )
+                    .await?;
+                    counts.held += 1;
+                }
             }
         }
+
         let known = self.known_for(&verified).await?;
         let mut highest = self
             .state
@@ -430,31 +534,48 @@ impl Receiver {
             .await?;
         let mut gaps: Vec<(u64, u64)> = Vec::new();
         let mut staged: Vec<Staged> = Vec::new();
-        for (ready, checked) in verified {
-            let file = &ready.file;
-            let (header, digest) = match self.judge(checked, &staged, &known) {
-                Ok(accepted) => accepted,
-                Err((header, refusal)) => {
-                    self.quarantine(file, Some(&header), &refusal)?;
-                    rejected += 1;
-                    continue;
-                }
+        let mut originals: Vec<(&ReadyFile, FileId)> = Vec::new();
+        for (ready, outcome) in verified {
+            let Outcome::Verified {
+                copy,
+                original,
+                header,
+                digest,
+            } = outcome
+            else {
+                continue;
             };
-            self.log
-                .bundle_event(Event::Received, Some(&header), file.len, None)?;
+            let header = *header;
+            let file = &ready.file;
+            if let Some(refusal) = self.refusal_for(&header, &digest, &staged, &known) {
+                remove_quietly(&copy);
+                self.count_quarantine(file, Some(&header), &refusal, &mut counts)
+                    .await?;
+                continue;
+            }
             let final_name = bundle_file_name(&header);
             let staged_path = self
                 .config
                 .inbox
                 .join(format!("{STAGING_PREFIX}{final_name}"));
-            dropfolder::move_file(&file.path, &staged_path)
-                .map_err(|e| AgentError::io(&file.path, e))?;
-            self.tracker.forget(&file.name);
-            self.handled.insert(&file.name);
+            if let Err(err) = fs::rename(&copy, &staged_path) {
+                remove_quietly(&copy);
+                self.hold(
+                    file,
+                    "io-error",
+                    &format!("cannot stage the verified copy in the inbox: {err}"),
+                )
+                .await?;
+                counts.held += 1;
+                continue;
+            }
+            self.log
+                .bundle_event(Event::Received, Some(&header), file.len, None)?;
             if header.sequence > highest.saturating_add(1) {
                 gaps.push((highest + 1, header.sequence - 1));
             }
             highest = highest.max(header.sequence);
+            originals.push((ready, original));
             staged.push(Staged {
                 digest,
                 bytes: file.len,
@@ -466,14 +587,57 @@ impl Receiver {
         }
         if staged.is_empty() {
             self.log.sync()?;
-            return Ok((0, rejected, waiting));
+            return Ok(counts);
         }
         let inbox = self.config.inbox.clone();
-        // The device may have written without syncing: make the staged bytes durable, once for
-        // the whole batch, before anything about them is committed.
+        let gateway = self.config.gateway.clone();
+        // The private copies are durable before their originals go, so a power loss leaves one or
+        // the other; once for the whole batch.
         let staged_paths: Vec<PathBuf> = staged.iter().map(|s| s.staged.clone()).collect();
-        dropfolder::sync_written(&inbox, &staged_paths).map_err(|e| AgentError::io(&inbox, e))?;
-        dropfolder::fsync_dir(&inbox).map_err(|e| AgentError::io(&inbox, e))?;
+        {
+            let dir = inbox.clone();
+            tokio::task::spawn_blocking(move || {
+                dropfolder::sync_written(&dir, &staged_paths)?;
+                dropfolder::fsync_dir(&dir)
+            })
+            .await
+            .map_err(|e| AgentError::Busy(format!("sync task failed: {e}")))?
+            .map_err(|e| AgentError::io(&inbox, e))?;
+        }
+        for (ready, original) in originals {
+            let file = &ready.file;
+            self.tracker.forget(&file.name);
+            self.handled.insert(&file.name);
+            if self.holds.release(&file.name) {
+                self.state
+                    .release_held(&self.config.name, &file.name)
+                    .await?;
+            }
+            match intake::remove_if_same(&file.path, original) {
+                Ok(true) => {}
+                // Replaced since it was copied: the newcomer is judged on its own next time.
+                Ok(false) => {
+                    warn!(agent = %self.config.name, file = %file.name, "the gateway file was replaced after it was copied; the copy lands, the newcomer is judged separately")
+                }
+                Err(err) => {
+                    // The verified copy still lands; the original stays and is refused as a
+                    // duplicate when it can be moved.
+                    self.hold(
+                        file,
+                        "cannot-remove",
+                        &format!(
+                            "the bundle landed from its verified copy, but the original cannot \
+                             be removed from the gateway folder: {err}; remove it by hand"
+                        ),
+                    )
+                    .await?;
+                }
+            }
+        }
+        dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
+        if let Some(hook) = self.hooks.before_commit.as_mut() {
+            hook().map_err(|e| AgentError::io(&inbox, e))?;
+        }
 
         let landed_at = Utc::now();
         let channel = self.config.channel.to_string();
@@ -496,6 +660,7 @@ impl Receiver {
                 sequence: s.header.sequence,
                 bundle_id: s.header.bundle_id.clone(),
                 digest: s.digest.clone(),
+                prev_digest: s.header.prev_digest.map(|d| d.to_hex()),
                 file_name: s.final_name.clone(),
                 bytes: s.bytes,
                 landed_at,
@@ -517,34 +682,44 @@ impl Receiver {
             );
         }
         dropfolder::fsync_dir(&inbox).map_err(|e| AgentError::io(&inbox, e))?;
-        let gateway = self.config.gateway.clone();
-        dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
-        Ok((staged.len(), rejected, waiting))
+        counts.landed = staged.len();
+        Ok(counts)
     }
 
-    /// What the state database holds for the bundle ids and sequences of a verified batch
-    /// (and each sequence's predecessor, for the chain check): two queries in all.
-    async fn known_for(&self, verified: &[(&ReadyFile, Checked)]) -> Result<Known, AgentError> {
-        let channel = self.config.channel.to_string();
-        let ids: Vec<&str> = verified
+    /// What the state database holds for the bundle ids and sequences of a verified batch (and
+    /// each sequence's neighbours, for the chain checks in both directions): two queries in all.
+    async fn known_for(&self, verified: &[(&ReadyFile, Outcome)]) -> Result<Known, AgentError> {
+        let headers: Vec<&Header> = verified
             .iter()
-            .map(|(_, c)| c.header.bundle_id.as_str())
+            .filter_map(|(_, o)| match o {
+                Outcome::Verified { header, .. } => Some(header.as_ref()),
+                _ => None,
+            })
             .collect();
-        let mut sequences: Vec<u64> = verified
+        if headers.is_empty() {
+            return Ok(Known {
+                by_id: HashMap::new(),
+                by_sequence: HashMap::new(),
+            });
+        }
+        let channel = self.config.channel.to_string();
+        let ids: Vec<&str> = headers.iter().map(|h| h.bundle_id.as_str()).collect();
+        let mut sequences: Vec<u64> = headers
             .iter()
-            .flat_map(|(_, c)| [c.header.sequence, c.header.sequence.saturating_sub(1)])
+            .flat_map(|h| {
+                [
+                    Some(h.sequence),
+                    h.sequence.checked_sub(1),
+                    h.sequence.checked_add(1),
+                ]
+            })
+            .flatten()
             .filter(|s| *s > 0)
             .collect();
         sequences.sort_unstable();
         sequences.dedup();
-        let (by_id, by_sequence) = if verified.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            (
-                self.state.landed_by_ids(&ids).await?,
-                self.state.landed_at_many(&channel, &sequences).await?,
-            )
-        };
+        let by_id = self.state.landed_by_ids(&ids).await?;
+        let by_sequence = self.state.landed_at_many(&channel, &sequences).await?;
         Ok(Known {
             by_id: by_id
                 .into_iter()
@@ -554,180 +729,85 @@ impl Receiver {
         })
     }
 
-    /// Verifies one ready file (the format library's checks, no state).
-    fn verify_file(&self, file: &Seen) -> Result<Checked, CheckFailure> {
-        if file.len > self.config.max_bundle_bytes {
-            return Err(CheckFailure::Refused(
-                None,
-                Refusal::new(
-                    "bundle-too-large",
-                    format!(
-                        "the file is {} bytes, over this channel's limit of {} bytes \
-                         (receive.max_bundle_bytes); split the content or raise the limit",
-                        file.len, self.config.max_bundle_bytes
-                    ),
-                ),
-            ));
-        }
-        let verified = {
-            let mut reader = File::open(&file.path)
-                .map_err(|e| CheckFailure::Agent(AgentError::io(&file.path, e)))?;
-            let options = VerifyOptions {
-                trust: &self.trust,
-                receiver: self.zone,
-                decryption: Some(&self.decryption),
-                now: Utc::now(),
-                limits: self.limits,
-                max_clock_skew: chrono::Duration::minutes(10),
-            };
-            ow_bundle::verify_to_sink(&mut reader, &options, &mut DiscardSink)
-        };
-        match verified {
-            Ok(v) => Ok(Checked {
-                digest: v.digest().to_string(),
-                header: v.header().clone(),
-            }),
-            Err(VerifyError::Truncated { .. }) => Err(CheckFailure::MaybeIncomplete),
-            Err(err) => {
-                // The header of a refused file is unverified; it is kept only to help the operator.
-                let header = File::open(&file.path)
-                    .ok()
-                    .and_then(|mut f| ow_bundle::read_header(&mut f, &self.limits).ok())
-                    .map(|b| Box::new(b.header().clone()));
-                Err(CheckFailure::Refused(header, Refusal::from(&err)))
-            }
-        }
-    }
-
     /// Checks a verified bundle against the channel's policy, the batch so far and what was
     /// already landed.
-    fn judge(
+    fn refusal_for(
         &self,
-        checked: Checked,
+        header: &Header,
+        digest: &str,
         staged: &[Staged],
         known: &Known,
-    ) -> Result<(Header, String), (Box<Header>, Refusal)> {
-        let Checked { header, digest } = checked;
-        match self.refusal_for(&header, staged, known) {
-            None => Ok((header, digest)),
-            Some(refusal) => Err((Box::new(header), refusal)),
+    ) -> Option<Refusal> {
+        if let Err(refusal) = self.policy.check_header(header) {
+            return Some(refusal);
         }
-    }
-
-    fn refusal_for(&self, header: &Header, staged: &[Staged], known: &Known) -> Option<Refusal> {
-        if header.channel != self.config.channel {
-            return Some(Refusal::new(
-                "wrong-channel",
-                format!(
-                    "the bundle is for channel {} but arrived in the gateway folder of {}; \
-                     check the gateway device's folder mapping",
-                    header.channel, self.config.channel
-                ),
-            ));
-        }
-        if !self.config.allowed_kinds.is_empty()
-            && !self.config.allowed_kinds.iter().any(|k| k == &header.kind)
-        {
-            return Some(Refusal::new(
-                "kind-not-allowed",
-                format!(
-                    "bundle kind `{}` is not allowed on channel {} (allowed: {})",
-                    header.kind,
-                    self.config.channel,
-                    self.config.allowed_kinds.join(", ")
-                ),
-            ));
-        }
-        let channel = self.config.channel.to_string();
-        if staged
+        let pending: Vec<Pending<'_>> = staged
             .iter()
-            .any(|s| s.header.bundle_id == header.bundle_id)
-        {
-            return Some(Refusal::new(
-                "duplicate",
-                format!(
-                    "bundle {} arrived twice in one batch; the first copy is being landed",
-                    header.bundle_id
-                ),
-            ));
-        }
-        if staged.iter().any(|s| s.header.sequence == header.sequence) {
-            return Some(Refusal::new(
-                "sequence-reused",
-                format!(
-                    "two different bundles carry sequence {} on {}; the first is being landed, \
-                     this one is a replay or a sender fault",
-                    header.sequence, channel
-                ),
-            ));
-        }
-        if let Some(prior) = known.by_id.get(&header.bundle_id) {
-            return Some(Refusal::new(
-                "duplicate",
-                format!(
-                    "bundle {} was already landed at {} as sequence {}; this copy is a replay or \
-                     a resend and was not landed again",
-                    header.bundle_id,
-                    prior.landed_at.to_rfc3339(),
-                    prior.sequence
-                ),
-            ));
-        }
-        if let Some(prior) = known.by_sequence.get(&header.sequence) {
-            return Some(Refusal::new(
-                "sequence-reused",
-                format!(
-                    "sequence {} on {} was already landed as bundle {}; a second bundle with the \
-                     same sequence is a replay or a sender whose state was reset",
-                    header.sequence, channel, prior.bundle_id
-                ),
-            ));
-        }
-        if header.sequence > 1 {
-            let previous = match staged
-                .iter()
-                .find(|s| s.header.sequence + 1 == header.sequence)
-            {
-                Some(s) => Some(s.digest.as_str()),
-                None => known
-                    .by_sequence
-                    .get(&(header.sequence - 1))
-                    .map(|l| l.digest.as_str()),
-            };
-            if let Some(previous) = previous
-                && header.prev_digest.map(|d| d.to_hex()).as_deref() != Some(previous)
-            {
-                return Some(Refusal::new(
-                    "chain-mismatch",
-                    format!(
-                        "bundle sequence {} does not chain to the bundle landed as sequence {} \
-                         (previous digest differs); the sender's chain forked — stop and ask \
-                         the sending zone's operator",
-                        header.sequence,
-                        header.sequence - 1
-                    ),
-                ));
-            }
-        }
-        None
+            .map(|s| Pending {
+                header: &s.header,
+                digest: &s.digest,
+            })
+            .collect();
+        chain::state_refusal(
+            header,
+            digest,
+            &pending,
+            known,
+            &self.config.channel.to_string(),
+        )
     }
 
-    /// Moves a refused file to quarantine with its reason beside it, and logs it.
-    fn quarantine(
+    /// Quarantines and counts: a refusal the file could not be moved for counts as held.
+    async fn count_quarantine(
         &mut self,
         file: &Seen,
         header: Option<&Header>,
         refusal: &Refusal,
+        counts: &mut ReceivePass,
     ) -> Result<(), AgentError> {
+        if self.quarantine(file, header, refusal).await? {
+            counts.rejected += 1;
+        } else {
+            counts.held += 1;
+        }
+        Ok(())
+    }
+
+    /// Moves a refused entry (the entry itself: a symlink or a FIFO is moved, never followed or
+    /// opened) to quarantine with its reason beside it, and logs it. Returns false when it could
+    /// not be moved: the entry is then held back with backoff, and the pass goes on.
+    async fn quarantine(
+        &mut self,
+        file: &Seen,
+        header: Option<&Header>,
+        refusal: &Refusal,
+    ) -> Result<bool, AgentError> {
         let dir = self.config.quarantine.clone();
         let target = dropfolder::unused_path(&dir, &file.name);
-        match dropfolder::move_file(&file.path, &target) {
+        match intake::move_entry(&file.path, &target) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 self.tracker.forget(&file.name);
-                return Ok(());
+                return Ok(true);
             }
-            Err(err) => return Err(AgentError::io(&file.path, err)),
+            Err(err) => {
+                let message = format!(
+                    "refused [{}] {}; but it cannot be moved to quarantine ({err}), so it stays in \
+                     the gateway folder and is retried with backoff — remove it by hand",
+                    refusal.code, refusal.message
+                );
+                self.log.bundle_event(
+                    Event::Rejected,
+                    header,
+                    file.len,
+                    Some(format!(
+                        "{} [held in the gateway folder]: {message}",
+                        refusal.code
+                    )),
+                )?;
+                self.hold(file, "cannot-quarantine", &message).await?;
+                return Ok(false);
+            }
         }
         let reason = serde_json::json!({
             "code": refusal.code,
@@ -744,6 +824,11 @@ impl Receiver {
         remove_if_present(&marker_path(&file.path));
         self.tracker.forget(&file.name);
         self.handled.insert(&file.name);
+        if self.holds.release(&file.name) {
+            self.state
+                .release_held(&self.config.name, &file.name)
+                .await?;
+        }
         warn!(
             agent = %self.config.name,
             file = %file.name,
@@ -764,6 +849,21 @@ impl Receiver {
                 refusal.message
             )),
         )?;
+        Ok(true)
+    }
+
+    /// Holds a file back after a failure and records it for `status`.
+    async fn hold(&mut self, file: &Seen, code: &str, message: &str) -> Result<(), AgentError> {
+        let row = self.holds.fail(file, code, message, Instant::now());
+        warn!(
+            agent = %self.config.name,
+            file = %file.name,
+            code,
+            attempts = row.attempts,
+            gave_up = row.gave_up,
+            "file held back: {message}"
+        );
+        self.state.record_held(&row).await?;
         Ok(())
     }
 
@@ -782,13 +882,17 @@ impl Receiver {
     }
 }
 
-enum CheckFailure {
-    /// The file may still be arriving: judge it again later.
-    MaybeIncomplete,
-    /// The file is refused.
-    Refused(Option<Box<Header>>, Refusal),
-    /// The agent itself failed (database, disk).
-    Agent(AgentError),
+/// Land in sequence order, so that a backlog does not show as gaps. The order comes from the file
+/// name senders give bundles; it is only a hint (the header decides everything), so a file named
+/// otherwise simply goes last.
+fn sort_for_landing(ready: &mut [ReadyFile]) {
+    ready.sort_by(|a, b| {
+        (a.order.is_none(), &a.order, &a.file.name).cmp(&(
+            b.order.is_none(),
+            &b.order,
+            &b.file.name,
+        ))
+    });
 }
 
 /// `(channel, sequence)` from a name of the form `<channel>.<sequence>.<id>.owb`.
@@ -807,8 +911,12 @@ fn remove_if_present(path: &Path) {
     if let Err(err) = fs::remove_file(path)
         && err.kind() != std::io::ErrorKind::NotFound
     {
-        warn!(path = %path.display(), "cannot remove marker: {err}");
+        warn!(path = %path.display(), "cannot remove: {err}");
     }
+}
+
+fn remove_quietly(path: &Path) {
+    let _ = fs::remove_file(path);
 }
 
 #[cfg(test)]
@@ -818,10 +926,42 @@ mod tests {
     #[test]
     fn the_landing_order_hint_comes_from_canonical_names_only() {
         assert_eq!(
-            sequence_hint("internet-to-extranet.000000000042.01a2-ff.owb"),
+            sequence_hint("internet-to-extranet.00000000000000000042.01a2-ff.owb"),
             Some(("internet-to-extranet".to_owned(), 42))
         );
         assert_eq!(sequence_hint("tampered.owb"), None);
         assert_eq!(sequence_hint("x.y.z"), None);
+    }
+
+    #[test]
+    fn files_without_a_canonical_name_land_last() {
+        let ready = |name: &str| ReadyFile {
+            file: Seen {
+                name: name.into(),
+                path: PathBuf::from(name),
+                len: 0,
+                modified: std::time::SystemTime::UNIX_EPOCH,
+            },
+            marked: false,
+            own_marker: false,
+            order: sequence_hint(name),
+        };
+        let mut batch = vec![
+            ready("zz.owb"),
+            ready("internet-to-extranet.00000000000000000002.b.owb"),
+            ready("aa.owb"),
+            ready("internet-to-extranet.00000000000000000001.a.owb"),
+        ];
+        sort_for_landing(&mut batch);
+        let names: Vec<&str> = batch.iter().map(|r| r.file.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "internet-to-extranet.00000000000000000001.a.owb",
+                "internet-to-extranet.00000000000000000002.b.owb",
+                "aa.owb",
+                "zz.owb"
+            ]
+        );
     }
 }

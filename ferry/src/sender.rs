@@ -1,15 +1,17 @@
 //! The sending agent: outbox → gateway folder → `sent/`.
 //!
-//! For each batch: every bundle is placed in the gateway folder under a hidden temporary name the
-//! device ignores — a hard link when the outbox is on the same file system, else a copy whose data
-//! is synced — and renamed into place; a batch manifest (or per-file markers) is written where
+//! For each batch: every bundle is copied into the gateway folder under a hidden temporary name the
+//! device ignores (a new file, never a hard link and never written through a symlink), the copies'
+//! data is synced once, and each is renamed into place; a batch manifest (or per-file markers) is written where
 //! configured; the folder is synced; the log entries are synced; the sent rows are committed; and only
 //! then is each outbox file moved to `sent/`. A crash anywhere leaves the bundle in the outbox, so
 //! it is sent again on restart — the receiver lands it once and refuses the second copy as a
 //! duplicate. Nothing is ever lost; at worst a bundle crosses twice and lands once.
+//!
+//! One outbox file that cannot be read or placed is held back with backoff ([`crate::holds`]) and,
+//! after its retry budget, set aside in `rejected/` with its reason; the others go on.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::Utc;
@@ -20,6 +22,7 @@ use tracing::{info, warn};
 use crate::audit::AgentLog;
 use crate::config::{MarkerStyle, SendConfig};
 use crate::dropfolder::{self, MARKER_SUFFIX, Seen};
+use crate::holds::Holds;
 use crate::state::{FerryState, Sent};
 use crate::{AgentError, bundle_file_name};
 
@@ -30,6 +33,8 @@ pub struct SendPass {
     pub sent: usize,
     /// Outbox files set aside as not valid for this channel.
     pub rejected: usize,
+    /// Outbox files held back after a failure to read or place them.
+    pub held: usize,
 }
 
 /// A sending agent for one channel.
@@ -39,6 +44,7 @@ pub struct Sender {
     state: FerryState,
     log: AgentLog,
     limits: Limits,
+    holds: Holds,
 }
 
 impl std::fmt::Debug for Sender {
@@ -57,6 +63,8 @@ struct Placed {
     name: String,
     /// The temporary copy in the gateway folder (None when it was sent before a crash).
     copy: Option<PathBuf>,
+    /// The outbox file as listed.
+    seen: Seen,
 }
 
 impl Sender {
@@ -88,7 +96,9 @@ impl Sender {
             }
         }
         crate::pack::recover_outbox(&config.outbox, &state).await?;
+        state.release_all_held(&config.name).await?;
         Ok(Self {
+            holds: Holds::new(&config.name),
             config,
             zone,
             state,
@@ -105,8 +115,24 @@ impl Sender {
     /// Sends everything waiting in the outbox, in batches.
     pub async fn poll(&mut self) -> Result<SendPass, AgentError> {
         let outbox = self.config.outbox.clone();
-        let files = dropfolder::list_candidates(&outbox).map_err(|e| AgentError::io(&outbox, e))?;
+        let listed =
+            dropfolder::list_candidates(&outbox).map_err(|e| AgentError::io(&outbox, e))?;
+        for gone in self
+            .holds
+            .retain_present(listed.iter().map(|f| f.name.as_str()))
+        {
+            self.state.release_held(&self.config.name, &gone).await?;
+        }
+        let now = std::time::Instant::now();
         let mut pass = SendPass::default();
+        let mut files = Vec::with_capacity(listed.len());
+        for file in listed {
+            if self.holds.is_held(&file, now) {
+                pass.held += 1;
+            } else {
+                files.push(file);
+            }
+        }
         for chunk in files.chunks(self.config.batch) {
             let (sent, rejected) = self.send_batch(chunk).await?;
             pass.sent += sent;
@@ -142,14 +168,25 @@ impl Sender {
                 info!(agent = %self.config.name, bundle = %header.bundle_id, "already sent; filing it");
                 None
             } else {
-                // A hard link when the outbox and the gateway folder share a file system: the
-                // outbox file is already durable, so only a copy needs its bytes synced.
-                let (temp, copied) = dropfolder::place_file(&file.path, &gateway, &name)
-                    .map_err(|e| AgentError::io(&file.path, e))?;
-                if copied {
-                    copies.push(temp.clone());
+                match dropfolder::place_file(&file.path, &gateway, &name) {
+                    Ok(temp) => {
+                        copies.push(temp.clone());
+                        Some(temp)
+                    }
+                    Err(err) => {
+                        // This bundle only: held back (and set aside after its budget); the
+                        // rest of the batch goes on.
+                        self.place_failed(
+                            file,
+                            &format!(
+                                "cannot copy the bundle into the gateway folder {}: {err}",
+                                gateway.display()
+                            ),
+                        )
+                        .await?;
+                        continue;
+                    }
                 }
-                Some(temp)
             };
             placed.push(Placed {
                 header,
@@ -158,6 +195,7 @@ impl Sender {
                 source: file.path.clone(),
                 name,
                 copy,
+                seen: file.clone(),
             });
         }
         if placed.is_empty() {
@@ -167,12 +205,31 @@ impl Sender {
         // Group commit: the copies' bytes are durable before any of them takes its final name,
         // so the device never sees a complete-looking name on incomplete bytes.
         if !copies.is_empty() {
-            dropfolder::sync_written(&gateway, &copies).map_err(|e| AgentError::io(&gateway, e))?;
+            let dir = gateway.clone();
+            tokio::task::spawn_blocking(move || dropfolder::sync_written(&dir, &copies))
+                .await
+                .map_err(|e| AgentError::Busy(format!("sync task failed: {e}")))?
+                .map_err(|e| AgentError::io(&gateway, e))?;
         }
-        for p in &placed {
-            if let Some(temp) = &p.copy {
-                fs::rename(temp, gateway.join(&p.name)).map_err(|e| AgentError::io(temp, e))?;
+        let mut renamed = Vec::with_capacity(placed.len());
+        for p in placed {
+            if let Some(temp) = &p.copy
+                && let Err(err) = fs::rename(temp, gateway.join(&p.name))
+            {
+                let _ = fs::remove_file(temp);
+                self.place_failed(
+                    &p.seen,
+                    &format!("cannot rename the copy into place: {err}"),
+                )
+                .await?;
+                continue;
             }
+            renamed.push(p);
+        }
+        let placed = renamed;
+        if placed.is_empty() {
+            self.log.sync()?;
+            return Ok((0, rejected));
         }
         if self.config.marker {
             match self.config.marker_style {
@@ -192,7 +249,13 @@ impl Sender {
                     dropfolder::fsync_dir(&gateway).map_err(|e| AgentError::io(&gateway, e))?;
                     for p in &placed {
                         let marker = gateway.join(format!("{}{MARKER_SUFFIX}", p.name));
-                        File::create(&marker).map_err(|e| AgentError::io(&marker, e))?;
+                        // A new empty file; one already there (a resend) vouches just as well,
+                        // and nothing is ever written through a name someone placed.
+                        match crate::intake::create_new_file(&marker, 0o644) {
+                            Ok(_) => {}
+                            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                            Err(err) => return Err(AgentError::io(&marker, err)),
+                        }
                     }
                 }
             }
@@ -245,11 +308,8 @@ impl Sender {
             uuid::Uuid::now_v7()
         );
         let temp = gateway.join(dropfolder::temp_name(&name));
-        let mut out = File::create(&temp).map_err(|e| AgentError::io(&temp, e))?;
-        out.write_all(&dropfolder::encode_manifest(entries))
-            .and_then(|()| out.sync_data())
+        crate::intake::write_new(&temp, &dropfolder::encode_manifest(entries))
             .map_err(|e| AgentError::io(&temp, e))?;
-        drop(out);
         fs::rename(&temp, gateway.join(&name)).map_err(|e| AgentError::io(&temp, e))?;
         Ok(())
     }
@@ -272,6 +332,37 @@ impl Sender {
             ));
         }
         Ok((header, bundle.digest().to_string()))
+    }
+
+    /// Holds back an outbox file whose placing failed; after its retry budget, sets it aside in
+    /// `rejected/` with the reason, so the channel goes on without it.
+    async fn place_failed(&mut self, file: &Seen, message: &str) -> Result<(), AgentError> {
+        let row = self
+            .holds
+            .fail(file, "cannot-place", message, std::time::Instant::now());
+        warn!(agent = %self.config.name, file = %file.name, attempts = row.attempts, "{message}");
+        if row.gave_up {
+            self.holds.release(&file.name);
+            self.state
+                .release_held(&self.config.name, &file.name)
+                .await?;
+            let message = format!(
+                "{message} (after {} attempts); the bundle was set aside. Fix the gateway \
+                 folder, then move the file back into the outbox to send it",
+                row.attempts
+            );
+            if let Err(err) = self.set_aside(file, "cannot-place", &message) {
+                // Not even movable: stays held, visible in status.
+                warn!(agent = %self.config.name, file = %file.name, "cannot set the file aside: {err}");
+                let row =
+                    self.holds
+                        .fail(file, "cannot-place", &message, std::time::Instant::now());
+                self.state.record_held(&row).await?;
+            }
+            return Ok(());
+        }
+        self.state.record_held(&row).await?;
+        Ok(())
     }
 
     /// Moves an outbox file that is not a bundle for this channel to `rejected/`, with a reason.

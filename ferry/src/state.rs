@@ -44,6 +44,9 @@ pub struct Landed {
     pub bundle_id: String,
     /// Bundle digest (hex BLAKE3 of the header).
     pub digest: String,
+    /// The digest its header chains to (`None` at sequence 1, and for rows landed before this
+    /// was recorded).
+    pub prev_digest: Option<String>,
     /// File name in the inbox.
     pub file_name: String,
     /// Bundle size in bytes.
@@ -67,6 +70,28 @@ pub struct Sent {
     pub bytes: u64,
     /// When it was placed.
     pub sent_at: DateTime<Utc>,
+}
+
+/// A file an agent could not handle and is retrying with backoff, or has given up on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Held {
+    /// The agent.
+    pub agent: String,
+    /// The file name in the agent's folder (gateway folder or outbox).
+    pub file: String,
+    /// A stable code (`io-error`, `cannot-quarantine`, …).
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// True once the retry budget is spent: the agent no longer tries on its own, and an
+    /// operator must remove or repair the file (the agent tries again after a restart).
+    pub gave_up: bool,
+    /// First failure.
+    pub first_at: DateTime<Utc>,
+    /// Latest failure.
+    pub last_at: DateTime<Utc>,
 }
 
 /// The durable state of one zone's ferry agents.
@@ -103,6 +128,23 @@ fn to_i64(value: u64) -> i64 {
 
 fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
+}
+
+/// A sequence number as stored: exactly 20 decimal digits, so that every u64 fits (SQL integers
+/// stop at 2^63 - 1) and text order is numeric order.
+pub fn sequence_text(sequence: u64) -> String {
+    format!("{sequence:020}")
+}
+
+/// Reads a stored sequence number; a value that is not one is a damaged database, never 0.
+fn parse_sequence(text: &str) -> Result<u64, sqlx::Error> {
+    if text.len() != 20 {
+        return Err(sqlx::Error::Decode(
+            format!("stored sequence {text:?} is not 20 digits").into(),
+        ));
+    }
+    text.parse::<u64>()
+        .map_err(|err| sqlx::Error::Decode(Box::new(err)))
 }
 
 impl FerryState {
@@ -167,7 +209,7 @@ impl FerryState {
     /// The landed record of a bundle id, if any.
     pub async fn landed_by_id(&self, bundle_id: &str) -> Result<Option<Landed>, StateError> {
         let row = sqlx::query(
-            "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+            "SELECT channel, sequence, bundle_id, digest, prev_digest, file_name, bytes, landed_at \
              FROM rx_landed WHERE bundle_id = ?",
         )
         .bind(bundle_id)
@@ -182,7 +224,7 @@ impl FerryState {
         let mut found = Vec::new();
         for chunk in bundle_ids.chunks(LOOKUP_CHUNK) {
             let sql = format!(
-                "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+                "SELECT channel, sequence, bundle_id, digest, prev_digest, file_name, bytes, landed_at \
                  FROM rx_landed WHERE bundle_id IN ({})",
                 placeholders(chunk.len())
             );
@@ -206,13 +248,13 @@ impl FerryState {
         let mut found = Vec::new();
         for chunk in sequences.chunks(LOOKUP_CHUNK) {
             let sql = format!(
-                "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+                "SELECT channel, sequence, bundle_id, digest, prev_digest, file_name, bytes, landed_at \
                  FROM rx_landed WHERE channel = ? AND sequence IN ({})",
                 placeholders(chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel);
             for sequence in chunk {
-                query = query.bind(to_i64(*sequence));
+                query = query.bind(sequence_text(*sequence));
             }
             for row in query.fetch_all(&self.pool).await? {
                 found.push(landed_from_row(row)?);
@@ -248,11 +290,11 @@ impl FerryState {
         sequence: u64,
     ) -> Result<Option<Landed>, StateError> {
         let row = sqlx::query(
-            "SELECT channel, sequence, bundle_id, digest, file_name, bytes, landed_at \
+            "SELECT channel, sequence, bundle_id, digest, prev_digest, file_name, bytes, landed_at \
              FROM rx_landed WHERE channel = ? AND sequence = ?",
         )
         .bind(channel)
-        .bind(to_i64(sequence))
+        .bind(sequence_text(sequence))
         .fetch_optional(&self.pool)
         .await?;
         row.map(landed_from_row).transpose()
@@ -260,12 +302,12 @@ impl FerryState {
 
     /// The highest sequence landed on a channel (0 when none).
     pub async fn highest_landed(&self, channel: &str) -> Result<u64, StateError> {
-        let max: Option<i64> =
+        let max: Option<String> =
             sqlx::query_scalar("SELECT MAX(sequence) FROM rx_landed WHERE channel = ?")
                 .bind(channel)
                 .fetch_one(&self.pool)
                 .await?;
-        Ok(max.map(to_u64).unwrap_or(0))
+        Ok(max.as_deref().map(parse_sequence).transpose()?.unwrap_or(0))
     }
 
     /// Records a batch of landed bundles in one transaction.
@@ -277,13 +319,14 @@ impl FerryState {
         for landed in batch {
             sqlx::query(
                 "INSERT INTO rx_landed \
-                 (channel, sequence, bundle_id, digest, file_name, bytes, landed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (channel, sequence, bundle_id, digest, prev_digest, file_name, bytes, landed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&landed.channel)
-            .bind(to_i64(landed.sequence))
+            .bind(sequence_text(landed.sequence))
             .bind(&landed.bundle_id)
             .bind(&landed.digest)
+            .bind(&landed.prev_digest)
             .bind(&landed.file_name)
             .bind(to_i64(landed.bytes))
             .bind(landed.landed_at.to_rfc3339())
@@ -305,7 +348,7 @@ impl FerryState {
 
     /// The sequence numbers missing below the highest landed one, as inclusive ranges.
     pub async fn missing_ranges(&self, channel: &str) -> Result<Vec<(u64, u64)>, StateError> {
-        let sequences: Vec<i64> = sqlx::query_scalar(
+        let sequences: Vec<String> = sqlx::query_scalar(
             "SELECT sequence FROM rx_landed WHERE channel = ? ORDER BY sequence",
         )
         .bind(channel)
@@ -313,7 +356,8 @@ impl FerryState {
         .await?;
         let mut missing = Vec::new();
         let mut expected = 1u64;
-        for sequence in sequences.into_iter().map(to_u64) {
+        for text in &sequences {
+            let sequence = parse_sequence(text)?;
             if sequence > expected {
                 missing.push((expected, sequence - 1));
             }
@@ -335,7 +379,7 @@ impl FerryState {
             Ok(Sent {
                 bundle_id: row.try_get("bundle_id")?,
                 channel: row.try_get("channel")?,
-                sequence: to_u64(row.try_get("sequence")?),
+                sequence: parse_sequence(&row.try_get::<String, _>("sequence")?)?,
                 digest: row.try_get("digest")?,
                 bytes: to_u64(row.try_get("bytes")?),
                 sent_at: parse_time(&row.try_get::<String, _>("sent_at")?)?,
@@ -358,7 +402,7 @@ impl FerryState {
             )
             .bind(&sent.bundle_id)
             .bind(&sent.channel)
-            .bind(to_i64(sent.sequence))
+            .bind(sequence_text(sent.sequence))
             .bind(&sent.digest)
             .bind(to_i64(sent.bytes))
             .bind(sent.sent_at.to_rfc3339())
@@ -372,12 +416,16 @@ impl FerryState {
     /// Number of bundles sent on a channel and the highest sequence among them.
     pub async fn sent_summary(&self, channel: &str) -> Result<(u64, u64), StateError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(MAX(sequence), 0) AS top FROM tx_sent WHERE channel = ?",
+            "SELECT COUNT(*) AS n, MAX(sequence) AS top FROM tx_sent WHERE channel = ?",
         )
         .bind(channel)
         .fetch_one(&self.pool)
         .await?;
-        Ok((to_u64(row.try_get("n")?), to_u64(row.try_get("top")?)))
+        let top: Option<String> = row.try_get("top")?;
+        Ok((
+            to_u64(row.try_get("n")?),
+            top.as_deref().map(parse_sequence).transpose()?.unwrap_or(0),
+        ))
     }
 
     /// The packer's last sequence and digest on a channel (`(0, None)` before the first bundle).
@@ -390,7 +438,7 @@ impl FerryState {
         match row {
             None => Ok((0, None)),
             Some(row) => Ok((
-                to_u64(row.try_get("last_sequence")?),
+                parse_sequence(&row.try_get::<String, _>("last_sequence")?)?,
                 Some(row.try_get("last_digest")?),
             )),
         }
@@ -412,7 +460,7 @@ impl FerryState {
                  ON CONFLICT (channel) DO NOTHING",
             )
             .bind(channel)
-            .bind(to_i64(sequence))
+            .bind(sequence_text(sequence))
             .bind(digest)
             .execute(&mut *tx)
             .await?
@@ -422,16 +470,85 @@ impl FerryState {
                 "UPDATE tx_sequence SET last_sequence = ?, last_digest = ? \
                  WHERE channel = ? AND last_sequence = ?",
             )
-            .bind(to_i64(sequence))
+            .bind(sequence_text(sequence))
             .bind(digest)
             .bind(channel)
-            .bind(to_i64(expected_last))
+            .bind(sequence_text(expected_last))
             .execute(&mut *tx)
             .await?
             .rows_affected()
         };
         tx.commit().await?;
         Ok(changed == 1)
+    }
+}
+
+impl FerryState {
+    /// Records (or updates) a file the agent is holding back after a failure.
+    pub async fn record_held(&self, held: &Held) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO held_files \
+             (agent, file, code, message, attempts, gave_up, first_at, last_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (agent, file) DO UPDATE SET code = excluded.code, \
+             message = excluded.message, attempts = excluded.attempts, \
+             gave_up = excluded.gave_up, last_at = excluded.last_at",
+        )
+        .bind(&held.agent)
+        .bind(&held.file)
+        .bind(&held.code)
+        .bind(&held.message)
+        .bind(i64::from(held.attempts))
+        .bind(i64::from(held.gave_up))
+        .bind(held.first_at.to_rfc3339())
+        .bind(held.last_at.to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a held file (handled at last, or gone).
+    pub async fn release_held(&self, agent: &str, file: &str) -> Result<(), StateError> {
+        sqlx::query("DELETE FROM held_files WHERE agent = ? AND file = ?")
+            .bind(agent)
+            .bind(file)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets every held file of an agent (on start: it tries each one again).
+    pub async fn release_all_held(&self, agent: &str) -> Result<(), StateError> {
+        sqlx::query("DELETE FROM held_files WHERE agent = ?")
+            .bind(agent)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The files an agent is holding back, by name.
+    pub async fn held(&self, agent: &str) -> Result<Vec<Held>, StateError> {
+        let rows = sqlx::query(
+            "SELECT agent, file, code, message, attempts, gave_up, first_at, last_at \
+             FROM held_files WHERE agent = ? ORDER BY file",
+        )
+        .bind(agent)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut held = Vec::with_capacity(rows.len());
+        for row in rows {
+            held.push(Held {
+                agent: row.try_get("agent")?,
+                file: row.try_get("file")?,
+                code: row.try_get("code")?,
+                message: row.try_get("message")?,
+                attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                gave_up: row.try_get::<i64, _>("gave_up")? != 0,
+                first_at: parse_time(&row.try_get::<String, _>("first_at")?)?,
+                last_at: parse_time(&row.try_get::<String, _>("last_at")?)?,
+            });
+        }
+        Ok(held)
     }
 }
 
@@ -444,9 +561,10 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, sqlx::Error> {
 fn landed_from_row(row: sqlx::sqlite::SqliteRow) -> Result<Landed, StateError> {
     Ok(Landed {
         channel: row.try_get("channel")?,
-        sequence: to_u64(row.try_get("sequence")?),
+        sequence: parse_sequence(&row.try_get::<String, _>("sequence")?)?,
         bundle_id: row.try_get("bundle_id")?,
         digest: row.try_get("digest")?,
+        prev_digest: row.try_get("prev_digest")?,
         file_name: row.try_get("file_name")?,
         bytes: to_u64(row.try_get("bytes")?),
         landed_at: parse_time(&row.try_get::<String, _>("landed_at")?)?,
@@ -463,6 +581,7 @@ mod tests {
             sequence,
             bundle_id: id.into(),
             digest: format!("d{sequence}"),
+            prev_digest: None,
             file_name: format!("{id}.owb"),
             bytes: 10,
             landed_at: Utc::now(),
@@ -554,6 +673,98 @@ mod tests {
         assert!(state.record_landed(&[landed(2, "a")]).await.is_err());
         assert!(state.record_landed(&[landed(1, "z")]).await.is_err());
         assert_eq!(state.landed_count("internet-to-extranet").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn every_u64_sequence_is_stored_exactly_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        let ch = "internet-to-extranet";
+        let high = (1u64 << 63) + 1;
+        state
+            .record_landed(&[landed(3, "c"), landed(high, "h"), landed(u64::MAX, "m")])
+            .await
+            .unwrap();
+        // Two sequences above 2^63 - 1 are two rows, not one clamped value.
+        assert_eq!(state.landed_count(ch).await.unwrap(), 3);
+        assert_eq!(state.highest_landed(ch).await.unwrap(), u64::MAX);
+        assert_eq!(
+            state.landed_at(ch, high).await.unwrap().unwrap().bundle_id,
+            "h"
+        );
+        assert_eq!(
+            state.missing_ranges(ch).await.unwrap(),
+            vec![(1, 2), (4, high - 1), (high + 1, u64::MAX - 1)]
+        );
+        let many = state
+            .landed_at_many(ch, &[high, u64::MAX, 9])
+            .await
+            .unwrap();
+        assert_eq!(many.len(), 2);
+        assert!(
+            state
+                .record_landed(&[landed(u64::MAX, "again")])
+                .await
+                .is_err()
+        );
+        assert!(
+            state
+                .advance_packed(ch, 0, u64::MAX - 1, "a")
+                .await
+                .unwrap()
+        );
+        assert!(
+            state
+                .advance_packed(ch, u64::MAX - 1, u64::MAX, "b")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            state.last_packed(ch).await.unwrap(),
+            (u64::MAX, Some("b".into()))
+        );
+        state
+            .record_sent(&[Sent {
+                bundle_id: "s".into(),
+                channel: ch.into(),
+                sequence: u64::MAX,
+                digest: "d".into(),
+                bytes: 1,
+                sent_at: Utc::now(),
+            }])
+            .await
+            .unwrap();
+        assert_eq!(state.sent_summary(ch).await.unwrap(), (1, u64::MAX));
+        assert_eq!(
+            state.sent_by_id("s").await.unwrap().unwrap().sequence,
+            u64::MAX
+        );
+    }
+
+    #[tokio::test]
+    async fn held_files_are_recorded_updated_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        let mut held = Held {
+            agent: "rx".into(),
+            file: "a.owb".into(),
+            code: "io-error".into(),
+            message: "cannot read".into(),
+            attempts: 1,
+            gave_up: false,
+            first_at: Utc::now(),
+            last_at: Utc::now(),
+        };
+        state.record_held(&held).await.unwrap();
+        held.attempts = 2;
+        held.gave_up = true;
+        state.record_held(&held).await.unwrap();
+        let rows = state.held("rx").await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].attempts, rows[0].gave_up), (2, true));
+        assert!(state.held("other").await.unwrap().is_empty());
+        state.release_held("rx", "a.owb").await.unwrap();
+        assert!(state.held("rx").await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -116,18 +116,18 @@ pub fn form_csrf(
     (csrf_token_for(&secret), HeaderValue::from_str(&cookie).ok())
 }
 
-/// Checks a submitted form token: against the session when there is one, otherwise against the
-/// pre-session secret and the request's origin.
+/// Checks a form POST: its origin ([`origin_allowed`]: `Origin`, then `Referer`), then its token
+/// against the session when there is one, otherwise against the pre-session secret.
 pub fn check_form_csrf(
     app: &App,
     session: Option<&Session>,
     headers: &HeaderMap,
     submitted: Option<&str>,
 ) -> Result<(), CsrfError> {
+    origin_allowed(headers, app.settings.public_url.trim_end_matches('/'))?;
     if let Some(s) = session {
         return check_csrf(Some(&s.token), submitted);
     }
-    origin_allowed(headers, app.settings.public_url.trim_end_matches('/'))?;
     let secret = ow_web::session::read_token(headers, anon_cookie_name(app));
     check_csrf(secret.as_deref(), submitted)
 }

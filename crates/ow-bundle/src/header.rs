@@ -38,7 +38,9 @@ pub struct Header {
     pub key_id: KeyId,
     /// Sequence number on this channel, starting at 1.
     pub sequence: u64,
-    /// Digest of the previous bundle on the channel; `None` exactly when `sequence` is 1.
+    /// Digest of the previous bundle on the channel; `None` exactly when `sequence` is 1. The
+    /// field must be present (as `null` at sequence 1): a header missing it is refused.
+    #[serde(deserialize_with = "present_or_null")]
     pub prev_digest: Option<Digest>,
     /// Creation time (RFC 3339, UTC).
     #[serde(with = "rfc3339")]
@@ -48,7 +50,9 @@ pub struct Header {
     pub expires_at: DateTime<Utc>,
     /// What the bundle carries, `[a-z0-9._-]{1,64}`, e.g. `application.submitted`.
     pub kind: String,
-    /// Optional registration case id, `[A-Za-z0-9._-]{1,64}`.
+    /// Optional registration case id, `[A-Za-z0-9._-]{1,64}`; present as `null` when there is
+    /// none (a header missing the field is refused).
+    #[serde(deserialize_with = "present_or_null")]
     pub case_id: Option<String>,
     /// Compression of the payload plaintext.
     pub compression: Compression,
@@ -58,6 +62,17 @@ pub struct Header {
     pub payload: PayloadInfo,
     /// The items, in payload order.
     pub items: Vec<ItemInfo>,
+}
+
+/// Reads an optional field that must nevertheless be present. serde treats a missing `Option`
+/// field as `None` unless the field has its own deserializer; with this one, a header missing the
+/// field fails with "missing field", as the format requires (every field, `null` allowed).
+fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer)
 }
 
 /// Compression algorithm of the payload.

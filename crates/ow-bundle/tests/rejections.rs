@@ -114,6 +114,38 @@ fn malformed_header_rule() -> VerifyError {
     check(&b, &fx.opts()).unwrap_err()
 }
 
+/// The signed header JSON of a valid bundle, as a map to edit.
+fn header_json(h: &Header) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(h).unwrap() {
+        serde_json::Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+#[test]
+fn a_header_missing_an_optional_field_is_refused_while_null_is_accepted() {
+    let fx = Fx::new();
+    let h = header_for(&fx.signer, &[]);
+    assert_eq!(h.sequence, 1);
+    let payload = zstd1(b"");
+    let mut h_fixed = h.clone();
+    h_fixed.payload.size = payload.len() as u64;
+    h_fixed.payload.blake3 = Digest::blake3(&payload);
+    // Both fields present as null: accepted.
+    let full = header_json(&h_fixed);
+    assert!(full["case_id"].is_null() && full["prev_digest"].is_null());
+    let ok = forge_raw(&serde_json::to_vec(&full).unwrap(), &payload, &fx.signer);
+    check(&ok, &fx.opts()).unwrap();
+    for field in ["case_id", "prev_digest"] {
+        let mut map = full.clone();
+        map.remove(field);
+        let b = forge_raw(&serde_json::to_vec(&map).unwrap(), &payload, &fx.signer);
+        let err = check(&b, &fx.opts()).unwrap_err();
+        assert_eq!(err.code(), "malformed-header", "{field}: {err}");
+        assert!(err.to_string().contains(field), "{err}");
+    }
+}
+
 fn bad_signature() -> VerifyError {
     let fx = Fx::new();
     let mut b = fx.small();

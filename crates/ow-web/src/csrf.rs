@@ -13,11 +13,16 @@
 //!
 //! The session cookie is also `SameSite=Strict`, which stops most cross-site requests on its
 //! own; the token covers older browsers and same-site attackers. Forms used before there is a
-//! session (the login form) cannot carry a session-derived token: check [`origin_allowed`] for
-//! them.
+//! session (login, registration) cannot carry a session-derived token: they carry one derived
+//! from a pre-session secret in its own `SameSite=Strict` cookie.
+//!
+//! Before the token, a form POST is checked with [`origin_allowed`] (OWASP: `Origin`, then
+//! `Referer`, then the token). Pages are served with `Referrer-Policy: same-origin`
+//! ([`crate::headers`]), so a browser sends this site's origin with every form it posts here; a browser that sends `Origin: null` or nothing at all is left to
+//! the token, never refused for it.
 
 use axum::http::HeaderMap;
-use axum::http::header::{ORIGIN, REFERER};
+use axum::http::header::{HOST, ORIGIN, REFERER};
 
 use crate::token::constant_time_eq;
 
@@ -94,42 +99,82 @@ pub fn header_token(headers: &HeaderMap) -> Option<&str> {
     headers.get(CSRF_HEADER)?.to_str().ok()
 }
 
-/// For forms without a session (login, registration): whether the request comes from
-/// `expected_origin` (such as `https://www.example.gov.cn`, no trailing slash).
+/// Whether a form POST comes from this site, by the browser's own headers — the "verifying
+/// origin with standard headers" step of the OWASP CSRF guidance. Call it before the token check
+/// ([`check_csrf`]); it never replaces it.
 ///
-/// Uses the `Origin` header, else the `Sec-Fetch-Site` header, else the `Referer`; a request
-/// with none of them (old browsers, some privacy settings) is allowed, because `SameSite=Strict`
-/// and the post-login token still protect everything that matters.
+/// This site's origin is `expected_origin` (the configured public URL, such as
+/// `https://bdc.example.gov.cn`) or the origin the browser itself addressed: the public URL's
+/// scheme with the request's `Host` (a person who opened `http://localhost:8080` when the public
+/// URL says `http://127.0.0.1:8080` is still on this site; an attacker cannot choose the `Host`
+/// a victim's browser sends).
+///
+/// In order:
+/// 1. `Sec-Fetch-Site: cross-site` is refused: browsers set it themselves.
+/// 2. An `Origin` header decides, unless it is `null`: it must be this site's origin.
+/// 3. Else a `Referer` header decides: its origin must be this site's.
+/// 4. Else (`Origin: null` with no `Referer` — sent by a browser on a page whose referrer policy
+///    is `no-referrer` — or neither header, as from old browsers and some privacy settings) the
+///    request is allowed here and the token alone decides. `null` is never taken as a match, but
+///    never as a refusal either: legitimate browsers send it, and the token, bound to a
+///    `SameSite=Strict` cookie, cannot be forged from another site.
 pub fn origin_allowed(headers: &HeaderMap, expected_origin: &str) -> Result<(), CsrfError> {
-    let expected = expected_origin.trim_end_matches('/');
-    if let Some(origin) = headers.get(ORIGIN) {
-        return match origin.to_str() {
-            Ok(o) if o.eq_ignore_ascii_case(expected) => Ok(()),
-            _ => Err(CsrfError::CrossOrigin),
-        };
+    let site = SiteOrigins::new(headers, expected_origin);
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return Err(CsrfError::CrossOrigin);
     }
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return match site.to_str() {
-            Ok("same-origin" | "none") => Ok(()),
-            _ => Err(CsrfError::CrossOrigin),
-        };
+    match headers.get(ORIGIN).map(|v| v.to_str()) {
+        Some(Ok(origin)) if origin.trim() == "null" => {}
+        Some(Ok(origin)) => return site.check(origin),
+        Some(Err(_)) => return Err(CsrfError::CrossOrigin),
+        None => {}
     }
-    if let Some(referer) = headers.get(REFERER) {
-        let ok = referer.to_str().is_ok_and(|r| {
-            r.get(..expected.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(expected))
-                && matches!(
-                    r.as_bytes().get(expected.len()),
-                    None | Some(b'/' | b'?' | b'#')
-                )
-        });
-        return if ok {
+    match headers.get(REFERER).map(|v| v.to_str()) {
+        Some(Ok(referer)) => site.check(referer),
+        Some(Err(_)) => Err(CsrfError::CrossOrigin),
+        None => Ok(()),
+    }
+}
+
+/// The origins a request may legitimately come from: the public URL's, and the one the browser
+/// addressed (the public URL's scheme with the `Host` header).
+struct SiteOrigins {
+    public: Option<reqwest::Url>,
+    addressed: Option<reqwest::Url>,
+}
+
+impl SiteOrigins {
+    fn new(headers: &HeaderMap, expected_origin: &str) -> SiteOrigins {
+        let public = reqwest::Url::parse(expected_origin.trim()).ok();
+        let addressed = match (&public, headers.get(HOST).and_then(|h| h.to_str().ok())) {
+            (Some(public), Some(host)) if !host.contains(['/', '@', '?', '#', '\\']) => {
+                reqwest::Url::parse(&format!("{}://{host}/", public.scheme())).ok()
+            }
+            _ => None,
+        };
+        SiteOrigins { public, addressed }
+    }
+
+    /// `url` (an `Origin` or a `Referer`) has this site's origin: scheme, host and port.
+    fn check(&self, url: &str) -> Result<(), CsrfError> {
+        let Ok(url) = reqwest::Url::parse(url.trim()) else {
+            return Err(CsrfError::CrossOrigin);
+        };
+        let origin = url.origin();
+        if !origin.is_tuple() {
+            return Err(CsrfError::CrossOrigin);
+        }
+        let matches =
+            |site: &Option<reqwest::Url>| site.as_ref().is_some_and(|s| s.origin() == origin);
+        if matches(&self.public) || matches(&self.addressed) {
             Ok(())
         } else {
             Err(CsrfError::CrossOrigin)
-        };
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -186,38 +231,135 @@ mod tests {
         assert_eq!(header_token(&h), Some("abc"));
     }
 
+    const SITE: &str = "https://bdc.example.gov.cn";
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
+
     #[test]
-    fn origin_checks() {
-        let site = "https://bdc.example.gov.cn";
-        let mut h = HeaderMap::new();
-        assert_eq!(origin_allowed(&h, site), Ok(()));
+    fn the_sites_own_origin_is_allowed() {
+        let h = headers(&[("origin", "https://bdc.example.gov.cn")]);
+        assert_eq!(origin_allowed(&h, SITE), Ok(()));
+        // The default port, a trailing slash on the setting, upper case: the same origin.
+        let h = headers(&[("origin", "https://BDC.example.gov.cn:443")]);
+        assert_eq!(origin_allowed(&h, "https://bdc.example.gov.cn/"), Ok(()));
+    }
 
-        h.insert(
-            ORIGIN,
-            HeaderValue::from_static("https://bdc.example.gov.cn"),
-        );
-        assert_eq!(origin_allowed(&h, site), Ok(()));
-        h.insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert_eq!(origin_allowed(&h, site), Err(CsrfError::CrossOrigin));
-        h.insert(ORIGIN, HeaderValue::from_static("null"));
-        assert_eq!(origin_allowed(&h, site), Err(CsrfError::CrossOrigin));
+    #[test]
+    fn another_origin_is_refused_whatever_else_is_sent() {
+        for origin in [
+            "https://evil.example",
+            "http://bdc.example.gov.cn",
+            "https://bdc.example.gov.cn:8443",
+            "https://bdc.example.gov.cn.evil.example",
+            "not a url",
+            "",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(ORIGIN, HeaderValue::from_str(origin).unwrap());
+            // A same-site Referer does not rescue a foreign Origin: the Origin decides.
+            h.insert(
+                REFERER,
+                HeaderValue::from_static("https://bdc.example.gov.cn/login"),
+            );
+            assert_eq!(
+                origin_allowed(&h, SITE),
+                Err(CsrfError::CrossOrigin),
+                "{origin}"
+            );
+        }
+    }
 
-        let mut h = HeaderMap::new();
-        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert_eq!(origin_allowed(&h, site), Err(CsrfError::CrossOrigin));
-        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
-        assert_eq!(origin_allowed(&h, site), Ok(()));
+    /// A browser on a page with `Referrer-Policy: no-referrer` posts its forms with `Origin: null`
+    /// and no `Referer`: that is a legitimate browser, and the token decides.
+    #[test]
+    fn a_null_origin_without_referer_is_left_to_the_token() {
+        let h = headers(&[("origin", "null")]);
+        assert_eq!(origin_allowed(&h, SITE), Ok(()));
+        let h = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert_eq!(origin_allowed(&h, SITE), Ok(()));
+    }
 
-        let mut h = HeaderMap::new();
-        h.insert(
-            REFERER,
-            HeaderValue::from_static("https://bdc.example.gov.cn/login"),
-        );
+    #[test]
+    fn a_null_origin_with_a_referer_is_judged_by_the_referer() {
+        let h = headers(&[
+            ("origin", "null"),
+            ("referer", "https://bdc.example.gov.cn/register"),
+        ]);
+        assert_eq!(origin_allowed(&h, SITE), Ok(()));
+        let h = headers(&[("origin", "null"), ("referer", "https://evil.example/page")]);
+        assert_eq!(origin_allowed(&h, SITE), Err(CsrfError::CrossOrigin));
+    }
+
+    #[test]
+    fn without_origin_the_referer_decides() {
+        let h = headers(&[("referer", "https://bdc.example.gov.cn/login?next=/apply")]);
+        assert_eq!(origin_allowed(&h, SITE), Ok(()));
+        for referer in [
+            "https://bdc.example.gov.cn.evil.example/",
+            "https://bdc.example.gov.cn@evil.example/",
+            "https://evil.example/?https://bdc.example.gov.cn/",
+            "http://bdc.example.gov.cn/login",
+            "/login",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(REFERER, HeaderValue::from_str(referer).unwrap());
+            assert_eq!(
+                origin_allowed(&h, SITE),
+                Err(CsrfError::CrossOrigin),
+                "{referer}"
+            );
+        }
+    }
+
+    #[test]
+    fn neither_header_is_left_to_the_token() {
+        assert_eq!(origin_allowed(&HeaderMap::new(), SITE), Ok(()));
+    }
+
+    #[test]
+    fn a_cross_site_fetch_is_refused() {
+        let h = headers(&[("sec-fetch-site", "cross-site")]);
+        assert_eq!(origin_allowed(&h, SITE), Err(CsrfError::CrossOrigin));
+        let h = headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]);
+        assert_eq!(origin_allowed(&h, SITE), Err(CsrfError::CrossOrigin));
+    }
+
+    /// The public URL says 127.0.0.1 but the person typed localhost: the browser's origin is the
+    /// host it addressed, so the form is this site's. Another host or port is not.
+    #[test]
+    fn the_origin_the_browser_addressed_is_this_site() {
+        let site = "http://127.0.0.1:8080";
+        let h = headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "http://localhost:8080"),
+        ]);
         assert_eq!(origin_allowed(&h, site), Ok(()));
-        h.insert(
-            REFERER,
-            HeaderValue::from_static("https://bdc.example.gov.cn.evil.example/"),
-        );
+        let h = headers(&[
+            ("host", "localhost:8080"),
+            ("referer", "http://localhost:8080/login"),
+        ]);
+        assert_eq!(origin_allowed(&h, site), Ok(()));
+        let h = headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "http://localhost:9090"),
+        ]);
+        assert_eq!(origin_allowed(&h, site), Err(CsrfError::CrossOrigin));
+        let h = headers(&[
+            ("host", "localhost:8080"),
+            ("origin", "https://localhost:8080"),
+        ]);
+        assert_eq!(origin_allowed(&h, site), Err(CsrfError::CrossOrigin));
+        // A Host header that is not a host cannot widen what matches.
+        let h = headers(&[
+            ("host", "evil.example/x@localhost:8080"),
+            ("origin", "http://evil.example"),
+        ]);
         assert_eq!(origin_allowed(&h, site), Err(CsrfError::CrossOrigin));
     }
 }

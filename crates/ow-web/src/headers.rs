@@ -12,8 +12,9 @@
 //! ```
 //!
 //! The headers allow only the site's own scripts, styles, images and forms, forbid framing,
-//! send no referrer, and forbid caching — pages hold personal data. A handler that sets one of
-//! these headers itself keeps its own value (for example the style sheet's `Cache-Control`).
+//! send a referrer to the site itself only, and forbid caching — pages hold personal data. A
+//! handler that sets one of these headers itself keeps its own value (for example the style
+//! sheet's `Cache-Control`).
 
 use axum::Router;
 use axum::extract::Request;
@@ -31,12 +32,19 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; img-src 'se
 pub const PERMISSIONS_POLICY_VALUE: &str =
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=()";
 
+/// The Referrer-Policy sent with every response: browsers send a referrer, and the `Origin` of
+/// a form they post, to this site only, and nothing to other sites (pages hold application
+/// numbers in their paths). `no-referrer` would make a browser post this site's own forms with
+/// `Origin: null`, which an origin check cannot tell from a forged request
+/// ([`crate::csrf::origin_allowed`]).
+pub const REFERRER_POLICY_VALUE: &str = "same-origin";
+
 /// Every header set, with its value.
 pub const SECURITY_HEADERS: [(&str, &str); 8] = [
     ("content-security-policy", CONTENT_SECURITY_POLICY_VALUE),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", REFERRER_POLICY_VALUE),
     ("cache-control", "no-store"),
     ("permissions-policy", PERMISSIONS_POLICY_VALUE),
     ("cross-origin-opener-policy", "same-origin"),
@@ -109,6 +117,14 @@ mod tests {
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         );
+    }
+
+    /// Browsers must send this site's origin with the forms they post here (a `no-referrer`
+    /// policy makes them send `Origin: null`), and nothing to other sites.
+    #[tokio::test]
+    async fn the_referrer_policy_keeps_the_origin_for_this_site_only() {
+        let resp = get_path("/").await;
+        assert_eq!(resp.headers()["referrer-policy"], "same-origin");
     }
 
     #[tokio::test]
