@@ -173,7 +173,7 @@ async fn main() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
         let login: Value = http
             .post(format!("{base}/api/v1/login"))
             .json(&json!({"login": id, "password": password}))

@@ -289,6 +289,8 @@ mod zone_configs {
                  data_dir = \"internet/app\"\npii_key_file = \"keys/internet.pii.keys\"\n\
                  certificate_key_file = \"keys/extranet-cert.pub\"\ncookie_secure = false\n\n\
                  [password]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n\n\
+                 # The tests and the load benchmark sign many citizens in from 127.0.0.1.\n\
+                 [throttle]\nlogin_per_minute = 100000\nlogin_burst = 100000\n\n\
                  [exchange]\nsigning_key_file = \"keys/internet.sign.secret\"\n\
                  encryption_key_file = \"keys/internet.enc.secret\"\ntrust_file = \"trust.toml\"\n\
                  outbox_dir = \"internet/outbox\"\ninbox_dir = \"internet/inbox\"\n\
@@ -302,6 +304,7 @@ mod zone_configs {
                  data_dir = \"extranet/app\"\npii_key_file = \"keys/extranet.pii.keys\"\n\
                  certificate_key_file = \"keys/extranet-cert.secret\"\n\
                  portal_verify_url = \"http://127.0.0.1:{internet_port}/verify\"\ncookie_secure = false\n\n\
+                 [login]\nthrottle_per_minute = 100000\nthrottle_burst = 100000\n\n\
                  [exchange]\nsigning_key_file = \"keys/extranet.sign.secret\"\n\
                  encryption_key_file = \"keys/extranet.enc.secret\"\ntrust_file = \"trust.toml\"\n\
                  outbox = \"extranet/outbox\"\ninbox = \"extranet/inbox\"\n\

@@ -51,7 +51,7 @@ impl Citizen {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201, "register: {}", r.text().await.unwrap());
+        assert_eq!(r.status(), 202, "register: {}", r.text().await.unwrap());
         let r = http
             .post(format!("{base}/api/v1/login"))
             .json(&json!({"login": id_number, "password": password}))

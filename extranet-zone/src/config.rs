@@ -50,6 +50,21 @@ pub struct LoginSettings {
     pub lock_minutes: u32,
     /// Minimum password length for new staff passwords.
     pub min_password_length: usize,
+    /// Login attempts (password and dynamic-code steps together) one client address may make
+    /// per minute on average (`login.throttle_per_minute`; see `ow_web::throttle`).
+    pub throttle_per_minute: u32,
+    /// How many of them may come at once (`login.throttle_burst`).
+    pub throttle_burst: u32,
+    /// Addresses or networks of reverse proxies whose `Forwarded` / `X-Forwarded-For` names
+    /// the client (`login.trusted_proxies`; default none: the TCP peer is the client).
+    pub trusted_proxies: Vec<String>,
+    /// IPv6 clients are counted per network of this prefix length (`login.ipv6_prefix`).
+    pub ipv6_prefix: u8,
+    /// Password hashes computed at once (`login.argon2_concurrency`; 0 = one per core).
+    pub argon2_concurrency: usize,
+    /// Seconds a login waits for a hashing slot before it is told to try again
+    /// (`login.argon2_wait_seconds`).
+    pub argon2_wait_seconds: u64,
 }
 
 /// Received materials.
@@ -119,6 +134,12 @@ impl Default for LoginSettings {
             max_failures: 5,
             lock_minutes: 15,
             min_password_length: 12,
+            throttle_per_minute: 10,
+            throttle_burst: 20,
+            trusted_proxies: Vec::new(),
+            ipv6_prefix: ow_web::throttle::DEFAULT_IPV6_PREFIX,
+            argon2_concurrency: 0,
+            argon2_wait_seconds: 10,
         }
     }
 }
@@ -224,6 +245,23 @@ impl Validate for Settings {
             return Err(ConfigError::invalid(
                 "login.lock_minutes",
                 "must be between 1 and 1440 minutes",
+            ));
+        }
+        if self.login.throttle_per_minute < 1 || self.login.throttle_burst < 1 {
+            return Err(ConfigError::invalid(
+                "login.throttle_per_minute",
+                "throttle_per_minute and throttle_burst must be at least 1",
+            ));
+        }
+        ow_web::throttle::ClientAddressing::parse(
+            &self.login.trusted_proxies,
+            self.login.ipv6_prefix,
+        )
+        .map_err(|e| ConfigError::invalid("login.trusted_proxies", e.to_string()))?;
+        if !(1..=300).contains(&self.login.argon2_wait_seconds) {
+            return Err(ConfigError::invalid(
+                "login.argon2_wait_seconds",
+                "must be between 1 and 300",
             ));
         }
         if !(8..=128).contains(&self.login.min_password_length) {

@@ -41,6 +41,7 @@ use ow_store::{OpenOptions, Store};
 use ow_web::lockout::LockoutPolicy;
 use ow_web::password::PasswordHasher;
 use ow_web::session::SessionCookie;
+use ow_web::throttle::{ClientAddressing, Guards, Throttle};
 
 pub use config::Settings;
 pub use error::{ExtranetError, Result};
@@ -73,6 +74,10 @@ pub struct Inner {
     pub hasher: PasswordHasher,
     /// Lockout rules.
     pub lockout: LockoutPolicy,
+    /// Who a request comes from (trusted proxies, IPv6 prefix).
+    pub client_addressing: ClientAddressing,
+    /// Per-source limit on the two login steps.
+    pub login_throttle: Arc<Throttle>,
     /// The session cookie.
     pub cookie: SessionCookie,
     /// The clock.
@@ -163,6 +168,19 @@ impl AppState {
             max_failures: settings.login.max_failures,
             lock_for: TimeDelta::minutes(i64::from(settings.login.lock_minutes)),
         };
+        let l = &settings.login;
+        let client_addressing = ClientAddressing::parse(&l.trusted_proxies, l.ipv6_prefix)
+            .map_err(|e| named("login.trusted_proxies", &e))?;
+        let login_throttle = Arc::new(
+            Throttle::per_minute(l.throttle_per_minute, l.throttle_burst)
+                .map_err(|e| named("login.throttle_per_minute", &e))?,
+        );
+        let permits = match l.argon2_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            n => n,
+        };
+        let hasher = PasswordHasher::new()
+            .with_concurrency(permits, Duration::from_secs(l.argon2_wait_seconds));
         let cookie = SessionCookie {
             name: if settings.cookie_secure {
                 "__Host-ow_ext_session"
@@ -180,8 +198,10 @@ impl AppState {
                 cert_key,
                 audit,
                 exchange,
-                hasher: PasswordHasher::new(),
+                hasher,
                 lockout,
+                client_addressing,
+                login_throttle,
                 cookie,
                 clock: Arc::new(Utc::now),
             }),
@@ -244,6 +264,14 @@ impl AppState {
     }
 }
 
+/// The throttled routes of the back office: both login steps share one budget per source.
+pub fn throttle_guards(state: &AppState) -> Guards {
+    use axum::http::Method;
+    Guards::new(state.client_addressing.clone())
+        .guard(Method::POST, "/login", &state.login_throttle)
+        .guard(Method::POST, "/login/totp", &state.login_throttle)
+}
+
 /// Writes `bytes` to a new file readable by the owner only.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
@@ -297,7 +325,8 @@ pub async fn serve(
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "ow-extranet serving");
     let stop = stop_tx.clone();
-    let result = axum::serve(listener, app)
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop.send(true);

@@ -1,6 +1,8 @@
 //! The rules checked before recording (登簿) a transfer, each refusal naming its rule in Chinese
 //! (domain facts §3.4): the sellers are exactly the current rights holders; the buyers' shares
-//! add up to 1; the unit is not seized (查封); no other case is recording on the same unit.
+//! add up to 1; the buyers are not exactly the sellers (`ow_domain::parties`: a buyout between
+//! co-owners is a transfer, the same people with the same shares is not); the unit is not seized
+//! (查封); no other case is recording on the same unit.
 //!
 //! [`evaluate`] is pure (unit-tested); [`check_case`] gathers its input from the database. The
 //! same check runs when a case is shown (so the registrar can refuse with the rule as reason)
@@ -42,6 +44,11 @@ pub const SELLERS_ARE_HOLDERS: (&str, &str) =
     ("sellers_are_holders", "义务人须为登记簿记载的现权利人");
 /// The buyers' shares must add up to 1.
 pub const SHARES_SUM_TO_ONE: (&str, &str) = ("shares_sum_to_one", "权利人共有份额之和须为1");
+/// The buyers must not be exactly the sellers with the same shares.
+pub const BUYERS_ARE_NOT_SELLERS: (&str, &str) = (
+    "buyers_are_not_sellers",
+    "买受人不得与出卖人完全相同（须发生转移）",
+);
 /// No transfer while seized.
 pub const NOT_SEIZED: (&str, &str) = ("not_seized", "查封期间不得办理转移登记");
 /// One recording per unit at a time.
@@ -61,6 +68,10 @@ pub struct RuleInput {
     pub holder_indexes: Vec<String>,
     /// The buyers' shares as given.
     pub buyer_shares: Vec<String>,
+    /// The sellers' shares as given, in the order of `seller_indexes`.
+    pub seller_shares: Vec<String>,
+    /// Blind indexes of the buyers' ID numbers, in the order of `buyer_shares`.
+    pub buyer_indexes: Vec<String>,
     /// The unit's seizures.
     pub seizures: Vec<Seizure>,
     /// The application holding the unit's recording lock, if any.
@@ -143,6 +154,21 @@ pub fn evaluate(input: &RuleInput) -> Vec<RuleViolation> {
             }
         }
     }
+    let keyed = |indexes: &[String], shares: &[String]| -> Vec<(String, Share)> {
+        indexes
+            .iter()
+            .zip(shares)
+            .filter_map(|(i, s)| Some((i.clone(), Share::parse(s).ok()?)))
+            .collect()
+    };
+    let sellers = keyed(&input.seller_indexes, &input.seller_shares);
+    let buyers = keyed(&input.buyer_indexes, &input.buyer_shares);
+    if !sellers.is_empty()
+        && !buyers.is_empty()
+        && let Err(e) = ow_domain::classify_transfer(&sellers, &buyers)
+    {
+        out.push(violation(BUYERS_ARE_NOT_SELLERS, e.message_zh()));
+    }
     if let Some(message) = bad {
         out.push(violation(SHARES_SUM_TO_ONE, message));
     } else if !Share::sum_is_one(&shares) {
@@ -181,6 +207,16 @@ pub async fn check_case(
             .iter()
             .filter(|p| p.role == crate::cases::BUYER)
             .map(|p| p.share.clone())
+            .collect(),
+        seller_shares: parties
+            .iter()
+            .filter(|p| p.role == crate::cases::SELLER)
+            .map(|p| p.share.clone())
+            .collect(),
+        buyer_indexes: parties
+            .iter()
+            .filter(|p| p.role == crate::cases::BUYER)
+            .map(|p| p.id_index.clone())
             .collect(),
         ..RuleInput::default()
     };
@@ -259,6 +295,30 @@ mod tests {
         i.buyer_shares = vec!["abc".into()];
         assert_eq!(evaluate(&i)[0].rule, "shares_sum_to_one");
         i.buyer_shares = vec!["1/3".into(), "1/3".into(), "1/3".into()];
+        assert!(evaluate(&i).is_empty());
+    }
+
+    #[test]
+    fn buyers_exactly_the_sellers_are_refused_but_a_co_owner_buyout_passes() {
+        let mut i = base();
+        i.seller_shares = vec!["1/2".into(), "1/2".into()];
+        // The two co-owners "buy" from themselves, share for share.
+        i.buyer_indexes = vec!["h2".into(), "h1".into()];
+        let v = evaluate(&i);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].rule, "buyers_are_not_sellers");
+        assert!(
+            v[0].reason_zh().contains("完全相同"),
+            "{}",
+            v[0].reason_zh()
+        );
+        // h1 buys h2's half: a buyout, recorded like a sale.
+        i.buyer_indexes = vec!["h1".into()];
+        i.buyer_shares = vec!["1".into()];
+        assert!(evaluate(&i).is_empty());
+        // The same two with other shares: a change of shares, a transfer too.
+        i.buyer_indexes = vec!["h1".into(), "h2".into()];
+        i.buyer_shares = vec!["3/4".into(), "1/4".into()];
         assert!(evaluate(&i).is_empty());
     }
 

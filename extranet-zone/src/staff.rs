@@ -5,6 +5,11 @@
 //! once (its time step must be later than the last one used). Failed passwords and codes count
 //! towards the lockout together. Sessions store only the digest of the token; a session is
 //! first `password` (waiting for the code) and becomes `full` with a new token after the code.
+//!
+//! Both counters are updated atomically in the database, so parallel requests cannot lose an
+//! update: a failure is one `UPDATE … SET failed_logins = failed_logins + 1 … RETURNING`, and a
+//! code is taken by a compare-and-set on `totp_last_step` (`… WHERE totp_last_step < $step`)
+//! whose row count decides — one code submitted twice at once signs in once.
 
 use std::fmt;
 
@@ -243,7 +248,8 @@ pub async fn create_staff(
         None => generate_password(),
     };
     let hash = hasher
-        .hash(&password)
+        .hash_async(&password)
+        .await
         .map_err(|e| StaffError::Invalid(e.message_zh()))?;
     let totp = TotpSecret::generate();
     let id = ow_store::new_id();
@@ -354,6 +360,9 @@ pub enum LoginError {
     /// The account is disabled.
     #[error("账号已停用，请联系区县管理员")]
     Inactive,
+    /// Every password-hashing slot stayed busy for the allowed wait.
+    #[error("当前登录人数较多，系统繁忙，请一分钟后再试")]
+    Busy,
     /// A store or key failure.
     #[error("系统错误，请稍后再试")]
     Internal(#[from] ExtranetError),
@@ -369,25 +378,45 @@ fn ms_to_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.and_then(DateTime::<Utc>::from_timestamp_millis)
 }
 
-async fn record_failure(
+/// Counts one failed password or code of staff member `id` atomically; `Some` when this
+/// failure locks the account.
+pub async fn record_failure(
     store: &Store,
     policy: &LockoutPolicy,
     id: &str,
-    failures: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<Locked>, LoginError> {
-    let (count, locked_until) =
-        policy.after_failure(u32::try_from(failures.max(0)).unwrap_or(u32::MAX), now);
-    sqlx::query("UPDATE ext_staff SET failed_logins = $1, locked_until_ms = $2 WHERE id = $3")
-        .bind(i64::from(count))
-        .bind(locked_until.map(|t| t.timestamp_millis()))
-        .bind(id)
-        .execute(store.writer())
-        .await?;
-    if locked_until.is_some() {
-        tracing::warn!(staff_id = %id, "staff account locked after repeated login failures");
+    let count: i64 = sqlx::query_scalar(
+        "UPDATE ext_staff SET failed_logins = failed_logins + 1 WHERE id = $1 \
+         RETURNING failed_logins",
+    )
+    .bind(id)
+    .fetch_one(store.writer())
+    .await?;
+    if !policy.locks_at(u32::try_from(count).unwrap_or(u32::MAX)) {
+        return Ok(None);
     }
-    Ok(locked_until.map(|until| Locked { until }))
+    let until = policy.lock_until(now);
+    let until_ms = until.timestamp_millis();
+    sqlx::query(
+        "UPDATE ext_staff SET locked_until_ms = $1 WHERE id = $2 \
+         AND (locked_until_ms IS NULL OR locked_until_ms < $1)",
+    )
+    .bind(until_ms)
+    .bind(id)
+    .execute(store.writer())
+    .await?;
+    tracing::warn!(staff_id = %id, "staff account locked after repeated login failures");
+    Ok(Some(Locked { until }))
+}
+
+fn hash_error(e: ow_web::password::PasswordHashError) -> LoginError {
+    match e {
+        ow_web::password::PasswordHashError::Busy => LoginError::Busy,
+        other => LoginError::Internal(ExtranetError::Invalid(format!(
+            "password check failed: {other}"
+        ))),
+    }
 }
 
 /// Step 1: checks the password. Returns the account id, ready for the dynamic code.
@@ -400,36 +429,32 @@ pub async fn check_password(
     now: DateTime<Utc>,
 ) -> Result<String, LoginError> {
     let row = sqlx::query(
-        "SELECT id, password_hash, failed_logins, locked_until_ms, active FROM ext_staff \
-         WHERE username = $1",
+        "SELECT id, password_hash, locked_until_ms, active FROM ext_staff WHERE username = $1",
     )
     .bind(username.trim().to_ascii_lowercase())
     .fetch_optional(store.writer())
     .await?;
     let Some(row) = row else {
-        let hasher = hasher.clone();
-        let password = password.to_owned();
-        let _ = tokio::task::spawn_blocking(move || hasher.verify_dummy(&password)).await;
+        hasher
+            .verify_dummy_async(password)
+            .await
+            .map_err(hash_error)?;
         return Err(LoginError::BadCredentials);
     };
     let id: String = row.try_get("id")?;
     let hash: String = row.try_get("password_hash")?;
-    let failures: i64 = row.try_get("failed_logins")?;
     let locked_until: Option<i64> = row.try_get("locked_until_ms")?;
     let active: i64 = row.try_get("active")?;
     policy
         .check(ms_to_time(locked_until), now)
         .map_err(LoginError::Locked)?;
-    let ok = {
-        let hasher = hasher.clone();
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-            .await
-            .map_err(|e| ExtranetError::Invalid(format!("password check failed: {e}")))?
-            .unwrap_or(false)
+    let ok = match hasher.verify_async(password, &hash).await {
+        Ok(ok) => ok,
+        Err(ow_web::password::PasswordHashError::MalformedHash) => false,
+        Err(e) => return Err(hash_error(e)),
     };
     if !ok {
-        if let Some(locked) = record_failure(store, policy, &id, failures, now).await? {
+        if let Some(locked) = record_failure(store, policy, &id, now).await? {
             return Err(LoginError::Locked(locked));
         }
         return Err(LoginError::BadCredentials);
@@ -440,7 +465,8 @@ pub async fn check_password(
     Ok(id)
 }
 
-/// Step 2: checks the dynamic code of account `id`; a code is accepted once.
+/// Step 2: checks the dynamic code of account `id`; a code is accepted once, even when the
+/// same code arrives twice at the same moment.
 pub async fn check_totp(
     store: &Store,
     pii: &PiiKeyring,
@@ -450,8 +476,7 @@ pub async fn check_totp(
     now: DateTime<Utc>,
 ) -> Result<(), LoginError> {
     let row = sqlx::query(
-        "SELECT totp_sealed, totp_last_step, failed_logins, locked_until_ms FROM ext_staff \
-         WHERE id = $1",
+        "SELECT totp_sealed, totp_last_step, locked_until_ms FROM ext_staff WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(store.writer())
@@ -461,7 +486,6 @@ pub async fn check_totp(
     };
     let sealed: String = row.try_get("totp_sealed")?;
     let last_step: i64 = row.try_get("totp_last_step")?;
-    let failures: i64 = row.try_get("failed_logins")?;
     let locked_until: Option<i64> = row.try_get("locked_until_ms")?;
     policy
         .check(ms_to_time(locked_until), now)
@@ -470,29 +494,40 @@ pub async fn check_totp(
     let secret = TotpSecret::from_base32(&base32)
         .map_err(|_| ExtranetError::Corrupt(format!("TOTP secret of staff {id}")))?;
     let now_unix = u64::try_from(now.timestamp()).unwrap_or(0);
-    let step = secret.verify_step(code, now_unix);
-    match step {
-        Some(step) if i64::try_from(step).unwrap_or(i64::MAX) > last_step => {
-            let (count, until) = policy.after_success();
-            sqlx::query(
-                "UPDATE ext_staff SET totp_last_step = $1, failed_logins = $2, \
-                 locked_until_ms = $3 WHERE id = $4",
-            )
-            .bind(i64::try_from(step).unwrap_or(i64::MAX))
-            .bind(i64::from(count))
-            .bind(until.map(|t| t.timestamp_millis()))
-            .bind(id)
-            .execute(store.writer())
-            .await?;
-            Ok(())
+    let step = secret
+        .verify_step(code, now_unix)
+        .map(|s| i64::try_from(s).unwrap_or(i64::MAX))
+        .filter(|s| *s > last_step);
+    if let Some(step) = step {
+        // Compare-and-set: only the first request to move the step past it takes the code,
+        // and only while the account is not locked.
+        let taken = sqlx::query(
+            "UPDATE ext_staff SET totp_last_step = $1, failed_logins = 0, locked_until_ms = NULL \
+             WHERE id = $2 AND totp_last_step < $1 \
+             AND (locked_until_ms IS NULL OR locked_until_ms <= $3)",
+        )
+        .bind(step)
+        .bind(id)
+        .bind(now.timestamp_millis())
+        .execute(store.writer())
+        .await?;
+        if taken.rows_affected() == 1 {
+            return Ok(());
         }
-        _ => {
-            if let Some(locked) = record_failure(store, policy, id, failures, now).await? {
-                return Err(LoginError::Locked(locked));
-            }
-            Err(LoginError::BadCode)
-        }
+        let locked_until: Option<i64> =
+            sqlx::query_scalar("SELECT locked_until_ms FROM ext_staff WHERE id = $1")
+                .bind(id)
+                .fetch_one(store.writer())
+                .await?;
+        policy
+            .check(ms_to_time(locked_until), now)
+            .map_err(LoginError::Locked)?;
+        tracing::warn!(staff_id = %id, "a dynamic code was submitted again after it was used");
     }
+    if let Some(locked) = record_failure(store, policy, id, now).await? {
+        return Err(LoginError::Locked(locked));
+    }
+    Err(LoginError::BadCode)
 }
 
 /// The stage of a session.

@@ -2,8 +2,8 @@
 //! review (审核) → record (登簿) → prepare certificate (缮证) → issue (发证, 办结). A refusal
 //! after acceptance is 不予登记.
 //!
-//! Every action needs the right role, checks the status transition
-//! (`ow_domain::CaseStatus::move_to`) and runs in ONE transaction that updates the case, writes
+//! Every action needs the right role, checks the status transition for the case's business
+//! (`ow_domain::CaseStatus::move_to_for`: 发证 only after 缮证) and runs in ONE transaction that updates the case, writes
 //! an `ext_case_events` row (who, when, what, why) and queues an `ApplicationStatus` message to
 //! the portal (with the reason). Recording takes the unit's lock row and checks the rules in
 //! the same transaction; issuing numbers, signs and stores the certificate, cancels the
@@ -294,7 +294,12 @@ pub fn check(
     let reason = clean_reason(input.reason.as_deref());
     let opinion = clean_opinion(input.opinion.as_deref());
     let from = case.status;
-    let to = from.move_to(action.target())?;
+    // 发证 needs 缮证: a recorded case of a business that issues a certificate must be prepared
+    // first (an unknown business code gets the certificate flow, the strict one).
+    let to = match BusinessType::from_code(&case.business_type) {
+        Some(business) => from.move_to_for(action.target(), business)?,
+        None => from.move_to(action.target())?,
+    };
     let role = action.role_for(from);
     if !staff.has(role) {
         return Err(ActionError::Forbidden { role });
@@ -667,7 +672,8 @@ mod tests {
         let c = staff(&[Role::Certificate]);
         assert_eq!(
             available(CaseStatus::Recorded, &c),
-            vec![Action::PrepareCertificate, Action::Issue]
+            vec![Action::PrepareCertificate],
+            "发证 waits for 缮证"
         );
         assert_eq!(
             available(CaseStatus::CertificatePrepared, &c),

@@ -231,6 +231,13 @@ async fn transfer_runs_from_acceptance_to_certificate() {
     accept.act("A20260002", "accept", &[]).await;
     review.act("A20260002", "review", &[]).await;
     record.act("A20260002", "record", &[]).await;
+    // 发证 before 缮证 is refused: the case stays recorded and no number is taken.
+    let (status, page) = cert.act("A20260002", "issue", &[]).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("请先缮证再发证"), "{page}");
+    assert_eq!(case_status(&page), "recorded", "{page}");
+    let (status, page) = cert.act("A20260002", "prepare", &[]).await;
+    assert_eq!(status, 200, "{page}");
     let (status, page) = cert.act("A20260002", "issue", &[]).await;
     assert_eq!(
         (status, case_status(&page).as_str()),

@@ -3,16 +3,30 @@
 //! Name, ID number and phone are stored only sealed (ow-pii), each bound to the account row;
 //! the ID number and the phone also have blind indexes for login and uniqueness. Sessions are
 //! stored as the BLAKE3 digest of the token, never the token.
+//!
+//! **Registration does not tell who has an account.** Whether or not the ID number (or the
+//! phone) already belongs to an account, a valid form gets the same answer, after the same
+//! work (one argon2 hash): [`REGISTERED_NOTICE_ZH`]. A new ID number gets its account; a known
+//! one changes nothing (its owner signs in with the password they have). A phone number is a
+//! login name only for the first account that gave it: a new ID number with a phone already in
+//! use (a family sharing one phone) still gets its account, and signs in with the ID number.
+//!
+//! **Lockout counters are updated atomically** (see `ow_web::lockout`): a failure is one
+//! `UPDATE … SET failed_logins = failed_logins + 1 … RETURNING failed_logins`, a success a
+//! compare-and-set that fails while the account is locked.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use ow_domain::{IdNumber, PersonName, PhoneNumber};
 use ow_pii::{Field, Sealed, normalize_id_number, normalize_phone};
-use ow_web::lockout::Locked;
+use ow_store::Store;
+use ow_web::lockout::{Locked, LockoutPolicy};
+use ow_web::password::{AccountDetails, PasswordHashError};
 use ow_web::token::{new_token, token_digest};
 use sqlx::Row;
 
 use crate::app::App;
 use crate::error::{AppError, FieldError};
+use crate::util::BEIJING;
 
 /// What the registration form (or API) sends.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -40,12 +54,21 @@ pub struct RegisterInput {
     pub password_confirm: String,
 }
 
+/// What a valid registration form is told, whether or not its ID number already had an
+/// account (the login page shows it after registering).
+pub const REGISTERED_NOTICE_ZH: &str = "注册信息已提交。如果这是该身份证号码第一次注册，账号已经开通，\
+请用身份证号码和刚才设置的密码登录；如果该身份证号码以前注册过，原账号保持不变，请用原来的密码登录\
+（忘记密码的，请携带身份证件到不动产登记大厅重置）。";
+
 /// Why registration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
     /// The input has problems, one per field.
     #[error("the registration form has {} problem(s)", .0.len())]
     Invalid(Vec<FieldError>),
+    /// Every password-hashing slot stayed busy for the allowed wait: try again later.
+    #[error("the server is busy; try again in a minute")]
+    Busy,
     /// Something broke.
     #[error(transparent)]
     Internal(#[from] AppError),
@@ -60,6 +83,9 @@ pub enum LoginError {
     /// Too many failures: locked until the given time.
     #[error(transparent)]
     Locked(Locked),
+    /// Every password-hashing slot stayed busy for the allowed wait: try again later.
+    #[error("the server is busy; try again in a minute")]
+    Busy,
     /// Something broke.
     #[error(transparent)]
     Internal(#[from] AppError),
@@ -71,6 +97,7 @@ impl LoginError {
         match self {
             LoginError::BadCredentials => "账号或密码不正确，请重新输入".into(),
             LoginError::Locked(l) => l.message_zh(),
+            LoginError::Busy => PasswordHashError::Busy.message_zh(),
             LoginError::Internal(_) => "服务器内部错误，请稍后重试".into(),
         }
     }
@@ -102,30 +129,62 @@ fn ctx(account_id: &str) -> Vec<u8> {
     format!("inet_accounts:{account_id}").into_bytes()
 }
 
-/// Registers an account; returns its id.
+/// Today's date in Beijing at `now_ms` (ID numbers with a later birth date are refused).
+pub fn today_beijing(now_ms: i64) -> NaiveDate {
+    DateTime::<Utc>::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .with_timezone(&BEIJING)
+        .date_naive()
+}
+
+/// What registering did. Both outcomes must look the same to the caller's caller: handlers
+/// answer every `Ok` with [`REGISTERED_NOTICE_ZH`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// A new account with this id.
+    Created(String),
+    /// The ID number already had an account; nothing changed.
+    AlreadyRegistered,
+}
+
+fn hash_error(e: PasswordHashError) -> RegisterError {
+    match e {
+        PasswordHashError::Busy => RegisterError::Busy,
+        other => RegisterError::Internal(AppError::Corrupt(other.to_string())),
+    }
+}
+
+/// Registers an account (see the module documentation for what is told and what is not).
 pub async fn register(
     app: &App,
     input: &RegisterInput,
     now_ms: i64,
-) -> Result<String, RegisterError> {
+) -> Result<Registered, RegisterError> {
     let mut errors = Vec::new();
     let name = PersonName::parse(&input.name)
         .map_err(|e| errors.push(FieldError::new("name", e.message_zh())))
         .ok();
-    let id_number = IdNumber::parse(&input.id_number)
+    let id_number = IdNumber::parse_on(&input.id_number, today_beijing(now_ms))
         .map_err(|e| errors.push(FieldError::new("id_number", e.message_zh())))
         .ok();
     let phone = PhoneNumber::parse(&input.phone)
         .map_err(|e| errors.push(FieldError::new("phone", e.message_zh())))
         .ok();
-    let identifiers: Vec<&str> = [input.phone.as_str(), input.id_number.as_str()]
-        .into_iter()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
-    if let Err(e) = app
-        .password_policy
-        .check_for_account(&input.password, &identifiers)
-    {
+    let details = AccountDetails {
+        names: &[],
+        id_number: Some(
+            id_number
+                .as_ref()
+                .map_or(input.id_number.as_str(), IdNumber::as_str),
+        ),
+        phone: Some(
+            phone
+                .as_ref()
+                .map_or(input.phone.as_str(), PhoneNumber::as_str),
+        ),
+        birth_date: id_number.as_ref().map(IdNumber::birth_date),
+    };
+    if let Err(e) = app.password_policy.check_for(&input.password, &details) {
         errors.push(FieldError::new("password", e.message_zh()));
     } else if input.password != input.password_confirm {
         errors.push(FieldError::new(
@@ -145,31 +204,31 @@ pub async fn register(
     let phone_index = app
         .pii
         .blind_index(Field::Phone, &normalize_phone(phone.as_str()));
-    let existing = sqlx::query(
-        "SELECT id_number_index FROM inet_accounts WHERE id_number_index = $1 OR phone_index = $2",
-    )
-    .bind(&id_index)
-    .bind(&phone_index)
-    .fetch_all(app.store.reader())
-    .await
-    .map_err(AppError::from)?;
-    if !existing.is_empty() {
-        let same_id = existing
-            .iter()
-            .any(|r| r.try_get::<String, _>(0).ok().as_deref() == Some(id_index.as_str()));
-        return Err(RegisterError::Invalid(vec![if same_id {
-            FieldError::new("id_number", "该身份证号码已注册，请直接登录")
-        } else {
-            FieldError::new("phone", "该手机号码已被其他账号使用，请更换手机号码")
-        }]));
-    }
-    let password = input.password.clone();
-    let hasher = app.hasher.clone();
-    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+    // The same work whatever the outcome: the hash is computed before looking anything up.
+    let hash = app
+        .hasher
+        .hash_async(&input.password)
         .await
-        .map_err(|e| AppError::Corrupt(format!("hashing task: {e}")))?
-        .map_err(|e| AppError::Corrupt(e.to_string()))?;
+        .map_err(hash_error)?;
+    let phone_taken: bool =
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM inet_accounts WHERE phone_index = $1")
+            .bind(&phone_index)
+            .fetch_one(app.store.reader())
+            .await
+            .map_err(AppError::from)?
+            > 0;
+    if id_number_registered(&app.store, &id_index).await? {
+        tracing::info!("registration for an ID number that already has an account");
+        return Ok(Registered::AlreadyRegistered);
+    }
     let id = ow_store::new_id();
+    // A phone already used by another account is not a login name of this one: its index
+    // column gets a value no blind index can equal.
+    let login_phone_index = if phone_taken {
+        format!("unlinked:{id}")
+    } else {
+        phone_index
+    };
     let c = ctx(&id);
     let result = sqlx::query(
         "INSERT INTO inet_accounts (id, id_number_index, phone_index, name_sealed, id_number_sealed, \
@@ -178,7 +237,7 @@ pub async fn register(
     )
     .bind(&id)
     .bind(&id_index)
-    .bind(&phone_index)
+    .bind(&login_phone_index)
     .bind(app.pii.seal(Field::PersonName, &c, name.as_str().as_bytes()).to_text())
     .bind(app.pii.seal(Field::IdNumber, &c, id_number.as_str().as_bytes()).to_text())
     .bind(app.pii.seal(Field::Phone, &c, phone.as_str().as_bytes()).to_text())
@@ -188,17 +247,86 @@ pub async fn register(
     .await;
     match result {
         Ok(_) => {
-            tracing::info!(account = %id, "account registered");
-            Ok(id)
+            tracing::info!(account = %id, phone_login = !phone_taken, "account registered");
+            Ok(Registered::Created(id))
         }
+        // Registered in parallel with the same ID number (or phone): the same answer as a
+        // known ID number; the citizen signs in with the ID number.
         Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            Err(RegisterError::Invalid(vec![FieldError::new(
-                "id_number",
-                "该身份证号码或手机号码已注册，请直接登录",
-            )]))
+            Ok(Registered::AlreadyRegistered)
         }
         Err(e) => Err(RegisterError::Internal(e.into())),
     }
+}
+
+async fn id_number_registered(store: &Store, id_index: &str) -> Result<bool, AppError> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM inet_accounts WHERE id_number_index = $1")
+            .bind(id_index)
+            .fetch_one(store.reader())
+            .await?;
+    Ok(n > 0)
+}
+
+/// Counts one failed login of `account_id` atomically; `Some` when this failure locks it.
+pub async fn record_failure(
+    store: &Store,
+    policy: &LockoutPolicy,
+    account_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Locked>, AppError> {
+    let count: i64 = sqlx::query_scalar(
+        "UPDATE inet_accounts SET failed_logins = failed_logins + 1 WHERE id = $1 \
+         RETURNING failed_logins",
+    )
+    .bind(account_id)
+    .fetch_one(store.writer())
+    .await?;
+    if !policy.locks_at(u32::try_from(count).unwrap_or(u32::MAX)) {
+        return Ok(None);
+    }
+    let until = policy.lock_until(now);
+    let until_ms = until.timestamp_millis();
+    sqlx::query(
+        "UPDATE inet_accounts SET locked_until_ms = $1 WHERE id = $2 \
+         AND (locked_until_ms IS NULL OR locked_until_ms < $1)",
+    )
+    .bind(until_ms)
+    .bind(account_id)
+    .execute(store.writer())
+    .await?;
+    tracing::warn!(account = %account_id, "account locked after repeated login failures");
+    Ok(Some(Locked { until }))
+}
+
+/// After a correct password: resets the counters unless the account was locked meanwhile
+/// (by failures running in parallel); `Err(Locked)` then.
+pub async fn record_success(
+    store: &Store,
+    account_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), Locked>, AppError> {
+    let now_ms = now.timestamp_millis();
+    let updated = sqlx::query(
+        "UPDATE inet_accounts SET failed_logins = 0, locked_until_ms = NULL WHERE id = $1 \
+         AND (locked_until_ms IS NULL OR locked_until_ms <= $2)",
+    )
+    .bind(account_id)
+    .bind(now_ms)
+    .execute(store.writer())
+    .await?;
+    if updated.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    let until: Option<i64> =
+        sqlx::query_scalar("SELECT locked_until_ms FROM inet_accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(store.writer())
+            .await?;
+    let until = until
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .unwrap_or(now);
+    Ok(Err(Locked { until }))
 }
 
 /// Logs in by ID number or phone and password at time `now`; returns a new session.
@@ -215,7 +343,7 @@ pub async fn login(
             .pii
             .blind_index(Field::IdNumber, &normalize_id_number(&compact));
         sqlx::query(
-            "SELECT id, password_hash, failed_logins, locked_until_ms FROM inet_accounts WHERE id_number_index = $1",
+            "SELECT id, password_hash, locked_until_ms FROM inet_accounts WHERE id_number_index = $1",
         )
         .bind(index)
         .fetch_optional(app.store.reader())
@@ -226,55 +354,45 @@ pub async fn login(
             .pii
             .blind_index(Field::Phone, &normalize_phone(&compact));
         sqlx::query(
-            "SELECT id, password_hash, failed_logins, locked_until_ms FROM inet_accounts WHERE phone_index = $1",
+            "SELECT id, password_hash, locked_until_ms FROM inet_accounts WHERE phone_index = $1",
         )
         .bind(index)
         .fetch_optional(app.store.reader())
         .await
         .map_err(AppError::from)?
     };
-    let hasher = app.hasher.clone();
-    let password = password.to_owned();
+    let busy = |e: PasswordHashError| match e {
+        PasswordHashError::Busy => LoginError::Busy,
+        other => LoginError::Internal(AppError::Corrupt(other.to_string())),
+    };
     let Some(row) = row else {
-        let _ = tokio::task::spawn_blocking(move || hasher.verify_dummy(&password)).await;
+        app.hasher
+            .verify_dummy_async(password)
+            .await
+            .map_err(busy)?;
         return Err(LoginError::BadCredentials);
     };
     let id: String = row.try_get("id").map_err(AppError::from)?;
     let hash: String = row.try_get("password_hash").map_err(AppError::from)?;
-    let failures: i64 = row.try_get("failed_logins").map_err(AppError::from)?;
     let locked_until: Option<i64> = row.try_get("locked_until_ms").map_err(AppError::from)?;
     let locked_until = locked_until.and_then(DateTime::<Utc>::from_timestamp_millis);
     app.lockout
         .check(locked_until, now)
         .map_err(LoginError::Locked)?;
-    let ok = tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
+    let ok = app
+        .hasher
+        .verify_async(password, &hash)
         .await
-        .map_err(|e| AppError::Corrupt(format!("hashing task: {e}")))?
-        .map_err(|e| AppError::Corrupt(e.to_string()))?;
+        .map_err(busy)?;
     if !ok {
-        let (count, lock) = app
-            .lockout
-            .after_failure(u32::try_from(failures).unwrap_or(0), now);
-        sqlx::query(
-            "UPDATE inet_accounts SET failed_logins = $1, locked_until_ms = $2 WHERE id = $3",
-        )
-        .bind(i64::from(count))
-        .bind(lock.map(|t| t.timestamp_millis()))
-        .bind(&id)
-        .execute(app.store.writer())
-        .await
-        .map_err(AppError::from)?;
-        if let Some(until) = lock {
-            tracing::warn!(account = %id, "account locked after repeated login failures");
-            return Err(LoginError::Locked(Locked { until }));
+        if let Some(locked) = record_failure(&app.store, &app.lockout, &id, now).await? {
+            return Err(LoginError::Locked(locked));
         }
         return Err(LoginError::BadCredentials);
     }
-    sqlx::query("UPDATE inet_accounts SET failed_logins = 0, locked_until_ms = NULL WHERE id = $1")
-        .bind(&id)
-        .execute(app.store.writer())
-        .await
-        .map_err(AppError::from)?;
+    record_success(&app.store, &id, now)
+        .await?
+        .map_err(LoginError::Locked)?;
     let token = new_token();
     let now_ms = now.timestamp_millis();
     let lifetime =

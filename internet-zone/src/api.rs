@@ -26,7 +26,7 @@ use crate::applications::{self, ApplicationForm, MaterialView, SubmitError, Time
 use crate::certificates::{self, CertificateSummary, VerifyResult};
 use crate::error::FieldError;
 use crate::files::check_all;
-use crate::pages::{ClientAddr, attachment};
+use crate::pages::attachment;
 use crate::web::{ApiCitizen, MultipartError, check_api_csrf, read_multipart};
 
 /// The `application/problem+json` body of every error ([`ApiProblem`]), for the document.
@@ -242,8 +242,9 @@ pub struct LoginResponse {
 /// Registration answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegisterResponse {
-    /// The new account.
-    pub account_id: String,
+    /// The same for a new and an already registered ID number (registration does not tell
+    /// who has an account): what to do next, in Chinese.
+    pub message: String,
 }
 
 /// An application with its timeline.
@@ -328,7 +329,7 @@ pub struct SupplementUpload {
 
 /// `POST /api/v1/register`.
 #[utoipa::path(post, path = "/api/v1/register", tag = "accounts", request_body = RegisterInput,
-    responses((status = 201, body = RegisterResponse), (status = 422, body = ValidationProblem)))]
+    responses((status = 202, body = RegisterResponse), (status = 422, body = ValidationProblem), (status = 429, body = ProblemBody), (status = 503, body = ProblemBody)))]
 pub async fn register(
     State(app): State<AppState>,
     ApiJson(input): ApiJson<RegisterInput>,
@@ -348,12 +349,17 @@ pub async fn register(
         return Ok(validation(errors));
     }
     match accounts::register(&app, &input, ow_store::now_ms()).await {
-        Ok(id) => Ok((
-            StatusCode::CREATED,
-            Json(RegisterResponse { account_id: id }),
+        Ok(_) => Ok((
+            StatusCode::ACCEPTED,
+            Json(RegisterResponse {
+                message: accounts::REGISTERED_NOTICE_ZH.to_owned(),
+            }),
         )
             .into_response()),
         Err(RegisterError::Invalid(errors)) => Ok(validation(errors)),
+        Err(RegisterError::Busy) => {
+            Err(ApiProblem::from(ow_web::password::PasswordHashError::Busy))
+        }
         Err(RegisterError::Internal(e)) => Err(e.into()),
     }
 }
@@ -384,6 +390,7 @@ pub async fn login(State(app): State<AppState>, ApiJson(req): ApiJson<LoginReque
         }
         Err(LoginError::Internal(e)) => Err(e.into()),
         Err(LoginError::Locked(l)) => Err(ApiProblem::from(l)),
+        Err(LoginError::Busy) => Err(ApiProblem::from(ow_web::password::PasswordHashError::Busy)),
         Err(e @ LoginError::BadCredentials) => Err(ApiProblem::new(
             StatusCode::UNAUTHORIZED,
             "login.failed",
@@ -636,7 +643,6 @@ pub async fn download_certificate(
     responses((status = 200, body = VerifyResult), (status = 422, body = ValidationProblem), (status = 429, body = ProblemBody)))]
 pub async fn verify(
     State(app): State<AppState>,
-    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult {
     let errors = over_long(&[
@@ -649,10 +655,6 @@ pub async fn verify(
     ]);
     if !errors.is_empty() {
         return Ok(validation(errors));
-    }
-    let ip = addr.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    if !app.verify_limiter.allow(ip, std::time::Instant::now()) {
-        return Err(ApiProblem::too_many_requests());
     }
     match certificates::verify_code(&app, &req.certificate_number, &req.code).await? {
         Ok(r) => Ok(Json(r).into_response()),

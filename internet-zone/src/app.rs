@@ -1,10 +1,9 @@
 //! The portal's state, built from [`Settings`]: store (migrated), personal-data keyring, password
-//! and lockout policies, upload limits, certificate trust, file store, and the exchange.
+//! and lockout policies, throttles, upload limits, certificate trust, file store, and the
+//! exchange.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ow_bundle::{Channel, Zone};
 use ow_certificate::CertificateTrust;
@@ -13,6 +12,7 @@ use ow_store::{OpenOptions, Store};
 use ow_web::lockout::LockoutPolicy;
 use ow_web::password::{PasswordHasher, PasswordPolicy};
 use ow_web::session::SessionCookie;
+use ow_web::throttle::{ClientAddressing, Throttle};
 use ow_web::upload::UploadLimits;
 
 use crate::config::Settings;
@@ -56,8 +56,12 @@ pub struct App {
     pub trust: CertificateTrust,
     /// Uploaded materials.
     pub files: FileStore,
-    /// Per-address limit on `/verify`.
-    pub verify_limiter: RateLimiter,
+    /// Who a request comes from (trusted proxies, IPv6 prefix).
+    pub client_addressing: ClientAddressing,
+    /// Per-source limit on login and registration (pages and API share it).
+    pub login_throttle: Arc<Throttle>,
+    /// Per-source limit on certificate verification.
+    pub verify_throttle: Arc<Throttle>,
     /// The bundle exchange, when enabled.
     pub exchange: Option<Arc<ow_exchange::Exchange>>,
 }
@@ -130,13 +134,32 @@ impl App {
         exchange: Option<Arc<ow_exchange::Exchange>>,
     ) -> Result<AppState, AppError> {
         let p = &settings.password;
+        let t = &settings.throttle;
+        let permits = match t.argon2_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            n => n,
+        };
         let hasher = PasswordHasher::with_params(p.argon2_memory_kib, p.argon2_iterations, 1)
             .map_err(|e| {
                 AppError::Config(ow_config::ConfigError::invalid(
                     "password.argon2_memory_kib",
                     e.to_string(),
                 ))
-            })?;
+            })?
+            .with_concurrency(permits, Duration::from_secs(t.argon2_wait_seconds));
+        let invalid = |setting: &'static str, e: ow_web::throttle::ThrottleConfigError| {
+            AppError::Config(ow_config::ConfigError::invalid(setting, e.to_string()))
+        };
+        let client_addressing = ClientAddressing::parse(&t.trusted_proxies, t.ipv6_prefix)
+            .map_err(|e| invalid("throttle.trusted_proxies", e))?;
+        let login_throttle = Arc::new(
+            Throttle::per_minute(t.login_per_minute, t.login_burst)
+                .map_err(|e| invalid("throttle.login_per_minute", e))?,
+        );
+        let verify_throttle = Arc::new(
+            Throttle::per_minute(settings.verify.per_minute, settings.verify.per_minute)
+                .map_err(|e| invalid("verify.per_minute", e))?,
+        );
         let password_policy = PasswordPolicy {
             min_length: p.min_length,
             min_classes: p.min_classes,
@@ -160,7 +183,6 @@ impl App {
             max_files: settings.uploads.max_files,
         };
         let files = FileStore::new(settings.data_dir.join("files"))?;
-        let verify_limiter = RateLimiter::new(settings.verify.per_minute, Duration::from_secs(60));
         Ok(Arc::new(App {
             settings,
             store,
@@ -172,7 +194,9 @@ impl App {
             upload_limits,
             trust,
             files,
-            verify_limiter,
+            client_addressing,
+            login_throttle,
+            verify_throttle,
             exchange,
         }))
     }
@@ -190,60 +214,5 @@ impl App {
         if let Some(x) = &self.exchange {
             x.wake();
         }
-    }
-}
-
-/// A fixed-window counter per client address.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    /// At most `limit` hits per `window` per address.
-    pub fn new(limit: u32, window: Duration) -> Self {
-        RateLimiter {
-            limit,
-            window,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts one hit; `false` when the address is over its limit.
-    pub fn allow(&self, addr: IpAddr, now: Instant) -> bool {
-        let mut seen = match self.seen.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if seen.len() > 10_000 {
-            let window = self.window;
-            seen.retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let entry = seen.entry(addr).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        entry.1 <= self.limit
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limiter_counts_per_window() {
-        let r = RateLimiter::new(2, Duration::from_secs(60));
-        let a: IpAddr = [127, 0, 0, 1].into();
-        let b: IpAddr = [127, 0, 0, 2].into();
-        let t = Instant::now();
-        assert!(r.allow(a, t));
-        assert!(r.allow(a, t));
-        assert!(!r.allow(a, t));
-        assert!(r.allow(b, t));
-        assert!(r.allow(a, t + Duration::from_secs(61)));
     }
 }

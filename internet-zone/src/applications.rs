@@ -323,6 +323,22 @@ pub fn check_side(rows: &[PartyInput], side: Side) -> Result<Vec<Party>, Vec<Fie
     }
 }
 
+/// What kind of transfer the checked parties describe (`ow_domain::parties`): a sale, a buyout
+/// between co-owners, a change of shares or a partial sale; buyers who are exactly the sellers,
+/// share for share, are refused.
+pub fn transfer_kind(
+    sellers: &[Party],
+    buyers: &[Party],
+) -> Result<ow_domain::TransferKind, ow_domain::SameAsSellers> {
+    let keyed = |parties: &[Party]| -> Vec<(String, Share)> {
+        parties
+            .iter()
+            .filter_map(|p| Some((p.id_number.clone(), Share::parse(&p.share).ok()?)))
+            .collect()
+    };
+    ow_domain::classify_transfer(&keyed(sellers), &keyed(buyers))
+}
+
 /// Checks the whole form.
 pub fn check_form(form: &ApplicationForm, app: &App) -> Result<ValidApplication, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -336,6 +352,14 @@ pub fn check_form(form: &ApplicationForm, app: &App) -> Result<ValidApplication,
     let buyers = check_side(&form.buyers, Side::Buyer)
         .map_err(|e| errors.extend(e))
         .ok();
+    if let (Some(sellers), Some(buyers)) = (&sellers, &buyers)
+        && let Err(e) = transfer_kind(sellers, buyers)
+    {
+        errors.push(FieldError::new(
+            format!("{}_0_id_number", Side::Buyer.key()),
+            e.message_zh(),
+        ));
+    }
     match (unit, price, sellers, buyers) {
         (
             Some((unit_code, certificate_number, district_code)),

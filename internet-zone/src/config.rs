@@ -43,6 +43,9 @@ pub struct Settings {
     pub uploads: UploadSettings,
     /// Public verification page (`verify.*`).
     pub verify: VerifySettings,
+    /// Per-source throttling of login and registration, and the password-hashing pool
+    /// (`throttle.*`).
+    pub throttle: ThrottleSettings,
     /// County names as printed in certificate numbers → 6-digit district codes
     /// (`counties.青州市 = "370781"`), for applications identified by certificate number only.
     pub counties: BTreeMap<String, String>,
@@ -94,6 +97,41 @@ pub struct VerifySettings {
     pub per_minute: u32,
 }
 
+/// `throttle.*`: per-source limits (see `ow_web::throttle`) and the argon2 pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    /// Login and registration attempts (pages and API together) one client may make per
+    /// minute on average (`throttle.login_per_minute`).
+    pub login_per_minute: u32,
+    /// How many of them may come at once (`throttle.login_burst`).
+    pub login_burst: u32,
+    /// Addresses or networks (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`) of reverse proxies whose
+    /// `Forwarded` / `X-Forwarded-For` header names the client (`throttle.trusted_proxies`;
+    /// default none: the TCP peer is the client).
+    pub trusted_proxies: Vec<String>,
+    /// IPv6 clients are counted per network of this prefix length (`throttle.ipv6_prefix`).
+    pub ipv6_prefix: u8,
+    /// Password hashes computed at once (`throttle.argon2_concurrency`; 0 = one per core).
+    pub argon2_concurrency: usize,
+    /// Seconds a login or registration waits for a hashing slot before it is answered 503
+    /// (`throttle.argon2_wait_seconds`).
+    pub argon2_wait_seconds: u64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            login_per_minute: 10,
+            login_burst: 10,
+            trusted_proxies: Vec::new(),
+            ipv6_prefix: ow_web::throttle::DEFAULT_IPV6_PREFIX,
+            argon2_concurrency: 0,
+            argon2_wait_seconds: 10,
+        }
+    }
+}
+
 /// `exchange.*`: the zone's bundle folders and keys (see `deploy/local/internet.ferry.toml`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -138,6 +176,7 @@ impl Default for Settings {
             lockout: LockoutSettings::default(),
             uploads: UploadSettings::default(),
             verify: VerifySettings::default(),
+            throttle: ThrottleSettings::default(),
             counties,
             exchange: ExchangeSettings::default(),
         }
@@ -329,6 +368,21 @@ impl Validate for Settings {
                 "must be at least 1",
             ));
         }
+        let t = &self.throttle;
+        if t.login_per_minute < 1 || t.login_burst < 1 {
+            return Err(ConfigError::invalid(
+                "throttle.login_per_minute",
+                "login_per_minute and login_burst must be at least 1",
+            ));
+        }
+        ow_web::throttle::ClientAddressing::parse(&t.trusted_proxies, t.ipv6_prefix)
+            .map_err(|e| ConfigError::invalid("throttle.trusted_proxies", e.to_string()))?;
+        if !(1..=300).contains(&t.argon2_wait_seconds) {
+            return Err(ConfigError::invalid(
+                "throttle.argon2_wait_seconds",
+                "must be between 1 and 300",
+            ));
+        }
         for (county, code) in &self.counties {
             if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ConfigError::invalid(
@@ -376,6 +430,15 @@ mod tests {
         let over = vec![("cookie_secure".to_owned(), "true".to_owned())];
         let err = Settings::load(None, &over).expect_err("refused");
         assert!(err.to_string().contains("cookie_secure"), "{err}");
+
+        let mut s = Settings::default();
+        s.throttle.trusted_proxies = vec!["10.0.0.0/99".into()];
+        let err = s.validate().expect_err("refused");
+        assert!(
+            err.to_string().contains("throttle.trusted_proxies"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("10.0.0.0/99"), "{err}");
 
         let over = vec![("no_such_key".to_owned(), "1".to_owned())];
         assert!(Settings::load(None, &over).is_err());

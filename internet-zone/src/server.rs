@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Uri;
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ow_web::problem::ApiProblem;
+use ow_web::throttle::Guards;
 use tokio::net::TcpListener;
 
 use crate::app::AppState;
@@ -71,8 +72,23 @@ pub fn router(state: AppState) -> Router {
         .route(ow_web::health::HEALTHZ_PATH, get(ow_web::health::healthz))
         .route(ow_web::page::STYLE_CSS_PATH, get(ow_web::page::style_css))
         .fallback(not_found)
-        .with_state(state);
-    ow_web::headers::with_security_headers(app)
+        .with_state(state.clone());
+    ow_web::headers::with_security_headers(guards(&state).layer(app))
+}
+
+/// The throttled routes: login and registration (pages and API) share one budget per source,
+/// verification (by code, QR link, file or API) another.
+fn guards(state: &AppState) -> Guards {
+    let login = &state.login_throttle;
+    let verify = &state.verify_throttle;
+    Guards::new(state.client_addressing.clone())
+        .guard(Method::POST, "/login", login)
+        .guard(Method::POST, "/register", login)
+        .guard(Method::POST, "/api/v1/login", login)
+        .guard(Method::POST, "/api/v1/register", login)
+        .guard_with_query(Method::GET, "/verify", verify)
+        .guard(Method::POST, "/verify/file", verify)
+        .guard(Method::POST, "/api/v1/verify", verify)
 }
 
 /// 404: problem+json under `/api/`, an HTML page elsewhere.
@@ -90,7 +106,7 @@ async fn not_found(uri: Uri) -> Response {
 }
 
 /// Runs the portal on `listener` until `shutdown` completes: the HTTP server (with client
-/// addresses, for the verify rate limit) and, when enabled, the exchange loop (packing the
+/// addresses, for the per-source throttles) and, when enabled, the exchange loop (packing the
 /// outbox, importing the inbox through [`PortalImporter`]). On shutdown the server stops
 /// accepting, finishes the requests in flight, and the exchange loop is stopped too.
 pub async fn serve(

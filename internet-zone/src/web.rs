@@ -150,6 +150,8 @@ pub enum PageError {
     BadRequest(String),
     /// Too many requests.
     TooMany,
+    /// Every password-hashing slot stayed busy: 503, try again in a minute.
+    Busy,
     /// Something broke (logged; the citizen sees a generic message).
     Internal(AppError),
 }
@@ -194,6 +196,21 @@ impl IntoResponse for PageError {
                 "操作过于频繁",
                 "操作过于频繁，请一分钟后再试".to_owned(),
             ),
+            PageError::Busy => {
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Html(crate::pages::error_page(
+                        "系统繁忙",
+                        &ow_web::password::PasswordHashError::Busy.message_zh(),
+                    )),
+                )
+                    .into_response();
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static("60"),
+                );
+                return r;
+            }
             PageError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (

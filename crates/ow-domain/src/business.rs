@@ -177,6 +177,12 @@ impl BusinessType {
         }
     }
 
+    /// Whether the business ends with a certificate or registration proof (缮证, 发证).
+    /// A seizure (查封) is recorded on a court's request and issues neither.
+    pub fn issues_certificate(self) -> bool {
+        !matches!(self, Self::Seizure)
+    }
+
     /// The default material checklist (configurable data later; see the module documentation).
     pub fn required_materials(self) -> &'static [Material] {
         match self {

@@ -116,8 +116,11 @@ impl IdNumberError {
             }
             Self::BadCheckChar => "身份证号码最后一位应为数字或X，请核对后重新输入".into(),
             Self::InvalidRegion => "身份证号码前6位地区码不正确，请核对后重新输入".into(),
-            Self::InvalidBirthDate | Self::BirthDateTooEarly | Self::BirthDateInFuture { .. } => {
+            Self::InvalidBirthDate | Self::BirthDateTooEarly => {
                 "身份证号码中的出生日期不正确，请核对后重新输入".into()
+            }
+            Self::BirthDateInFuture { .. } => {
+                "身份证号码中的出生日期（第7至14位）晚于今天，请核对后重新输入".into()
             }
             Self::CheckDigit { .. } => "身份证号码校验位不正确，请核对后重新输入".into(),
         }

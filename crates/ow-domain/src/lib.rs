@@ -16,6 +16,7 @@
 //! | [`RegistrationType`], [`RightType`] | DJLX and QLLX code lists |
 //! | [`BusinessType`], [`Material`] | portal businesses and material checklists |
 //! | [`Share`] | exact co-ownership share |
+//! | [`classify_transfer`], [`TransferKind`] | sellers vs buyers of a transfer: buyouts between co-owners, buyers exactly the sellers refused |
 //! | [`CaseStatus`] | application status and workflow moves |
 //!
 //! Errors are `thiserror` enums with an English message (what is wrong and what to do) and a
@@ -31,6 +32,7 @@ pub mod certificate;
 pub mod codes;
 pub mod id_number;
 pub mod mask;
+pub mod parties;
 pub mod person;
 pub mod share;
 pub mod status;
@@ -42,6 +44,7 @@ pub use business::{BusinessType, Material};
 pub use certificate::{CertificateKind, CertificateNumber, CertificateNumberError};
 pub use codes::{RegistrationType, RightType};
 pub use id_number::{IdNumber, IdNumberError, Sex};
+pub use parties::{SameAsSellers, TransferKind, classify_transfer};
 pub use person::{PersonName, PersonNameError, PhoneNumber, PhoneNumberError};
 pub use share::{Share, ShareError};
 pub use status::{CaseStatus, StatusTransitionError};

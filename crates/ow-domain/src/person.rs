@@ -9,6 +9,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 use crate::mask;
 use crate::text::{is_full_width, serde_via_str};
 
@@ -145,6 +148,30 @@ pub enum PersonNameError {
     /// A control character (line break, tab, NUL …).
     #[error("the name contains a line break or other control character; remove it")]
     ControlChar,
+    /// A character that changes the direction of the text around it (U+202A–U+202E,
+    /// U+2066–U+2069, U+200E, U+200F, U+061C), which can make a name display as another.
+    #[error(
+        "the name contains an invisible text-direction character (such as U+202E); \
+         type the name again instead of pasting it"
+    )]
+    BidiControl,
+    /// A zero-width character or byte order mark (U+200B–U+200D, U+2060, U+180E, U+FEFF),
+    /// which makes two names that look the same differ.
+    #[error(
+        "the name contains an invisible zero-width character or byte order mark; \
+         type the name again instead of pasting it"
+    )]
+    ZeroWidth,
+    /// Another invisible or unassigned character (a format character such as a soft hyphen,
+    /// a private-use or unassigned code point).
+    #[error(
+        "the name contains an invisible or unassigned character (U+{code:04X}); \
+         type the name again instead of pasting it"
+    )]
+    InvisibleChar {
+        /// The character's code point.
+        code: u32,
+    },
 }
 
 impl PersonNameError {
@@ -154,31 +181,73 @@ impl PersonNameError {
             Self::Empty => "请输入与身份证件一致的姓名".into(),
             Self::TooLong { .. } => format!("姓名不能超过{MAX_NAME_CHARS}个字符"),
             Self::ControlChar => "姓名中含有换行等非法字符，请删除后重新输入".into(),
+            Self::BidiControl => {
+                "姓名中含有改变文字方向的不可见字符，请不要粘贴，直接手动输入姓名".into()
+            }
+            Self::ZeroWidth => {
+                "姓名中含有零宽字符或字节顺序标记（BOM）等不可见字符，请不要粘贴，直接手动输入姓名"
+                    .into()
+            }
+            Self::InvisibleChar { .. } => {
+                "姓名中含有不可见或无法显示的字符，请不要粘贴，直接手动输入姓名".into()
+            }
         }
     }
 }
 
-/// A person's name: 1–64 characters after trimming, no control characters. Construct it with
-/// [`PersonName::parse`] (or `str::parse`, or serde).
+/// A person's name: 1–64 characters after trimming, in Unicode normalization form C, without
+/// control, text-direction, zero-width, byte-order-mark or other invisible characters.
+/// Construct it with [`PersonName::parse`] (or `str::parse`, or serde).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PersonName(String);
 
+/// Why `c` may not appear in a name, if it may not.
+fn refused_in_name(c: char) -> Option<PersonNameError> {
+    match c {
+        '\u{061C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => {
+            return Some(PersonNameError::BidiControl);
+        }
+        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{180E}' | '\u{FEFF}' => {
+            return Some(PersonNameError::ZeroWidth);
+        }
+        _ => {}
+    }
+    match c.general_category() {
+        GeneralCategory::Control
+        | GeneralCategory::LineSeparator
+        | GeneralCategory::ParagraphSeparator => Some(PersonNameError::ControlChar),
+        GeneralCategory::Format
+        | GeneralCategory::PrivateUse
+        | GeneralCategory::Surrogate
+        | GeneralCategory::Unassigned => Some(PersonNameError::InvisibleChar { code: c.into() }),
+        _ => None,
+    }
+}
+
 impl PersonName {
-    /// Parses a name: surrounding whitespace is trimmed; inner characters are kept as entered
-    /// (`·` in minority and foreign names, spaces in Latin names).
+    /// Parses a name: surrounding whitespace is trimmed and the rest is normalised to NFC (so
+    /// a name typed with a combining accent equals the same name typed precomposed); inner
+    /// characters are otherwise kept as entered (`·` in minority and foreign names, spaces in
+    /// Latin names). Control, text-direction (bidi), zero-width, byte-order-mark, other format,
+    /// private-use and unassigned characters are refused, each with its own error.
     pub fn parse(input: &str) -> Result<Self, PersonNameError> {
         let s = input.trim();
         if s.is_empty() {
             return Err(PersonNameError::Empty);
         }
-        if s.chars().any(char::is_control) {
-            return Err(PersonNameError::ControlChar);
+        if let Some(e) = s.chars().find_map(refused_in_name) {
+            return Err(e);
         }
+        let s: String = s.nfc().collect();
         let len = s.chars().count();
         if len > MAX_NAME_CHARS {
             return Err(PersonNameError::TooLong { len });
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s))
     }
 
     /// The name in clear. Personal data: show [`PersonName::masked`] on screens.
@@ -292,6 +361,57 @@ mod tests {
     }
 
     #[test]
+    fn invisible_and_direction_characters_are_refused() {
+        use PersonNameError as E;
+        for (input, expected) in [
+            ("张\u{202E}三", E::BidiControl),
+            ("\u{202D}张三", E::BidiControl),
+            ("张三\u{2066}", E::BidiControl),
+            ("张\u{200F}三", E::BidiControl),
+            ("张\u{200B}三", E::ZeroWidth),
+            ("张\u{200D}三", E::ZeroWidth),
+            ("张\u{2060}三", E::ZeroWidth),
+            ("\u{FEFF}张三", E::ZeroWidth),
+            ("张三\u{FEFF}", E::ZeroWidth),
+            ("张\u{00AD}三", E::InvisibleChar { code: 0xAD }),
+            ("张\u{E000}三", E::InvisibleChar { code: 0xE000 }),
+            ("张\u{E0041}三", E::InvisibleChar { code: 0xE0041 }),
+            ("张\u{2028}三", E::ControlChar),
+            ("张\u{85}三", E::ControlChar),
+        ] {
+            assert_eq!(PersonName::parse(input), Err(expected), "{input:?}");
+        }
+        assert!(E::BidiControl.message_zh().contains("手动输入"));
+        assert!(E::ZeroWidth.message_zh().contains("BOM"));
+        assert!(
+            E::InvisibleChar { code: 0xAD }
+                .to_string()
+                .contains("U+00AD")
+        );
+    }
+
+    #[test]
+    fn names_are_normalised_to_nfc() {
+        // "José" with a combining acute accent equals the precomposed form.
+        let decomposed = PersonName::parse("Jose\u{301} Li").expect("valid");
+        let precomposed = PersonName::parse("Jos\u{E9} Li").expect("valid");
+        assert_eq!(decomposed, precomposed);
+        assert_eq!(decomposed.as_str(), "Jos\u{E9} Li");
+        // Minority names keep their middle dot; CJK compatibility ideographs become their
+        // unified form under NFC (U+F900 → U+8C48), as every other system stores them.
+        assert_eq!(
+            PersonName::parse("阿依古丽·买买提")
+                .expect("valid")
+                .as_str(),
+            "阿依古丽·买买提"
+        );
+        assert_eq!(
+            PersonName::parse("\u{F900}三").expect("valid").as_str(),
+            "\u{8C48}三"
+        );
+    }
+
+    #[test]
     fn name_serde() {
         let n = PersonName::parse("张小三").expect("valid");
         let json = serde_json::to_string(&n).expect("serialize");
@@ -318,7 +438,14 @@ mod tests {
             assert!(!e.to_string().is_empty());
         }
         use PersonNameError as N;
-        for e in [N::Empty, N::TooLong { len: 65 }, N::ControlChar] {
+        for e in [
+            N::Empty,
+            N::TooLong { len: 65 },
+            N::ControlChar,
+            N::BidiControl,
+            N::ZeroWidth,
+            N::InvisibleChar { code: 0xAD },
+        ] {
             assert!(!e.message_zh().is_empty());
             assert!(!e.to_string().is_empty());
         }

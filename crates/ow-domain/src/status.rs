@@ -6,7 +6,7 @@
 //! | 补正 `supplement_requested` | `submitted`, `accepted`, `refused`, `withdrawn` |
 //! | 受理 `accepted` | `reviewed`, `supplement_requested`, `withdrawn` |
 //! | 审核 `reviewed` | `recorded`, `withdrawn` |
-//! | 登簿 `recorded` | `certificate_prepared`, `completed` |
+//! | 登簿 `recorded` | `certificate_prepared` (`completed` only for a business without certificate) |
 //! | 缮证 `certificate_prepared` | `completed` |
 //! | 不予受理 `refused`, 办结 `completed`, 撤回 `withdrawn` | nothing (final) |
 //!
@@ -18,11 +18,16 @@
 //!   `supplement_requested`). A refusal to register after acceptance (不予登记) is not a status
 //!   of this list yet.
 //! - Withdrawal (撤回) is allowed before recording (条例 §14–15, domain-facts §3.4 rule 1).
-//! - `recorded → completed` directly is allowed for businesses that issue no certificate or
-//!   proof (e.g. 查封); issuing (发证) and completion (办结) are one step here.
+//! - Issuing (发证) and completion (办结) are one step here, and it needs a prepared certificate:
+//!   a case at 登簿 cannot be issued before 缮证. Only a business that issues no certificate or
+//!   proof (查封, see [`BusinessType::issues_certificate`]) goes from `recorded` straight to
+//!   `completed`; ask with [`CaseStatus::next_statuses_for`] / [`CaseStatus::move_to_for`].
+//!   The business-blind [`CaseStatus::next_statuses`] is the certificate flow.
 //! - `refused`, `withdrawn` and `completed` are final.
 
 use std::fmt;
+
+use crate::business::BusinessType;
 
 /// The status of an application.
 #[derive(
@@ -75,6 +80,9 @@ impl StatusTransitionError {
     pub fn message_zh(&self) -> String {
         if self.to == CaseStatus::Withdrawn && !self.from.is_final() {
             return "申请已登簿，不能撤回".into();
+        }
+        if self.from == CaseStatus::Recorded && self.to == CaseStatus::Completed {
+            return "申请已登簿但尚未缮证，请先缮证再发证".into();
         }
         if self.from.is_final() {
             return format!("申请已{}，不能再办理", self.from.name_zh());
@@ -149,15 +157,47 @@ impl CaseStatus {
             SupplementRequested => &[Submitted, Accepted, Refused, Withdrawn],
             Accepted => &[Reviewed, SupplementRequested, Refused, Withdrawn],
             Reviewed => &[Recorded, Refused, Withdrawn],
-            Recorded => &[CertificatePrepared, Completed],
+            Recorded => &[CertificatePrepared],
             CertificatePrepared => &[Completed],
             Refused | Completed | Withdrawn => &[],
+        }
+    }
+
+    /// The statuses this one may move to in a case of `business`: as
+    /// [`next_statuses`](Self::next_statuses), except that a business issuing no certificate
+    /// (查封) completes straight from `recorded` (it has nothing to prepare).
+    pub fn next_statuses_for(self, business: BusinessType) -> &'static [CaseStatus] {
+        match self {
+            Self::Recorded if !business.issues_certificate() => &[Self::Completed],
+            other => other.next_statuses(),
         }
     }
 
     /// Whether the workflow allows moving from `self` to `next`.
     pub fn can_move_to(self, next: CaseStatus) -> bool {
         self.next_statuses().contains(&next)
+    }
+
+    /// Whether the workflow allows moving from `self` to `next` in a case of `business`.
+    pub fn can_move_to_for(self, next: CaseStatus, business: BusinessType) -> bool {
+        self.next_statuses_for(business).contains(&next)
+    }
+
+    /// `Ok(next)` if the move is allowed in a case of `business`, otherwise an error naming
+    /// both statuses.
+    pub fn move_to_for(
+        self,
+        next: CaseStatus,
+        business: BusinessType,
+    ) -> Result<CaseStatus, StatusTransitionError> {
+        if self.can_move_to_for(next, business) {
+            Ok(next)
+        } else {
+            Err(StatusTransitionError {
+                from: self,
+                to: next,
+            })
+        }
     }
 
     /// `Ok(next)` if the move is allowed, otherwise an error naming both statuses.
@@ -208,7 +248,36 @@ mod tests {
             );
             assert_eq!(pair[0].move_to(pair[1]), Ok(pair[1]));
         }
-        assert!(Recorded.can_move_to(Completed), "no-certificate businesses");
+    }
+
+    #[test]
+    fn issuing_needs_a_prepared_certificate() {
+        assert!(!Recorded.can_move_to(Completed), "发证 without 缮证");
+        let e = Recorded.move_to(Completed).expect_err("skips 缮证");
+        assert_eq!(e.message_zh(), "申请已登簿但尚未缮证，请先缮证再发证");
+        for b in BusinessType::ALL {
+            if b.issues_certificate() {
+                assert!(!Recorded.can_move_to_for(Completed, b), "{b:?}");
+                assert_eq!(
+                    Recorded.move_to_for(CertificatePrepared, b),
+                    Ok(CertificatePrepared)
+                );
+                assert!(CertificatePrepared.can_move_to_for(Completed, b));
+            }
+        }
+        // 查封 has nothing to prepare: recorded completes it, and 缮证 is not a step.
+        let seizure = BusinessType::Seizure;
+        assert!(!seizure.issues_certificate());
+        assert_eq!(Recorded.move_to_for(Completed, seizure), Ok(Completed));
+        assert!(!Recorded.can_move_to_for(CertificatePrepared, seizure));
+        // Every other status moves as in the certificate flow, whatever the business.
+        for s in CaseStatus::ALL {
+            if s != Recorded {
+                for b in BusinessType::ALL {
+                    assert_eq!(s.next_statuses_for(b), s.next_statuses(), "{s:?} {b:?}");
+                }
+            }
+        }
     }
 
     #[test]

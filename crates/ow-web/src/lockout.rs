@@ -1,14 +1,23 @@
 //! Account lockout after repeated login failures, as pure functions of the clock.
 //!
-//! The zone stores two columns per account — the failure count and `locked_until` — and calls:
+//! The zone stores two columns per account — the failure count and `locked_until` — and:
 //!
-//! * [`LockoutPolicy::check`] before verifying the password: a locked account is refused with
-//!   [`Locked`] whatever the password (do not even verify it);
-//! * [`LockoutPolicy::after_failure`] after a wrong password or code, storing both results;
-//! * [`LockoutPolicy::after_success`] after a successful login.
+//! * calls [`LockoutPolicy::check`] before verifying the password: a locked account is refused
+//!   with [`Locked`] whatever the password (do not even verify it);
+//! * after a wrong password or code, increments the count **in the database, atomically**
+//!   (`UPDATE … SET failed = failed + 1 WHERE id = $1 RETURNING failed`) and, when
+//!   [`LockoutPolicy::locks_at`] says the count it got back locks the account, stores
+//!   [`LockoutPolicy::lock_until`] (never shortening a later lock). Parallel failures then each
+//!   count: 100 wrong passwords sent at once count 100, where reading the count, verifying and
+//!   writing count + 1 would lose most of them;
+//! * after a successful login, resets both columns with a compare-and-set that only succeeds
+//!   while the account is not locked (`… WHERE id = $1 AND (locked_until IS NULL OR
+//!   locked_until <= now)`), and refuses the login when no row changed: a lock set by a
+//!   parallel failure wins over a password verified just before it.
 //!
-//! When the count reaches `max_failures` the account is locked for `lock_for` and the count
-//! starts again from zero, so after the lock the user has the full number of tries again.
+//! The count is never reset by a lock: every [`max_failures`](LockoutPolicy::max_failures)-th
+//! failure in a row locks the account, so after a lock ends the user has the full number of
+//! tries again, and an attacker who keeps trying keeps it locked.
 //!
 //! To not reveal which accounts exist, answer an unknown login name with the same message as a
 //! wrong password, and do not show a lockout message for it.
@@ -93,19 +102,28 @@ impl LockoutPolicy {
         }
     }
 
-    /// After one more failure: the failure count to store and the `locked_until` to store
-    /// (`Some` when this failure locks the account; the count then restarts at 0).
+    /// Whether the failure that brought the count of failures in a row to `failures` locks the
+    /// account: every `max_failures`-th one does (a policy of 0 locks at every failure).
+    pub fn locks_at(&self, failures: u32) -> bool {
+        failures > 0 && failures.is_multiple_of(self.max_failures.max(1))
+    }
+
+    /// When a lock taken at `now` ends.
+    pub fn lock_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + self.lock_for
+    }
+
+    /// After one more failure, the count having been `failures_so_far`: the new count and, when
+    /// this failure locks the account, the end of the lock. For a zone that counts in memory;
+    /// a database counts with an atomic increment and [`locks_at`](Self::locks_at).
     pub fn after_failure(
         &self,
         failures_so_far: u32,
         now: DateTime<Utc>,
     ) -> (u32, Option<DateTime<Utc>>) {
         let failures = failures_so_far.saturating_add(1);
-        if failures >= self.max_failures.max(1) {
-            (0, Some(now + self.lock_for))
-        } else {
-            (failures, None)
-        }
+        let lock = self.locks_at(failures).then(|| self.lock_until(now));
+        (failures, lock)
     }
 
     /// After a successful login: the failure count and `locked_until` to store.
@@ -115,7 +133,8 @@ impl LockoutPolicy {
 
     /// Failures left before the account locks (for "还可尝试N次").
     pub fn attempts_left(&self, failures_so_far: u32) -> u32 {
-        self.max_failures.max(1).saturating_sub(failures_so_far)
+        let max = self.max_failures.max(1);
+        max - failures_so_far % max
     }
 }
 
@@ -146,8 +165,26 @@ mod tests {
         }
         assert_eq!(p.attempts_left(failures), 1);
         let (f, until) = p.after_failure(failures, now);
-        assert_eq!(f, 0);
+        assert_eq!(f, 5, "the count is kept: every failure counts");
         assert_eq!(until, Some(t("2025-03-01T02:15:00Z")));
+        assert_eq!(
+            p.attempts_left(f),
+            5,
+            "the full number of tries after the lock"
+        );
+    }
+
+    #[test]
+    fn every_fifth_failure_in_a_row_locks() {
+        let p = LockoutPolicy::default();
+        let locking: Vec<u32> = (0..=21).filter(|&n| p.locks_at(n)).collect();
+        assert_eq!(locking, vec![5, 10, 15, 20]);
+        assert_eq!(
+            p.lock_until(t("2025-03-01T02:00:00Z")),
+            t("2025-03-01T02:15:00Z")
+        );
+        assert!(!p.locks_at(0));
+        assert!(p.locks_at(4_000_000_000), "large counts still lock");
     }
 
     #[test]
@@ -198,7 +235,7 @@ mod tests {
         let now = t("2025-03-01T00:00:00Z");
         assert_eq!(
             p.after_failure(0, now),
-            (0, Some(t("2025-03-01T01:00:00Z")))
+            (1, Some(t("2025-03-01T01:00:00Z")))
         );
         let zero = LockoutPolicy {
             max_failures: 0,
@@ -209,6 +246,6 @@ mod tests {
             Some(t("2025-03-01T01:00:00Z"))
         );
         let big = LockoutPolicy::default();
-        assert_eq!(big.after_failure(u32::MAX, now).0, 0);
+        assert_eq!(big.after_failure(u32::MAX, now).0, u32::MAX);
     }
 }

@@ -1,20 +1,34 @@
 //! Password policy and argon2id password hashing.
 //!
 //! [`PasswordPolicy::check`] runs when a password is set (registration, change, reset), never at
-//! login: a password that was acceptable when set keeps working after the policy changes.
+//! login: a password that was acceptable when set keeps working after the policy changes. Beyond
+//! length and character classes it refuses guessable passwords: those on a deny-list of common
+//! passwords (also with digits or symbols added, or letters swapped for look-alikes), and those
+//! containing a date or a mobile number; [`PasswordPolicy::check_for`] also refuses the
+//! person's own birth date, ID-number and phone digits, and account names. The rule is in
+//! the `common_passwords` module and `docs/internet-zone.md`.
 //!
 //! [`PasswordHasher`] stores passwords as argon2id PHC strings
 //! (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`). Hashing and verifying take tens of
-//! milliseconds of CPU and 19 MiB of memory with the default parameters: call them from
-//! `tokio::task::spawn_blocking`, not directly in an async handler.
+//! milliseconds of CPU and 19 MiB of memory with the default parameters: in async code call
+//! [`PasswordHasher::hash_async`], [`PasswordHasher::verify_async`] and
+//! [`PasswordHasher::verify_dummy_async`], which run them on a blocking thread and at most
+//! [`PasswordHasher::with_concurrency`] of them at once (by default one per core): a flood of
+//! logins queues for a permit instead of allocating 19 MiB each, and a request that waits longer
+//! than the configured time gets [`PasswordHashError::Busy`] (answer 503 with `Retry-After`).
 //!
 //! For a login name that matches no account, call [`PasswordHasher::verify_dummy`] so the answer
 //! takes as long as for a real account with a wrong password: the time taken must not reveal
 //! which accounts exist.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::NaiveDate;
 
 use argon2::password_hash::phc::PasswordHash;
+
+use crate::common_passwords;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 
 /// Why a new password does not meet the [`PasswordPolicy`].
@@ -54,6 +68,40 @@ pub enum PasswordPolicyError {
     /// The password contains the account name, phone number or another identifier.
     #[error("the password contains the account name or other account details; choose another")]
     ContainsAccountInfo,
+    /// The password is a common one, or a common one with digits or symbols added or letters
+    /// swapped for look-alikes.
+    #[error(
+        "the password is too common (it is, or is built on, a password on the list of common \
+         passwords, such as Password123! or woaini1314); choose one others would not guess, \
+         for example a few unrelated words"
+    )]
+    Common,
+    /// The password contains a date (8 digits such as 19900307).
+    #[error(
+        "the password contains a date such as a birthday (8 digits like 19900307), which is \
+         easy to guess; leave the date out"
+    )]
+    ContainsDate,
+    /// The password contains a mobile number (11 digits starting 13-19).
+    #[error("the password contains a mobile phone number, which is easy to guess; leave it out")]
+    ContainsMobileNumber,
+    /// The password contains the person's own birth date.
+    #[error(
+        "the password contains your birth date (as in your ID number, e.g. 19900307, 900307 or \
+         03071990); leave it out"
+    )]
+    ContainsBirthDate,
+    /// The password contains 6 or more consecutive digits of the person's ID number.
+    #[error(
+        "the password contains 6 or more consecutive digits of your ID number (such as its last \
+         six); leave them out"
+    )]
+    ContainsIdNumberDigits,
+    /// The password contains 6 or more consecutive digits of the person's phone number.
+    #[error(
+        "the password contains 6 or more consecutive digits of your phone number; leave them out"
+    )]
+    ContainsPhoneDigits,
 }
 
 impl PasswordPolicyError {
@@ -69,8 +117,42 @@ impl PasswordPolicyError {
             ),
             Self::ControlCharacter => "密码中含有制表符、换行等控制字符，请删除后重新输入".into(),
             Self::ContainsAccountInfo => "密码不能包含用户名、手机号等账号信息，请重新设置".into(),
+            Self::Common => "该密码过于常见，容易被猜中：常见密码（如 Password123!、woaini1314）\
+                 加上数字、符号或把字母换成形近的数字符号后仍然常见。请换一个不常见的密码，\
+                 例如用几个不相关的词语组成"
+                .into(),
+            Self::ContainsDate => {
+                "密码不能包含生日等日期（如 19900307），日期容易被猜中，请去掉后重新设置".into()
+            }
+            Self::ContainsMobileNumber => {
+                "密码不能包含手机号码（以13至19开头的11位数字），请去掉后重新设置".into()
+            }
+            Self::ContainsBirthDate => "密码不能包含您的出生日期（如 19900307、900307、\
+                 03071990），请去掉后重新设置"
+                .into(),
+            Self::ContainsIdNumberDigits => {
+                "密码不能包含身份证号码中连续6位及以上的数字（如后六位），请去掉后重新设置".into()
+            }
+            Self::ContainsPhoneDigits => {
+                "密码不能包含手机号码中连续6位及以上的数字，请去掉后重新设置".into()
+            }
         }
     }
+}
+
+/// What is known of the person a password is for, so that it cannot be made of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountDetails<'a> {
+    /// Login names and similar words (compared whole, case-insensitively; those shorter than 3
+    /// characters are ignored).
+    pub names: &'a [&'a str],
+    /// The ID number, if known (no 6 consecutive digits of it may appear).
+    pub id_number: Option<&'a str>,
+    /// The phone number, if known (no 6 consecutive digits of it may appear).
+    pub phone: Option<&'a str>,
+    /// The birth date, if known (not as `YYYYMMDD`, `YYMMDD`, `MMDDYYYY`, `DDMMYYYY`,
+    /// `YYYY-MM-DD` …).
+    pub birth_date: Option<NaiveDate>,
 }
 
 /// Rules for new passwords.
@@ -133,6 +215,15 @@ impl PasswordPolicy {
                 min: self.min_classes,
             });
         }
+        if common_passwords::is_common(password) {
+            return Err(PasswordPolicyError::Common);
+        }
+        if common_passwords::has_date(password) {
+            return Err(PasswordPolicyError::ContainsDate);
+        }
+        if common_passwords::has_mobile_number(password) {
+            return Err(PasswordPolicyError::ContainsMobileNumber);
+        }
         Ok(())
     }
 
@@ -144,15 +235,47 @@ impl PasswordPolicy {
         password: &str,
         account_identifiers: &[&str],
     ) -> Result<(), PasswordPolicyError> {
+        self.check_for(
+            password,
+            &AccountDetails {
+                names: account_identifiers,
+                ..AccountDetails::default()
+            },
+        )
+    }
+
+    /// [`check`](Self::check), and also refuses a password made of the person's own details:
+    /// their names, birth date, or 6 consecutive digits of their ID or phone number.
+    pub fn check_for(
+        &self,
+        password: &str,
+        details: &AccountDetails<'_>,
+    ) -> Result<(), PasswordPolicyError> {
         self.check(password)?;
         let lower = password.to_lowercase();
-        let contains = account_identifiers
+        let contains_name = details
+            .names
             .iter()
             .map(|id| id.trim().to_lowercase())
             .filter(|id| id.chars().count() >= 3)
             .any(|id| lower.contains(&id));
-        if contains {
+        if contains_name {
             return Err(PasswordPolicyError::ContainsAccountInfo);
+        }
+        if let Some(birth) = details.birth_date
+            && common_passwords::has_birth_date(password, birth)
+        {
+            return Err(PasswordPolicyError::ContainsBirthDate);
+        }
+        if let Some(id) = details.id_number
+            && common_passwords::has_fragment_of(password, id)
+        {
+            return Err(PasswordPolicyError::ContainsIdNumberDigits);
+        }
+        if let Some(phone) = details.phone
+            && common_passwords::has_fragment_of(password, phone)
+        {
+            return Err(PasswordPolicyError::ContainsPhoneDigits);
         }
         Ok(())
     }
@@ -174,6 +297,12 @@ pub enum PasswordHashError {
     /// Hashing failed (out of memory, no randomness).
     #[error("password hashing failed ({0}); check the server's memory and random number source")]
     Hash(String),
+    /// Every hashing permit stayed taken for the whole allowed wait: the server is flooded.
+    #[error(
+        "the server is busy checking other passwords and could not check this one in time; \
+         try again in a minute"
+    )]
+    Busy,
 }
 
 impl PasswordHashError {
@@ -182,6 +311,7 @@ impl PasswordHashError {
         match self {
             Self::MalformedHash => "账号密码数据异常，请联系管理员重置密码".into(),
             Self::Params(_) | Self::Hash(_) => "服务器内部错误，请稍后重试".into(),
+            Self::Busy => "当前登录人数较多，系统繁忙，请一分钟后再试".into(),
         }
     }
 }
@@ -191,19 +321,39 @@ impl PasswordHashError {
 /// Verification uses the parameters recorded in each stored hash, so raising the parameters
 /// keeps old hashes working; [`needs_rehash`](Self::needs_rehash) tells when to re-hash a
 /// password after a successful login.
+///
+/// Clones share one set of permits (see [`with_concurrency`](Self::with_concurrency)).
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
-    dummy: OnceLock<String>,
+    dummy: Arc<OnceLock<String>>,
+    permits: Arc<tokio::sync::Semaphore>,
+    max_wait: Duration,
+}
+
+/// How long a request waits for a hashing permit by default before it is told the server is
+/// busy.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(10);
+
+fn default_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+impl PasswordHasher {
+    fn from_params(params: Params) -> Self {
+        Self {
+            params,
+            dummy: Arc::new(OnceLock::new()),
+            permits: Arc::new(tokio::sync::Semaphore::new(default_permits())),
+            max_wait: DEFAULT_MAX_WAIT,
+        }
+    }
 }
 
 impl Default for PasswordHasher {
     /// OWASP's recommendation: m = 19456 KiB (19 MiB), t = 2, p = 1.
     fn default() -> Self {
-        Self {
-            params: Params::DEFAULT,
-            dummy: OnceLock::new(),
-        }
+        Self::from_params(Params::DEFAULT)
     }
 }
 
@@ -221,19 +371,58 @@ impl PasswordHasher {
     ) -> Result<Self, PasswordHashError> {
         let params = Params::new(m_cost_kib, t_cost, p_cost, None)
             .map_err(|e| PasswordHashError::Params(e.to_string()))?;
-        Ok(Self {
-            params,
-            dummy: OnceLock::new(),
-        })
+        Ok(Self::from_params(params))
     }
 
     /// Tiny parameters (m = 8 KiB, t = 1, p = 1) for tests and demos. Never in production.
     pub fn fast_for_tests() -> Self {
-        let params = Params::new(Params::MIN_M_COST, 1, 1, None).unwrap_or(Params::DEFAULT);
-        Self {
-            params,
-            dummy: OnceLock::new(),
-        }
+        Self::from_params(Params::new(Params::MIN_M_COST, 1, 1, None).unwrap_or(Params::DEFAULT))
+    }
+
+    /// The same hasher allowing at most `permits` hashes or verifications at once (at least 1),
+    /// each request waiting at most `max_wait` for its turn. Memory for argon2 is then at most
+    /// `permits × m_cost`, whatever arrives.
+    pub fn with_concurrency(mut self, permits: usize, max_wait: Duration) -> Self {
+        self.permits = Arc::new(tokio::sync::Semaphore::new(permits.max(1)));
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// Runs `work` on a blocking thread once a permit is free.
+    async fn run_limited<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, PasswordHashError> {
+        let permit = tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| PasswordHashError::Busy)?
+            .map_err(|_| PasswordHashError::Busy)?;
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = work(&hasher);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| PasswordHashError::Hash(format!("hashing task failed: {e}")))
+    }
+
+    /// [`hash`](Self::hash) on a blocking thread, within the concurrency limit.
+    pub async fn hash_async(&self, password: &str) -> Result<String, PasswordHashError> {
+        let password = password.to_owned();
+        self.run_limited(move |h| h.hash(&password)).await?
+    }
+
+    /// [`verify`](Self::verify) on a blocking thread, within the concurrency limit.
+    pub async fn verify_async(&self, password: &str, phc: &str) -> Result<bool, PasswordHashError> {
+        let (password, phc) = (password.to_owned(), phc.to_owned());
+        self.run_limited(move |h| h.verify(&password, &phc)).await?
+    }
+
+    /// [`verify_dummy`](Self::verify_dummy) on a blocking thread, within the concurrency limit.
+    pub async fn verify_dummy_async(&self, password: &str) -> Result<bool, PasswordHashError> {
+        let password = password.to_owned();
+        self.run_limited(move |h| h.verify_dummy(&password)).await
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -381,6 +570,54 @@ mod tests {
     }
 
     #[test]
+    fn guessable_passwords_are_refused_with_the_rule() {
+        let p = PasswordPolicy::default();
+        assert_eq!(p.check("Password2024!"), Err(PasswordPolicyError::Common));
+        assert_eq!(p.check("P@ssw0rd123!"), Err(PasswordPolicyError::Common));
+        assert_eq!(p.check("Woaini1314!"), Err(PasswordPolicyError::Common));
+        assert_eq!(
+            p.check("Zhang#19900307"),
+            Err(PasswordPolicyError::ContainsDate)
+        );
+        assert_eq!(
+            p.check("Pw#13812345678"),
+            Err(PasswordPolicyError::ContainsMobileNumber)
+        );
+        assert_eq!(p.check("Qingzhou#2026pw"), Ok(()));
+        let details = AccountDetails {
+            names: &[],
+            id_number: Some("110101199003074477"),
+            phone: Some("13812345678"),
+            birth_date: NaiveDate::from_ymd_opt(1990, 3, 7),
+        };
+        assert_eq!(
+            p.check_for("Qz#900307abc", &details),
+            Err(PasswordPolicyError::ContainsBirthDate)
+        );
+        assert_eq!(
+            p.check_for("Qz#074477abc", &details),
+            Err(PasswordPolicyError::ContainsIdNumberDigits)
+        );
+        assert_eq!(
+            p.check_for("Qz#345678abc", &details),
+            Err(PasswordPolicyError::ContainsPhoneDigits)
+        );
+        assert_eq!(p.check_for("Qingzhou#2026pw", &details), Ok(()));
+        for e in [
+            PasswordPolicyError::Common,
+            PasswordPolicyError::ContainsDate,
+            PasswordPolicyError::ContainsMobileNumber,
+            PasswordPolicyError::ContainsBirthDate,
+            PasswordPolicyError::ContainsIdNumberDigits,
+            PasswordPolicyError::ContainsPhoneDigits,
+        ] {
+            assert!(e.message_zh().contains("密码"), "{e:?}");
+            assert!(e.to_string().contains("password"), "{e:?}");
+        }
+        assert!(PasswordPolicyError::Common.message_zh().contains("常见"));
+    }
+
+    #[test]
     fn policy_messages_say_the_rule() {
         let e = PasswordPolicyError::TooShort { len: 3, min: 10 };
         assert!(e.message_zh().contains("至少需要10个字符"));
@@ -449,6 +686,42 @@ mod tests {
         }
         let dummy = start.elapsed();
         assert!(dummy * 10 > real, "dummy {dummy:?} vs real {real:?}");
+    }
+
+    #[tokio::test]
+    async fn a_flood_waits_for_permits_and_is_told_the_server_is_busy() {
+        let h = PasswordHasher::fast_for_tests().with_concurrency(2, Duration::from_millis(50));
+        let phc = h.hash_async("Real-pass-1").await.unwrap();
+        assert!(h.verify_async("Real-pass-1", &phc).await.unwrap());
+        assert!(!h.verify_dummy_async("x").await.unwrap());
+        // Every permit taken (as by two long verifications): the next request waits its
+        // allowed time and is refused, without running argon2.
+        let held = h.permits.clone().acquire_many_owned(2).await.unwrap();
+        assert_eq!(
+            h.verify_async("Real-pass-1", &phc).await,
+            Err(PasswordHashError::Busy)
+        );
+        assert_eq!(
+            h.clone().hash_async("x").await,
+            Err(PasswordHashError::Busy),
+            "clones share the permits"
+        );
+        assert!(
+            PasswordHashError::Busy.message_zh().contains("稍后")
+                || PasswordHashError::Busy.message_zh().contains("再试")
+        );
+        drop(held);
+        // Many at once all finish, never more than the permits at a time.
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (h, phc) = (h.clone(), phc.clone());
+                tokio::spawn(async move { h.verify_async("Real-pass-1", &phc).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Ok(true));
+        }
+        assert_eq!(h.permits.available_permits(), 2);
     }
 
     #[test]

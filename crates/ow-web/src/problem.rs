@@ -181,6 +181,12 @@ impl From<PasswordHashError> for ApiProblem {
                 "password.malformed_hash",
                 e.message_zh(),
             ),
+            PasswordHashError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server.busy",
+                e.message_zh(),
+            )
+            .with_detail(e.to_string()),
             _ => Self::internal(),
         }
     }

@@ -131,13 +131,12 @@ async fn login_submit(
         Err(LoginError::Internal(e)) => PageError::Internal(e.to_string()).into_response(),
         Err(e) => {
             tracing::info!("staff login refused at the password step");
-            login_response(
-                &state,
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                &username,
-                Some(e.to_string()),
-            )
+            let status = if matches!(e, LoginError::Busy) {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            login_response(&state, &headers, status, &username, Some(e.to_string()))
         }
     }
 }

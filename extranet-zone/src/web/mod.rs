@@ -38,8 +38,8 @@ pub fn router(state: AppState) -> Router {
         .route(BACKOFFICE_CSS_PATH, get(backoffice_css))
         .fallback(not_found_fallback)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
-        .with_state(state);
-    ow_web::headers::with_security_headers(app)
+        .with_state(state.clone());
+    ow_web::headers::with_security_headers(crate::throttle_guards(&state).layer(app))
 }
 
 /// Where the back office's own style sheet is served.

@@ -49,6 +49,12 @@ pub fn settings_in(dir: &std::path::Path, database_url: &str) -> Settings {
             inbox: dir.join("inbox"),
             ..Default::default()
         },
+        login: ow_extranet::config::LoginSettings {
+            // Tests sign many registrars in from 127.0.0.1; tests/staff.rs sets real limits.
+            throttle_per_minute: 10_000,
+            throttle_burst: 10_000,
+            ..Default::default()
+        },
         ..Settings::default()
     }
     .resolve(None);

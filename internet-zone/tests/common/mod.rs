@@ -70,6 +70,9 @@ pub async fn start_with(database_url: Option<String>, tweak: impl FnOnce(&mut Se
     settings.password.argon2_iterations = 1;
     settings.uploads.max_file_bytes = 64 * 1024;
     settings.lockout.max_failures = 3;
+    // Tests sign many citizens in from 127.0.0.1; tests/accounts.rs sets real limits.
+    settings.throttle.login_per_minute = 10_000;
+    settings.throttle.login_burst = 10_000;
     tweak(&mut settings);
     let data_dir = settings.data_dir.clone();
     let state = App::build(settings).await.expect("app builds");
