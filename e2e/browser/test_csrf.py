@@ -30,7 +30,7 @@ def test_register_and_login_in_chromium(stack, person):
     c.fill(page.get_by_label("确认密码"), PASSWORD)
     c.click(page.get_by_role("button", name="注册"))
     assert "请求无法确认" not in c.main_text() and FORGED not in c.main_text(), (c.main_text(), posts)
-    expect(page.get_by_role("status")).to_contain_text("注册成功")
+    expect(page.get_by_role("status")).to_contain_text("注册信息已提交")
     c.fill(page.get_by_label("身份证号码或手机号码"), PHONE_NUMBER)
     c.fill(page.get_by_label("密码"), PASSWORD)
     c.click(page.get_by_role("button", name="登录"))

@@ -115,7 +115,7 @@ def citizen_applies(c: Person, stack, unit, name, id_number, phone, files) -> st
     c.retype(page.get_by_label("确认密码"), PASSWORD)
     c.click(page.get_by_role("button", name="注册"))
     c.expect_heading("登录")
-    expect(page.get_by_role("status")).to_contain_text("注册成功")
+    expect(page.get_by_role("status")).to_contain_text("注册信息已提交")
     c.shot("registered")
 
     # Sign in, pressing Enter in the password field.
