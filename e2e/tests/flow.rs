@@ -3,7 +3,8 @@
 //! certificate comes back to the citizen and `/verify` says valid, and the seller's old
 //! certificate says cancelled. Then the refusals: a seized unit, another citizen, another
 //! district, a forged or altered certificate; and, in a second stack, bad uploads that are
-//! refused with a clear message while nothing is stored or sent.
+//! refused with a clear message while nothing is stored or sent; and, in a third, a poison
+//! message that is set aside without stopping the messages behind it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -654,4 +655,176 @@ async fn bad_uploads_are_refused_with_a_clear_message_and_nothing_is_stored_or_s
         "only the good application arrived: {queue}"
     );
     drop(stack);
+}
+
+/// Packs `message` as the internet zone would, with its keys and on its sequence, into the
+/// portal's outbox, where the running ferry agent picks it up — but without the portal's input
+/// checks: what a portal bug, or an attacker inside the internet zone, could send.
+async fn send_as_portal(stack: &Stack, message: ow_exchange::Message) {
+    let root = &stack.root;
+    let dir = root.join(format!("poison-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("message.json");
+    let kind = message.kind().to_owned();
+    let envelope = ow_exchange::Envelope::new(message, 1);
+    std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
+    let state = ow_ferry::state::FerryState::open(&root.join("internet/ferry/ferry-state.db"))
+        .await
+        .unwrap();
+    ow_ferry::pack::pack_into_outbox(
+        &state,
+        &ow_keys::load_signing_key(&root.join("keys/internet.sign.secret")).unwrap(),
+        &ow_keys::load_trust(&root.join("trust.toml")).unwrap(),
+        &root.join("internet/outbox"),
+        &ow_ferry::pack::PackRequest {
+            channel: "internet-to-extranet".parse().unwrap(),
+            kind,
+            case_id: None,
+            valid_for: chrono::Duration::days(1),
+            encrypt: true,
+            items: vec![ow_ferry::pack::PackItem {
+                name: "message.json".into(),
+                media_type: "application/json".into(),
+                path,
+            }],
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    state.close().await;
+}
+
+/// `ow-extranet status --json` of the running stack.
+fn extranet_status(stack: &Stack) -> Value {
+    let out = std::process::Command::new(ow_e2e::binary("ow-extranet").unwrap())
+        .args(["status", "--json", "--config"])
+        .arg(stack.root.join("extranet.toml"))
+        .env("OW_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poison_message_does_not_stop_the_next() {
+    let stack = Stack::start(StackOptions::default()).expect("the stack starts");
+    let seed = stack.seed.clone();
+    let unit = stack.demo_unit("370781", false).unwrap();
+    let buyer = &seed["demo_buyers"][0];
+
+    // A validly signed application whose number is not a valid case id. Before, the back
+    // office refused it and queued its answer under that number, which no bundle can carry:
+    // its packer failed on it forever and no status reached the portal again.
+    let poison_name = "毒丸测试人";
+    send_as_portal(
+        &stack,
+        ow_exchange::Message::ApplicationSubmitted(ow_exchange::ApplicationSubmitted {
+            application_no: "SQ 2026/../1".into(),
+            district_code: "370781".into(),
+            business_type: "2000402".into(),
+            unit_code: unit["unit_code"].as_str().map(str::to_owned),
+            certificate_number: None,
+            sellers: vec![],
+            buyers: vec![ow_exchange::Party {
+                name: poison_name.into(),
+                id_type: "1".into(),
+                id_number: "11010519491231002X".into(),
+                phone: None,
+                share: "1/1".into(),
+            }],
+            price_fen: 1,
+            materials: vec![],
+            applicant_ref: "acct".into(),
+            submitted_at_ms: 1,
+        }),
+    )
+    .await;
+
+    // Behind it, a citizen applies and a registrar accepts: the case crosses to the back
+    // office and its status comes back to the portal.
+    let citizen = Citizen::register(
+        &stack.internet_url,
+        buyer["name"].as_str().unwrap(),
+        buyer["id_number"].as_str().unwrap(),
+        "13800138000",
+    )
+    .await;
+    let no = citizen.apply(&unit).await;
+    let registrar = Registrar::sign_in(&stack, &staff_with(&seed, "accept", "370781")).await;
+    registrar.wait_case(&no).await;
+    let (status, body) = registrar.act(&no, "accept", None).await;
+    assert!(status < 400, "accept: {status} {body}");
+    citizen.wait_status(&no, "accepted").await;
+
+    // The operator sees the dead letter in the back office's status: id, kind, reason code,
+    // and nothing personal.
+    let report = extranet_status(&stack);
+    assert_eq!(report["dead_lettered"], 1, "{report}");
+    let letter = &report["dead_letters"][0];
+    assert_eq!(letter["code"], "case-id-invalid", "{report}");
+    assert_eq!(letter["kind"], "application-submitted", "{report}");
+    assert_eq!(letter["direction"], "inbound", "{report}");
+    let text = report.to_string();
+    assert!(!text.contains(poison_name) && !text.contains("11010519491231002X"));
+    let set_aside = stack.root.join("extranet/inbox/.rejected");
+    assert_eq!(
+        std::fs::read_dir(&set_aside)
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".reason"))
+            .count(),
+        1
+    );
+
+    // An operator retries it (nothing was fixed, so it is set aside again, under a new id);
+    // the retry is logged in the back office's exchange log.
+    let first = letter["id"].as_str().unwrap().to_owned();
+    let out = std::process::Command::new(ow_e2e::binary("ow-extranet").unwrap())
+        .args(["retry-dead-letter", "--config"])
+        .arg(stack.root.join("extranet.toml"))
+        .arg(&first)
+        .env("OW_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let report = extranet_status(&stack);
+        let ids: Vec<&str> = report["dead_letters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        if ids.len() == 1 && ids[0] != first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the retry never ran: {report}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = std::fs::read_to_string(
+        stack
+            .root
+            .join("extranet/app/exchange/log")
+            .join(ow_ferrylog::ENTRIES_FILE),
+    )
+    .unwrap();
+    assert!(
+        log.contains(&first) && log.contains("operator retry"),
+        "{log}"
+    );
 }

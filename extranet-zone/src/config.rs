@@ -104,8 +104,16 @@ pub struct ExchangeSettings {
     /// The sending ferry agent's state database (`<ferry data_dir>/ferry-state.db`), where
     /// sequence numbers per channel are allocated; empty means `packer.db` in `work_dir`.
     pub packer_state: PathBuf,
+    /// The receiving ferry agent's state database, read only: a bundle is imported only if the
+    /// agent landed it; empty means the same file as `packer_state`.
+    pub landed_state: PathBuf,
     /// How often to look for bundles and queued messages, in milliseconds.
     pub poll_interval_ms: u64,
+    /// Tries of a failing message before it is set aside as a dead letter (1–100).
+    pub retry_budget: u32,
+    /// Wait after a message's first failure, doubled after each further one, in milliseconds
+    /// (1–600000).
+    pub retry_first_delay_ms: u64,
 }
 
 impl Default for Settings {
@@ -161,6 +169,17 @@ impl Default for AuditSettings {
     }
 }
 
+impl ExchangeSettings {
+    /// The receiving ferry agent's state database: `landed_state`, or `packer_state` when empty.
+    pub fn landed_state(&self) -> PathBuf {
+        if self.landed_state.as_os_str().is_empty() {
+            self.packer_state.clone()
+        } else {
+            self.landed_state.clone()
+        }
+    }
+}
+
 impl Default for ExchangeSettings {
     fn default() -> Self {
         ExchangeSettings {
@@ -171,7 +190,10 @@ impl Default for ExchangeSettings {
             inbox: PathBuf::new(),
             work_dir: PathBuf::new(),
             packer_state: PathBuf::new(),
+            landed_state: PathBuf::new(),
             poll_interval_ms: 1000,
+            retry_budget: 8,
+            retry_first_delay_ms: 2000,
         }
     }
 }
@@ -282,6 +304,18 @@ impl Validate for Settings {
                 "must be at least 1 (a signed checkpoint every N entries)",
             ));
         }
+        if !(1..=100).contains(&self.exchange.retry_budget) {
+            return Err(ConfigError::invalid(
+                "exchange.retry_budget",
+                "must be between 1 and 100 tries",
+            ));
+        }
+        if !(1..=600_000).contains(&self.exchange.retry_first_delay_ms) {
+            return Err(ConfigError::invalid(
+                "exchange.retry_first_delay_ms",
+                "must be between 1 and 600000 milliseconds",
+            ));
+        }
         if !(10..=600_000).contains(&self.exchange.poll_interval_ms) {
             return Err(ConfigError::invalid(
                 "exchange.poll_interval_ms",
@@ -347,6 +381,7 @@ impl Settings {
         } else {
             rel(&x.packer_state)
         };
+        x.landed_state = rel(&x.landed_state);
         self
     }
 

@@ -27,8 +27,8 @@ use crate::cases;
 use crate::db;
 use crate::error::ExtranetError;
 use crate::exchange::{
-    self, ApplicationStatus, ApplicationSubmitted, Disposition, ExchangeError, ImportHandler,
-    InboundMessage, MaterialRef, Message, Party, SupplementSubmitted,
+    self, ApplicationStatus, ApplicationSubmitted, DeadLetter, Disposition, ExchangeError,
+    ImportHandler, InboundMessage, MaterialRef, Message, Party, SupplementSubmitted,
 };
 use crate::register;
 use crate::workflow::TO_PORTAL;
@@ -52,12 +52,76 @@ struct Refusal(String);
 type Outcome<T> = Result<Result<T, Refusal>, ExtranetError>;
 
 impl ImportHandler for Importer {
+    async fn prepare(&self, msg: &InboundMessage) -> Result<(), ExchangeError> {
+        let refs = match &msg.envelope.message {
+            Message::ApplicationSubmitted(app) => app.materials.clone(),
+            Message::SupplementSubmitted(sup) => sup.materials.clone(),
+            _ => return Ok(()),
+        };
+        let data_dir = self.state.data_dir().to_path_buf();
+        let max = self.state.settings.materials.max_file_bytes;
+        let msg = msg.clone();
+        tokio::task::spawn_blocking(move || save_checked_materials(&data_dir, max, &msg, &refs))
+            .await
+            .map_err(|e| ExchangeError::Handler(format!("saving materials failed: {e}")))?
+            .map_err(|e| ExchangeError::Handler(e.to_string()))
+    }
+
+    async fn set_aside(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        letter: &DeadLetter,
+        msg: &InboundMessage,
+    ) -> Result<(), ExchangeError> {
+        let no = match &msg.envelope.message {
+            Message::ApplicationSubmitted(app) => &app.application_no,
+            Message::SupplementSubmitted(sup) => &sup.application_no,
+            _ => return Ok(()),
+        };
+        if !valid_application_no(no) {
+            return Ok(());
+        }
+        let status = cases::get_any(tx, no)
+            .await
+            .map_err(|e| ExchangeError::Handler(e.to_string()))?
+            .map(|c| c.status)
+            .unwrap_or(CaseStatus::Submitted);
+        let todo = match letter.code.as_str() {
+            "too-large" | "too-many-files" => {
+                "材料过多或过大，请联系登记机构窗口，按工作人员的指引补交材料"
+            }
+            "control-character" => "填写的内容含有无法识别的字符，请联系登记机构窗口更正",
+            _ => "工作人员已收到提示，会在处理后继续办理，您无需重复提交",
+        };
+        exchange::enqueue(
+            tx,
+            &self.state.pii,
+            &TO_PORTAL,
+            Message::ApplicationStatus(ApplicationStatus {
+                application_no: no.clone(),
+                status: status.code().to_owned(),
+                reason: Some(format!(
+                    "登记机构暂时无法接收您提交的内容（编号 {}）：{todo}。",
+                    letter.id
+                )),
+                requested_materials: Vec::new(),
+                changed_at_ms: self.state.now_ms(),
+                received_message_id: None,
+            }),
+            Vec::new(),
+        )
+        .await?;
+        tracing::warn!(application_no = %no, dead_letter = %letter.id, code = %letter.code,
+            "a message from the portal was set aside; the citizen is told");
+        Ok(())
+    }
+
     async fn import(
         &self,
         tx: &mut Transaction<'static, Any>,
         msg: &InboundMessage,
     ) -> Result<Disposition, ExchangeError> {
-        let handler_error = |e: ExtranetError| ExchangeError::Handler(e.to_string());
+        let handler_error = to_exchange_error;
         match &msg.envelope.message {
             Message::ApplicationSubmitted(app) => {
                 match submitted(&self.state, tx, msg, app)
@@ -146,6 +210,16 @@ impl ImportHandler for Importer {
     }
 }
 
+/// Keeps what the exchange needs to classify a failure: the database's own error (a refusal of
+/// this message's data is permanent, a lost connection is an outage) and the exchange's.
+fn to_exchange_error(e: ExtranetError) -> ExchangeError {
+    match e {
+        ExtranetError::Db(e) => ExchangeError::Database(e),
+        ExtranetError::Exchange(e) => e,
+        other => ExchangeError::Handler(other.to_string()),
+    }
+}
+
 /// Records a refused application and tells the citizen why.
 async fn refuse(
     state: &AppState,
@@ -220,35 +294,44 @@ fn check_party(p: &Party, role: &str, index: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Checks every material of `refs` against the bundle's files and saves them; returns the rows
-/// to insert (checklist code, file name, media, size, hash).
+/// A material that passed its checks: its reference, size and BLAKE3 (hex).
+struct Checked<'a> {
+    m: &'a MaterialRef,
+    size: u64,
+    hash: String,
+}
+
+/// Checks every material of `refs` against the bundle's files: present, within the size
+/// limit, the BLAKE3 the bundle verified equal to the one the message states, and of the
+/// stated type by its magic bytes. Reads only each file's first bytes; call it off the async
+/// workers.
 fn check_materials<'a>(
-    state: &AppState,
-    msg: &'a InboundMessage,
+    max: u64,
+    msg: &InboundMessage,
     refs: &'a [MaterialRef],
-) -> Result<Vec<(&'a MaterialRef, &'a [u8])>, Refusal> {
-    let max = state.settings.materials.max_file_bytes;
+) -> Result<Vec<Checked<'a>>, Refusal> {
     let mut out = Vec::with_capacity(refs.len());
     for m in refs {
         let Some(file) = msg.file(&m.item) else {
             return Err(Refusal(format!("材料“{}”缺失，请重新上传", m.file_name)));
         };
-        let bytes = file.bytes.as_slice();
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        if file.size() > max {
             return Err(Refusal(format!(
                 "材料“{}”超过{}MB，请压缩后重新上传",
                 m.file_name,
                 max / (1024 * 1024)
             )));
         }
-        let hash = blake3::hash(bytes).to_hex().to_string();
-        if !hash.eq_ignore_ascii_case(&m.blake3) {
+        if !file.blake3_hex().eq_ignore_ascii_case(&m.blake3) {
             return Err(Refusal(format!(
                 "材料“{}”在传输中损坏（校验值不符），请重新上传",
                 m.file_name
             )));
         }
-        match sniff(bytes) {
+        let head = file
+            .head(64)
+            .map_err(|_| Refusal(format!("材料“{}”无法读取，请重新上传", m.file_name)))?;
+        match sniff(&head) {
             Ok(media) if media.mime() == m.media_type => {}
             Ok(_) | Err(_) => {
                 return Err(Refusal(format!(
@@ -257,9 +340,63 @@ fn check_materials<'a>(
                 )));
             }
         }
-        out.push((m, bytes));
+        out.push(Checked {
+            m,
+            size: file.size(),
+            hash: file.blake3_hex().to_ascii_lowercase(),
+        });
     }
     Ok(out)
+}
+
+/// [`check_materials`] on a blocking thread; returns the indexes into `refs` with size and
+/// hash of the materials that passed.
+async fn check_materials_off_thread(
+    state: &AppState,
+    msg: &InboundMessage,
+    refs: &[MaterialRef],
+) -> Result<Result<Vec<(usize, u64, String)>, Refusal>, ExtranetError> {
+    let max = state.settings.materials.max_file_bytes;
+    let msg = msg.clone();
+    let refs = refs.to_vec();
+    tokio::task::spawn_blocking(move || {
+        check_materials(max, &msg, &refs).map(|checked| {
+            checked
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (i, c.size, c.hash))
+                .collect()
+        })
+    })
+    .await
+    .map_err(|e| ExtranetError::Invalid(format!("checking materials failed: {e}")))
+}
+
+/// The materials of a message, saved to content-addressed storage before the import's
+/// transaction opens (so the single database writer is never held while they are written and
+/// synced). Materials that fail their checks are skipped: the import refuses them.
+fn save_checked_materials(
+    data_dir: &Path,
+    max: u64,
+    msg: &InboundMessage,
+    refs: &[MaterialRef],
+) -> Result<(), ExtranetError> {
+    let Ok(checked) = check_materials(max, msg, refs) else {
+        return Ok(());
+    };
+    for c in checked {
+        if material_path(data_dir, &c.hash).exists() {
+            continue;
+        }
+        let Some(file) = msg.file(&c.m.item) else {
+            continue;
+        };
+        let bytes = file
+            .read()
+            .map_err(|e| ExtranetError::Invalid(e.to_string()))?;
+        save_material(data_dir, &c.hash, &bytes)?;
+    }
+    Ok(())
 }
 
 /// The content-addressed path of a material.
@@ -286,17 +423,44 @@ fn save_material(data_dir: &Path, hash: &str, bytes: &[u8]) -> Result<(), Extran
     std::fs::rename(&tmp, &path).map_err(|e| ExtranetError::io("rename", &tmp, e))
 }
 
+/// The materials of one message that passed their checks, to record on a case.
+struct Received<'a> {
+    msg: &'a InboundMessage,
+    refs: &'a [MaterialRef],
+    /// Index into `refs`, size, BLAKE3 (hex).
+    checked: &'a [(usize, u64, String)],
+    /// `application` or `supplement`.
+    source: &'a str,
+}
+
 async fn insert_materials(
     state: &AppState,
     conn: &mut AnyConnection,
     no: &str,
-    checked: &[(&MaterialRef, &[u8])],
-    source: &str,
+    received: Received<'_>,
     now: i64,
 ) -> Result<(), ExtranetError> {
-    for (m, bytes) in checked {
-        let hash = blake3::hash(bytes).to_hex().to_string();
-        save_material(state.data_dir(), &hash, bytes)?;
+    let Received {
+        msg,
+        refs,
+        checked,
+        source,
+    } = received;
+    for (index, size, hash) in checked {
+        let Some(m) = refs.get(*index) else {
+            continue;
+        };
+        if !material_path(state.data_dir(), hash).exists() {
+            // Saved in `prepare` when the exchange imports; a direct call (a tool, a test)
+            // saves it here.
+            if let Some(file) = msg.file(&m.item) {
+                let bytes = file
+                    .read_async()
+                    .await
+                    .map_err(|e| ExtranetError::Invalid(e.to_string()))?;
+                save_material(state.data_dir(), hash, &bytes)?;
+            }
+        }
         let file_name = ow_web::upload::safe_filename(&m.file_name, None);
         sqlx::query(
             "INSERT INTO ext_case_materials (id, application_no, checklist_code, file_name, \
@@ -308,8 +472,8 @@ async fn insert_materials(
         .bind(&m.checklist_code)
         .bind(file_name)
         .bind(&m.media_type)
-        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
-        .bind(&hash)
+        .bind(i64::try_from(*size).unwrap_or(i64::MAX))
+        .bind(hash)
         .bind(source)
         .bind(now)
         .execute(&mut *conn)
@@ -409,7 +573,7 @@ async fn submitted(
             ))));
         }
     }
-    let checked = match check_materials(state, msg, &app.materials) {
+    let checked = match check_materials_off_thread(state, msg, &app.materials).await? {
         Ok(c) => c,
         Err(r) => return Ok(Err(r)),
     };
@@ -458,7 +622,19 @@ async fn submitted(
             .await?;
         }
     }
-    insert_materials(state, tx, no, &checked, "application", now).await?;
+    insert_materials(
+        state,
+        tx,
+        no,
+        Received {
+            msg,
+            refs: &app.materials,
+            checked: &checked,
+            source: "application",
+        },
+        now,
+    )
+    .await?;
     cases::insert_event(
         tx,
         no,
@@ -491,12 +667,29 @@ async fn supplemented(
             case.status.name_zh()
         ))));
     }
-    let checked = match check_materials(state, msg, &sup.materials) {
+    if sup.note.chars().any(exchange::is_forbidden_control) {
+        return Ok(Err(Refusal(
+            "补正说明含有无法识别的控制字符，请删除后重新提交".into(),
+        )));
+    }
+    let checked = match check_materials_off_thread(state, msg, &sup.materials).await? {
         Ok(c) => c,
         Err(r) => return Ok(Err(r)),
     };
     let now = state.now_ms();
-    insert_materials(state, tx, no, &checked, "supplement", now).await?;
+    insert_materials(
+        state,
+        tx,
+        no,
+        Received {
+            msg,
+            refs: &sup.materials,
+            checked: &checked,
+            source: "supplement",
+        },
+        now,
+    )
+    .await?;
     sqlx::query(
         "UPDATE ext_cases SET status = 'submitted', status_reason = NULL, updated_at_ms = $1 \
          WHERE application_no = $2 AND status = 'supplement_requested'",

@@ -20,6 +20,7 @@ pub mod deadline;
 pub mod error;
 pub mod exchange;
 pub mod import;
+pub mod ops;
 pub mod register;
 pub mod rules;
 pub mod seed;
@@ -29,7 +30,7 @@ pub mod workflow;
 
 use std::future::Future;
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,11 +123,9 @@ impl AppState {
         let data_dir = settings.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| ExtranetError::io("create the data folder", &data_dir, e))?;
-        for sub in ["materials", "outgoing"] {
-            let dir = data_dir.join(sub);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ExtranetError::io("create the folder", &dir, e))?;
-        }
+        let materials = data_dir.join("materials");
+        std::fs::create_dir_all(&materials)
+            .map_err(|e| ExtranetError::io("create the folder", &materials, e))?;
         let named = |setting: &str, e: &dyn std::fmt::Display| {
             ExtranetError::Invalid(format!("setting {setting}: {e}"))
         };
@@ -139,6 +138,13 @@ impl AppState {
             .map_err(|e| named("exchange.signing_key_file", &e))?;
         let store = Store::open(&settings.database_url(), &OpenOptions::default()).await?;
         db::migrate(&store).await?;
+        let purged = purge_outgoing(&data_dir, &store).await?;
+        if purged > 0 {
+            tracing::info!(
+                files = purged,
+                "signed certificates already sent removed from the outgoing folder"
+            );
+        }
         let audit = audit::AuditLog::open(
             &settings.audit.dir,
             zone_key,
@@ -152,12 +158,18 @@ impl AppState {
                     zone: Zone::Extranet,
                     work_dir: x.work_dir.clone(),
                     packer_state: x.packer_state.clone(),
+                    landed_state: x.landed_state(),
                     signing_key_file: x.signing_key_file.clone(),
                     encryption_key_file: x.encryption_key_file.clone(),
                     trust_file: x.trust_file.clone(),
                     outboxes: vec![(workflow::TO_PORTAL, x.outbox.clone())],
                     inboxes: vec![(FROM_PORTAL, x.inbox.clone())],
                     poll_interval: Duration::from_millis(x.poll_interval_ms),
+                    retry: exchange::RetryPolicy {
+                        budget: x.retry_budget,
+                        first_delay: Duration::from_millis(x.retry_first_delay_ms),
+                        ..exchange::RetryPolicy::default()
+                    },
                 };
                 Some(Arc::new(
                     exchange::Exchange::open(cfg, store.clone(), pii.clone()).await?,
@@ -254,14 +266,40 @@ impl AppState {
             x.wake();
         }
     }
+}
 
-    /// Writes an outgoing file (mode 0600) under `data_dir/outgoing` and returns its path.
-    pub async fn write_outgoing(&self, content: &str) -> Result<PathBuf> {
-        let dir = workflow::outgoing_dir(self.data_dir());
-        let path = dir.join(format!("{}.json", ow_store::new_id()));
-        write_private(&path, content.as_bytes())?;
-        Ok(path)
+/// Deletes the files in `data_dir/outgoing` (signed certificates written there by earlier
+/// versions, with full names and ID numbers) that no queued message still needs; removes the
+/// folder when it is empty. Returns how many files were deleted.
+pub async fn purge_outgoing(data_dir: &Path, store: &Store) -> Result<usize> {
+    let dir = workflow::outgoing_dir(data_dir);
+    if !dir.is_dir() {
+        return Ok(0);
     }
+    // By file name: the names are unique ids, and a stored path may be spelled differently
+    // (relative or absolute) from this listing.
+    let needed: std::collections::HashSet<std::ffi::OsString> = exchange::files_still_needed(store)
+        .await?
+        .into_iter()
+        .filter_map(|p| p.file_name().map(ToOwned::to_owned))
+        .collect();
+    let mut purged = 0;
+    let entries = std::fs::read_dir(&dir).map_err(|e| ExtranetError::io("list", &dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ExtranetError::io("list", &dir, e))?;
+        let path = entry.path();
+        if path.is_file() && !needed.contains(&entry.file_name()) {
+            std::fs::remove_file(&path).map_err(|e| ExtranetError::io("remove", &path, e))?;
+            purged += 1;
+        }
+    }
+    if std::fs::read_dir(&dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+    {
+        let _ = std::fs::remove_dir(&dir);
+    }
+    Ok(purged)
 }
 
 /// The throttled routes of the back office: both login steps share one budget per source.

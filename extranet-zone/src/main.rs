@@ -45,6 +45,24 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Print the exchange's counts (queued, packed, imported, dead-lettered) and each dead
+    /// letter's id, kind and reason code (no personal data).
+    Status {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead letter back in line after its cause was fixed; the running back office
+    /// retries it on its next round and logs the retry.
+    RetryDeadLetter {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The dead letter's id, as `status` prints it.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
     /// Create the personal-data key file and the certificate signing key where the
     /// configuration names them, if they do not exist yet (never overwrites).
     InitKeys(ConfigArgs),
@@ -191,6 +209,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("  初始密码:     {}", created.password);
             println!("  动态口令密钥: {}", created.totp_base32);
             println!("  验证器链接:   {}", created.otpauth_uri);
+            Ok(())
+        }
+        Command::Status { config, json } => {
+            let settings = config.load()?;
+            let status = ow_extranet::ops::exchange_status(&settings).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.to_text());
+            }
+            Ok(())
+        }
+        Command::RetryDeadLetter { config, id } => {
+            let settings = config.load()?;
+            let letter = ow_extranet::ops::retry_dead_letter(&settings, &id).await?;
+            println!(
+                "dead letter {} ({}, code {}) will be retried by the running back office",
+                letter.id,
+                letter.kind.as_deref().unwrap_or("-"),
+                letter.code
+            );
             Ok(())
         }
         Command::InitKeys(args) => {

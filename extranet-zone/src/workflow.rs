@@ -21,7 +21,7 @@ use crate::cases::{self, Case};
 use crate::certificates::{self, IssueInput, TRANSFER_CANCEL_REASON};
 use crate::db;
 use crate::error::ExtranetError;
-use crate::exchange::{self, ApplicationStatus, CertificateIssued, Message, OutboundFile};
+use crate::exchange::{self, ApplicationStatus, CertificateIssued, InlineFile, Message};
 use crate::register::{self, PartyInput};
 use crate::rules::{self, NO_CONCURRENT_RECORDING, RuleViolation};
 use crate::staff::{Role, StaffMember};
@@ -588,8 +588,9 @@ async fn issue(
         },
     )
     .await?;
-    let path = state.write_outgoing(&issued.json).await?;
-    exchange::enqueue(
+    // The signed certificate (full names and ID numbers) travels from memory, sealed in the
+    // queued row: no plain copy is ever written to disk here.
+    exchange::enqueue_with_inline(
         tx,
         &state.pii,
         &TO_PORTAL,
@@ -598,10 +599,11 @@ async fn issue(
             certificate_number: issued.number.as_str().to_owned(),
             item: CERTIFICATE_ITEM.into(),
         }),
-        vec![OutboundFile {
+        Vec::new(),
+        vec![InlineFile {
             item: CERTIFICATE_ITEM.into(),
             media_type: "application/json".into(),
-            path,
+            bytes: issued.json.clone().into_bytes(),
         }],
     )
     .await?;
@@ -631,7 +633,8 @@ async fn issue(
     Ok(())
 }
 
-/// Where outgoing files are written before the packer reads them.
+/// Where earlier versions wrote signed certificates for the packer; emptied at start of
+/// whatever no queued message still needs ([`crate::purge_outgoing`]).
 pub fn outgoing_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("outgoing")
 }

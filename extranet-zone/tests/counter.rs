@@ -45,11 +45,11 @@ async fn submit(server: &TestServer, no: &str, unit: &str) {
             blake3: blake3::hash(PNG).to_hex().to_string(),
         });
     }
-    msg.files.push(InboundFile {
-        item: "m03.png".into(),
-        media_type: "image/png".into(),
-        bytes: PNG.to_vec(),
-    });
+    msg.files.push(InboundFile::from_bytes(
+        "m03.png",
+        "image/png",
+        PNG.to_vec(),
+    ));
     assert_eq!(server.import(&msg).await, Some(Disposition::Imported));
 }
 

@@ -177,15 +177,26 @@ async fn transfer_runs_from_acceptance_to_certificate() {
             "completed"
         ]
     );
-    let (issued, files) = outbox
+    let (envelope, files) = outbox
         .iter()
         .find(|(e, _)| matches!(e.message, Message::CertificateIssued(_)))
         .unwrap();
-    let Message::CertificateIssued(issued) = &issued.message else {
+    let Message::CertificateIssued(issued) = &envelope.message else {
         unreachable!()
     };
     assert_eq!(issued.certificate_number, new.number);
-    let json = std::fs::read(&files[0].path).unwrap();
+    // The signed certificate travels sealed in the queued row, never as a file on disk.
+    assert!(files.is_empty());
+    assert!(!server.state.data_dir().join("outgoing").exists());
+    let inline = ow_extranet::exchange::queued_inline_files(
+        &server.state.store,
+        &server.state.pii,
+        &envelope.message_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(inline[0].item, issued.item);
+    let json = inline[0].bytes.clone();
     let signed = ow_certificate::SignedCertificate::from_json(&json).unwrap();
     let mut trust = ow_certificate::CertificateTrust::new();
     trust
@@ -556,7 +567,11 @@ async fn unacceptable_content_is_refused_and_the_citizen_told_why() {
         a.materials[0].blake3 = blake3::hash(&exe).to_hex().to_string();
         a.materials[0].size = exe.len() as u64;
     }
-    bad.files[0].bytes = exe;
+    bad.files[0] = ow_extranet::exchange::InboundFile::from_bytes(
+        bad.files[0].item.clone(),
+        "application/pdf",
+        exe,
+    );
     let d = server.import(&bad).await.unwrap();
     assert!(
         matches!(&d, Disposition::Refused { reason } if reason.contains("PDF")),
@@ -656,12 +671,23 @@ async fn supplement_request_and_supplement_materials() {
             }),
             ow_store::now_ms(),
         ),
-        files: vec![ow_extranet::exchange::InboundFile {
-            item: "s01.pdf".into(),
-            media_type: "application/pdf".into(),
+        files: vec![ow_extranet::exchange::InboundFile::from_bytes(
+            "s01.pdf",
+            "application/pdf",
             bytes,
-        }],
+        )],
     };
+    // A note with a NUL (PostgreSQL refuses U+0000 in text) is refused with a reason, on
+    // every backend, and the case stays as it was.
+    let mut with_nul = sup.clone();
+    with_nul.envelope = ow_extranet::exchange::Envelope::new(sup.envelope.message.clone(), 1);
+    if let Message::SupplementSubmitted(s) = &mut with_nul.envelope.message {
+        s.note = "已补充\u{0}".into();
+    }
+    assert!(matches!(
+        server.import(&with_nul).await,
+        Some(Disposition::Refused { reason }) if reason.contains("控制字符")
+    ));
     assert_eq!(server.import(&sup).await, Some(Disposition::Imported));
     let (_, page) = accept.get("/cases/A20260060").await;
     assert_eq!(case_status(&page), "submitted");
@@ -776,4 +802,47 @@ async fn the_database_file_holds_no_id_number_in_clear() {
     for name in ["王建国", "张小三"] {
         assert!(!bytes.windows(name.len()).any(|w| w == name.as_bytes()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_left_in_the_outgoing_folder_are_purged_unless_still_queued() {
+    let mut server = TestServer::start().await;
+    let data = server.state.settings.data_dir.clone();
+    let outgoing = data.join("outgoing");
+    std::fs::create_dir_all(&outgoing).unwrap();
+    // Written by an earlier version: one already packed (no queued row names it), one whose
+    // message still waits to be packed.
+    let sent = outgoing.join("0190-sent.json");
+    std::fs::write(&sent, "{\"holder\":\"370781199001012345\"}").unwrap();
+    let waiting = outgoing.join("0190-waiting.json");
+    std::fs::write(&waiting, "{}").unwrap();
+    let mut tx = server.state.store.begin().await.unwrap();
+    ow_extranet::exchange::enqueue(
+        &mut tx,
+        &server.state.pii,
+        &ow_extranet::workflow::TO_PORTAL,
+        Message::CertificateIssued(ow_extranet::exchange::CertificateIssued {
+            application_no: "A20260099".into(),
+            certificate_number: "鲁(2026)青州市不动产权第0000999号".into(),
+            item: "certificate.json".into(),
+        }),
+        vec![ow_extranet::exchange::OutboundFile {
+            item: "certificate.json".into(),
+            media_type: "application/json".into(),
+            path: waiting.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let purged = ow_extranet::purge_outgoing(&data, &server.state.store)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert!(
+        !sent.exists(),
+        "an already packed certificate stays on disk"
+    );
+    assert!(waiting.exists(), "a certificate still queued was deleted");
+    server.stop().await;
 }

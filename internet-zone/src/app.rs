@@ -109,12 +109,18 @@ impl App {
                 zone: Zone::Internet,
                 work_dir: x.work_dir.clone(),
                 packer_state: x.packer_state.clone(),
+                landed_state: x.landed_state(),
                 signing_key_file: x.signing_key_file.clone(),
                 encryption_key_file: x.encryption_key_file.clone(),
                 trust_file: x.trust_file.clone(),
                 outboxes: vec![(OUTBOUND, x.outbox_dir.clone())],
                 inboxes: vec![(INBOUND, x.inbox_dir.clone())],
                 poll_interval: Duration::from_millis(x.poll_ms),
+                retry: ow_exchange::RetryPolicy {
+                    budget: x.retry_budget,
+                    first_delay: Duration::from_millis(x.retry_first_delay_ms),
+                    ..ow_exchange::RetryPolicy::default()
+                },
             };
             Some(Arc::new(
                 ow_exchange::Exchange::open(cfg, store.clone(), pii.clone()).await?,

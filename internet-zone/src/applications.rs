@@ -705,6 +705,62 @@ async fn add_materials(
     Ok(ids)
 }
 
+/// Most materials one application (or one supplement) may have: what one exchange message may
+/// carry to the back office.
+pub const MAX_MATERIALS: usize = ow_exchange::MAX_FILES_PER_MESSAGE;
+
+/// Largest total size of the materials of one application (or one supplement).
+pub const MAX_MATERIALS_BYTES: u64 = ow_exchange::MAX_FILES_TOTAL_BYTES;
+
+/// Checks that `count` materials of `total` bytes fit in one application: the caps come from
+/// the exchange contract, so an application that passes can always travel to the back office.
+pub fn check_materials_cap(count: usize, total: u64) -> Result<(), FieldError> {
+    if count > MAX_MATERIALS {
+        return Err(FieldError::new(
+            "file",
+            format!(
+                "一件申请最多可上传{MAX_MATERIALS}份材料（现有{count}份），请删除重复或不需要的材料后再试"
+            ),
+        ));
+    }
+    if total > MAX_MATERIALS_BYTES {
+        return Err(FieldError::new(
+            "file",
+            format!(
+                "一件申请的材料合计不能超过{}MB（现为{:.1}MB），请压缩或删除部分材料后再试",
+                MAX_MATERIALS_BYTES >> 20,
+                total as f64 / (1024.0 * 1024.0)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the files about to be added to draft `draft_id` keep it within
+/// [`check_materials_cap`] (checked again at submit).
+pub async fn check_draft_capacity(
+    app: &App,
+    draft_id: &str,
+    adding: &[AcceptedFile],
+) -> Result<Result<(), FieldError>, AppError> {
+    let have = materials(app, draft_id).await?;
+    let count = have.len() + adding.len();
+    let total = have
+        .iter()
+        .map(|m| u64::try_from(m.size).unwrap_or(0))
+        .chain(adding.iter().map(|f| f.checked.size))
+        .fold(0u64, u64::saturating_add);
+    Ok(check_materials_cap(count, total))
+}
+
+fn materials_cap_of(mats: &[MaterialView]) -> Result<(), FieldError> {
+    let total = mats
+        .iter()
+        .map(|m| u64::try_from(m.size).unwrap_or(0))
+        .fold(0u64, u64::saturating_add);
+    check_materials_cap(mats.len(), total)
+}
+
 /// Whether `code` is on the checklist.
 pub fn is_checklist_code(code: &str) -> bool {
     BUSINESS.required_materials().iter().any(|m| m.code == code)
@@ -930,6 +986,9 @@ fn check_submission(
             format!("请上传“{}”", m.name_zh),
         ));
     }
+    if let Err(e) = materials_cap_of(mats) {
+        errors.push(e);
+    }
     valid
         .filter(|_| errors.is_empty())
         .ok_or(SubmitError::Invalid(errors))
@@ -1040,7 +1099,8 @@ pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEnt
     .bind(application_id)
     .fetch_all(app.store.reader())
     .await?;
-    rows.iter()
+    let mut entries = rows
+        .iter()
         .map(|r| {
             let status: String = r.try_get("status")?;
             let requested: Option<String> = r.try_get("requested_materials")?;
@@ -1057,7 +1117,47 @@ pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEnt
                 changed_at_ms: r.try_get("changed_at_ms")?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, AppError>>()?;
+    // A message about this application that the exchange set aside: the citizen sees it, in
+    // plain words, with what to do.
+    let no: Option<String> =
+        sqlx::query_scalar("SELECT application_no FROM inet_applications WHERE id = $1")
+            .bind(application_id)
+            .fetch_optional(app.store.reader())
+            .await?
+            .flatten();
+    if let Some(no) = no {
+        for letter in ow_exchange::dead_letters_for_case(&app.store, &no).await? {
+            entries.push(TimelineEntry {
+                status: SET_ASIDE.to_owned(),
+                status_zh: "传递暂停".to_owned(),
+                reason: Some(set_aside_text(&letter)),
+                requested_materials: Vec::new(),
+                changed_at_ms: letter.dead_at_ms,
+            });
+        }
+        entries.sort_by_key(|e| e.changed_at_ms);
+    }
+    Ok(entries)
+}
+
+/// The timeline status of a message the exchange set aside.
+pub const SET_ASIDE: &str = "set_aside";
+
+/// What the citizen is told when a message about their application was set aside.
+fn set_aside_text(letter: &ow_exchange::DeadLetter) -> String {
+    let what = match letter.direction {
+        ow_exchange::Direction::Outbound => "您提交的内容在发送到登记机构时被暂停",
+        ow_exchange::Direction::Inbound => "登记机构发来的办理进度暂时无法在网上显示",
+    };
+    let todo = match letter.code.as_str() {
+        "too-large" | "too-many-files" => {
+            "原因是材料过多或过大。请联系登记机构窗口，按工作人员的指引补交材料"
+        }
+        "control-character" => "原因是填写的内容含有无法识别的字符。请联系登记机构窗口更正",
+        _ => "工作人员已收到提示，会在处理后重新发送，您无需重复提交",
+    };
+    format!("{what}（编号 {}）。{todo}。", letter.id)
 }
 
 /// Sends supplement materials for an application in status 补正. Returns the supplement id.
@@ -1090,6 +1190,19 @@ pub async fn submit_supplement(
             "note",
             "说明不能超过500字",
         )]));
+    }
+    if note.chars().any(ow_exchange::is_forbidden_control) {
+        return Err(SubmitError::Invalid(vec![FieldError::new(
+            "note",
+            "说明中含有不可见的控制字符，请删除后重新填写（可直接重新输入文字，不要从其他软件粘贴）",
+        )]));
+    }
+    let total = files
+        .iter()
+        .map(|f| f.checked.size)
+        .fold(0u64, u64::saturating_add);
+    if let Err(e) = check_materials_cap(files.len(), total) {
+        return Err(SubmitError::Invalid(vec![e]));
     }
     let supplement_id = ow_store::new_id();
     let files = app.files.put_accepted(with_ids(files)).await?;
@@ -1212,6 +1325,15 @@ mod tests {
             phone: String::new(),
             share: share.into(),
         }
+    }
+
+    #[test]
+    fn materials_are_capped_by_what_one_message_may_carry() {
+        assert!(check_materials_cap(MAX_MATERIALS, MAX_MATERIALS_BYTES).is_ok());
+        let e = check_materials_cap(MAX_MATERIALS + 1, 10).unwrap_err();
+        assert!(e.message.contains("最多可上传"), "{}", e.message);
+        let e = check_materials_cap(2, MAX_MATERIALS_BYTES + 1).unwrap_err();
+        assert!(e.message.contains("合计不能超过256MB"), "{}", e.message);
     }
 
     #[test]

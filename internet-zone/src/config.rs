@@ -152,10 +152,19 @@ pub struct ExchangeSettings {
     /// The sending ferry agent's state database, where sequence numbers per channel are
     /// allocated (`exchange.packer_state`; `<ferry data_dir>/ferry-state.db`).
     pub packer_state: PathBuf,
+    /// The receiving ferry agent's state database, read only: a bundle is imported only if the
+    /// agent landed it (`exchange.landed_state`; empty means the same file as `packer_state`).
+    pub landed_state: PathBuf,
     /// Staging files and the exchange log (`exchange.work_dir`; default `<data_dir>/exchange`).
     pub work_dir: PathBuf,
     /// How often the loop looks for work, in milliseconds (`exchange.poll_ms`).
     pub poll_ms: u64,
+    /// Tries of a failing message before it is set aside as a dead letter
+    /// (`exchange.retry_budget`, 1–100).
+    pub retry_budget: u32,
+    /// Wait after a message's first failure, doubled after each further one, in milliseconds
+    /// (`exchange.retry_first_delay_ms`, 1–600000).
+    pub retry_first_delay_ms: u64,
 }
 
 impl Default for Settings {
@@ -229,8 +238,22 @@ impl Default for ExchangeSettings {
             outbox_dir: PathBuf::from("outbox/extranet"),
             inbox_dir: PathBuf::from("inbox/extranet"),
             packer_state: PathBuf::from("ferry/ferry-state.db"),
+            landed_state: PathBuf::new(),
             work_dir: PathBuf::new(),
             poll_ms: 1000,
+            retry_budget: ow_exchange::RetryPolicy::default().budget,
+            retry_first_delay_ms: 2000,
+        }
+    }
+}
+
+impl ExchangeSettings {
+    /// The receiving ferry agent's state database: `landed_state`, or `packer_state` when empty.
+    pub fn landed_state(&self) -> PathBuf {
+        if self.landed_state.as_os_str().is_empty() {
+            self.packer_state.clone()
+        } else {
+            self.landed_state.clone()
         }
     }
 }
@@ -257,6 +280,9 @@ impl Settings {
         r(&mut self.exchange.outbox_dir);
         r(&mut self.exchange.inbox_dir);
         r(&mut self.exchange.packer_state);
+        if !self.exchange.landed_state.as_os_str().is_empty() {
+            r(&mut self.exchange.landed_state);
+        }
         if self.exchange.work_dir.as_os_str().is_empty() {
             self.exchange.work_dir = self.data_dir.join("exchange");
         } else {
@@ -350,10 +376,25 @@ impl Validate for Settings {
                 "must be between 1 and 1440",
             ));
         }
-        if !(1024..=512 * 1024 * 1024).contains(&self.uploads.max_file_bytes) {
+        if !(1024..=ow_exchange::MAX_FILE_BYTES).contains(&self.uploads.max_file_bytes) {
             return Err(ConfigError::invalid(
                 "uploads.max_file_bytes",
-                "must be between 1024 bytes and 512 MiB",
+                format!(
+                    "must be between 1024 bytes and {} MiB, the largest file one exchange message may carry",
+                    ow_exchange::MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        if !(1..=100).contains(&self.exchange.retry_budget) {
+            return Err(ConfigError::invalid(
+                "exchange.retry_budget",
+                "must be between 1 and 100 tries",
+            ));
+        }
+        if !(1..=600_000).contains(&self.exchange.retry_first_delay_ms) {
+            return Err(ConfigError::invalid(
+                "exchange.retry_first_delay_ms",
+                "must be between 1 and 600000 milliseconds",
             ));
         }
         if !(1..=100).contains(&self.uploads.max_files) {

@@ -167,7 +167,8 @@ impl PortalImporter {
                 c.item
             ));
         };
-        let signed = match SignedCertificate::from_json(&file.bytes) {
+        let bytes = file.read_async().await?;
+        let signed = match SignedCertificate::from_json(&bytes) {
             Ok(s) => s,
             Err(e) => return refused(format!("the certificate file is not valid: {e}")),
         };
@@ -187,10 +188,7 @@ impl PortalImporter {
             ));
         }
         let id = ow_store::new_id();
-        let sealed = self
-            .pii
-            .seal(CERT_FIELD, &cert_ctx(&id), &file.bytes)
-            .to_text();
+        let sealed = self.pii.seal(CERT_FIELD, &cert_ctx(&id), &bytes).to_text();
         let issued_ms = cert.issued_at.timestamp_millis();
         sqlx::query(
             "INSERT INTO inet_certificates (id, account_id, application_id, certificate_number, signed_sealed, issued_at_ms, received_at_ms) \

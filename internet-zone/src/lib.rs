@@ -32,6 +32,7 @@ pub mod error;
 pub mod files;
 pub mod import;
 pub mod openapi;
+pub mod ops;
 pub mod pages;
 pub mod server;
 pub mod util;

@@ -43,6 +43,32 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Print the exchange's counts (queued, packed, imported, dead-lettered) and each dead
+    /// letter's id, kind and reason code (no personal data).
+    Status {
+        /// TOML settings file.
+        #[arg(long, short = 'c', value_name = "FILE", env = "OW_CONFIG")]
+        config: Option<PathBuf>,
+        /// Override one setting (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead letter back in line after its cause was fixed; the running portal retries it
+    /// on its next round and logs the retry.
+    RetryDeadLetter {
+        /// TOML settings file.
+        #[arg(long, short = 'c', value_name = "FILE", env = "OW_CONFIG")]
+        config: Option<PathBuf>,
+        /// Override one setting (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// The dead letter's id, as `status` prints it.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
     /// Print the effective settings (secrets redacted) and exit.
     ShowConfig {
         /// TOML settings file.
@@ -88,6 +114,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let id = ow_pii::PiiKeyring::generate_key_file(&file)
                 .with_context(|| format!("cannot create {}", file.display()))?;
             println!("wrote {} (key id {id:?})", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, set, json } => {
+            let settings = ow_internet::Settings::load(config.as_deref(), &set)?;
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            let status = runtime.block_on(ow_internet::ops::exchange_status(&settings))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RetryDeadLetter { config, set, id } => {
+            let settings = ow_internet::Settings::load(config.as_deref(), &set)?;
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            let letter = runtime.block_on(ow_internet::ops::retry_dead_letter(&settings, &id))?;
+            println!(
+                "dead letter {} ({}, code {}) will be retried by the running portal",
+                letter.id,
+                letter.kind.as_deref().unwrap_or("-"),
+                letter.code
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::ShowConfig { config, set } => {

@@ -297,11 +297,11 @@ async fn timeline_supplement_certificate_and_verify_from_imported_messages() {
     assert!(detail.contains("提交补正材料"), "{detail}");
     // Upload supplement materials: an executable is refused, a PDF goes out as a message.
     let csrf = csrf_of(&detail);
-    let send = |bytes: Vec<u8>| {
+    let send_with = |note: &str, bytes: Vec<u8>| {
         let form = reqwest::multipart::Form::new()
             .text("csrf", csrf.clone())
             .text("checklist_code", "tax_receipt")
-            .text("note", "已重新扫描")
+            .text("note", note.to_owned())
             .part(
                 "file",
                 reqwest::multipart::Part::bytes(bytes).file_name("完税凭证.pdf"),
@@ -310,6 +310,18 @@ async fn timeline_supplement_certificate_and_verify_from_imported_messages() {
             .multipart(form)
             .send()
     };
+    let send = |bytes: Vec<u8>| send_with("已重新扫描", bytes);
+    // A NUL (which PostgreSQL refuses, and which would have stopped the channel at the back
+    // office) or another control character in the note: refused here, nothing queued.
+    for note in ["已重新\u{0}扫描", "已重新\u{1b}[2J扫描"] {
+        let r = send_with(note, pdf("supplement")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text().await.unwrap().contains("控制字符"));
+    }
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM exchange_outbox WHERE case_id = '{no}' AND kind = 'supplement-submitted'")).await,
+        0
+    );
     let r = send(b"MZ\x90\x00 not a pdf".to_vec()).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("不是 PDF"));
@@ -346,11 +358,11 @@ async fn timeline_supplement_certificate_and_verify_from_imported_messages() {
         certificate_number: number.clone(),
         item: "certificate.json".into(),
     });
-    let file = InboundFile {
-        item: "certificate.json".into(),
-        media_type: "application/json".into(),
-        bytes: signed.to_json().unwrap().into_bytes(),
-    };
+    let file = InboundFile::from_bytes(
+        "certificate.json",
+        "application/json",
+        signed.to_json().unwrap().into_bytes(),
+    );
     assert_eq!(
         p.import(issued.clone(), vec![file.clone()]).await,
         Disposition::Imported
@@ -358,10 +370,11 @@ async fn timeline_supplement_certificate_and_verify_from_imported_messages() {
     // A certificate signed by another key is refused.
     let mut forged = signed.clone();
     forged.certificate.location = "别处".into();
-    let forged_file = InboundFile {
-        bytes: forged.to_json().unwrap().into_bytes(),
-        ..file.clone()
-    };
+    let forged_file = InboundFile::from_bytes(
+        "certificate.json",
+        "application/json",
+        forged.to_json().unwrap().into_bytes(),
+    );
     assert!(matches!(
         p.import(issued, vec![forged_file]).await,
         Disposition::Refused { .. }
@@ -526,11 +539,11 @@ async fn citizen_b_cannot_reach_citizen_a_by_any_url_or_api_call() {
             certificate_number: signed.certificate.certificate_number.as_str().into(),
             item: "c.json".into(),
         }),
-        vec![InboundFile {
-            item: "c.json".into(),
-            media_type: "application/json".into(),
-            bytes: signed.to_json().unwrap().into_bytes(),
-        }],
+        vec![InboundFile::from_bytes(
+            "c.json",
+            "application/json",
+            signed.to_json().unwrap().into_bytes(),
+        )],
     )
     .await;
     let cert_id: String = sqlx::query_scalar("SELECT id FROM inet_certificates")
@@ -915,4 +928,52 @@ async fn health_style_headers_and_graceful_shutdown() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn an_application_cannot_hold_more_materials_than_one_message_may_carry() {
+    let p = start(None).await;
+    let c = browser();
+    register(&p, &c, "张小三", "440524188001010014", "13812345678").await;
+    login(&p, &c, "13812345678", PASSWORD).await;
+    let draft = new_draft(&p, &c).await;
+    let batch = |n: usize, tag: &str| {
+        let mut form = reqwest::multipart::Form::new();
+        for i in 0..n {
+            form = form.part(
+                "marital_status",
+                reqwest::multipart::Part::bytes(pdf(&format!("{tag}{i}")))
+                    .file_name(format!("{tag}{i}.pdf"))
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            );
+        }
+        form
+    };
+    let post = |form: reqwest::multipart::Form| {
+        let c = c.clone();
+        let url = p.url(&format!("/drafts/{draft}/materials"));
+        async move {
+            let (_, _, html) = page(&c, &url).await;
+            let form = form.text("csrf", csrf_of(&html));
+            let r = c.post(&url).multipart(form).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let cap = ow_internet::applications::MAX_MATERIALS;
+    let per_request = 20;
+    let mut uploaded = 0;
+    while uploaded + per_request <= cap {
+        let (status, body) = post(batch(per_request, &format!("b{uploaded}-"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        uploaded += per_request;
+    }
+    let before = p.count("SELECT COUNT(*) FROM inet_materials").await;
+    assert_eq!(before as usize, uploaded);
+    // One batch more would pass the cap: refused with the reason, nothing stored.
+    let (status, body) = post(batch(per_request, "over-")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains(&format!("最多可上传{cap}份材料")), "{body}");
+    assert_eq!(p.count("SELECT COUNT(*) FROM inet_materials").await, before);
+    p.stop().await;
 }

@@ -20,6 +20,49 @@ pub const MESSAGE_ITEM: &str = "message.json";
 /// Largest `message.json` a receiver accepts (materials travel as separate items).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// Most files (materials, a certificate) one message may carry besides `message.json`. A portal
+/// caps the materials of one application (and of one supplement) at this number, at upload and
+/// at submit; a receiver refuses a bundle with more items before decompressing anything.
+pub const MAX_FILES_PER_MESSAGE: usize = 50;
+
+/// Largest single file one message may carry.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Largest total of the files of one message (what one bundle may hold besides `message.json`).
+pub const MAX_FILES_TOTAL_BYTES: u64 = 256 << 20;
+
+/// The limits a receiver verifies a bundle of this contract with: header, item count and
+/// decompressed size are checked against them before anything is decompressed.
+pub fn bundle_limits() -> ow_bundle::Limits {
+    let max_message = MAX_MESSAGE_BYTES as u64;
+    ow_bundle::Limits {
+        max_items: (MAX_FILES_PER_MESSAGE + 1) as u64,
+        max_plain_bytes: MAX_FILES_TOTAL_BYTES + max_message,
+        // Compressed and encrypted data is at most a little larger than the plain data.
+        max_payload_bytes: (MAX_FILES_TOTAL_BYTES + max_message)
+            + (MAX_FILES_TOTAL_BYTES >> 6)
+            + (1 << 20),
+        ..ow_bundle::Limits::default()
+    }
+}
+
+/// Whether `id` can be a case id (an application number) across zones: the bundle header's
+/// `case_id` rules, 1–64 of ASCII letters, digits, `.`, `_`, `-`, not starting with `.` or `-`.
+pub fn is_valid_case_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !id.starts_with(['.', '-'])
+}
+
+/// A control character that no text field of a message may hold: every C0 control except
+/// tab, line feed and carriage return (a form's line breaks), DEL, and every C1 control.
+/// PostgreSQL refuses U+0000 in text outright; the others have no place in a registration.
+pub fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
 /// One message with its id and format version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +114,60 @@ impl Message {
         "certificate-issued",
         "certificate-status",
     ];
+
+    /// The kinds that may travel on `channel` (the channel's kind policy): applications and
+    /// supplements go from the internet to the extranet; status and certificates come back.
+    /// Any other channel carries none of these messages.
+    pub fn kinds_on(channel: &ow_bundle::Channel) -> &'static [&'static str] {
+        use ow_bundle::Zone;
+        match (channel.from, channel.to) {
+            (Zone::Internet, Zone::Extranet) => &["application-submitted", "supplement-submitted"],
+            (Zone::Extranet, Zone::Internet) => &[
+                "application-status",
+                "certificate-issued",
+                "certificate-status",
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Checks what the contract requires beyond its JSON shape, so a message that would be
+    /// refused (or would stop a channel) is refused where it is made: the application number
+    /// is a valid case id, no text field holds a control character, and the materials are
+    /// within [`MAX_FILES_PER_MESSAGE`], [`MAX_FILE_BYTES`] and [`MAX_FILES_TOTAL_BYTES`].
+    /// Senders call it in `enqueue`; receivers refuse a message that fails it.
+    pub fn check(&self) -> Result<(), ContractViolation> {
+        if let Some(no) = self.application_no()
+            && !is_valid_case_id(no)
+        {
+            return Err(ContractViolation::CaseId);
+        }
+        let value = serde_json::to_value(self).map_err(|_| ContractViolation::Encoding)?;
+        if let Some(field) = control_character_in(&value, "") {
+            return Err(ContractViolation::ControlCharacter { field });
+        }
+        let materials: &[MaterialRef] = match self {
+            Message::ApplicationSubmitted(m) => &m.materials,
+            Message::SupplementSubmitted(m) => &m.materials,
+            _ => &[],
+        };
+        if materials.len() > MAX_FILES_PER_MESSAGE {
+            return Err(ContractViolation::TooManyFiles {
+                count: materials.len(),
+            });
+        }
+        let mut total: u64 = 0;
+        for m in materials {
+            if m.size > MAX_FILE_BYTES {
+                return Err(ContractViolation::FileTooLarge { size: m.size });
+            }
+            total = total.saturating_add(m.size);
+        }
+        if total > MAX_FILES_TOTAL_BYTES {
+            return Err(ContractViolation::TooLarge { total });
+        }
+        Ok(())
+    }
 
     /// The application the message is about, when it is about one (the bundle's `case_id`).
     pub fn application_no(&self) -> Option<&str> {
@@ -230,6 +327,93 @@ pub struct CertificateStatus {
     pub application_no: Option<String>,
 }
 
+/// Why a message breaks the contract ([`Message::check`]). The texts name no content, only the
+/// field, so they can be logged and shown to operators.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractViolation {
+    /// The application number cannot be a case id.
+    #[error(
+        "the application number is not a valid case id (1 to 64 of A-Z a-z 0-9 . _ -, not starting with . or -)"
+    )]
+    CaseId,
+    /// A text field holds a control character.
+    #[error(
+        "field {field} holds a control character (U+0000 to U+001F other than tab and line breaks, or U+007F to U+009F)"
+    )]
+    ControlCharacter {
+        /// The JSON path of the field, e.g. `note`.
+        field: String,
+    },
+    /// More files than one message may carry.
+    #[error(
+        "the message carries {count} files, more than the {MAX_FILES_PER_MESSAGE} one message may hold"
+    )]
+    TooManyFiles {
+        /// How many.
+        count: usize,
+    },
+    /// One file is larger than a message may carry.
+    #[error(
+        "a file of {size} bytes is larger than the {MAX_FILE_BYTES} bytes one message may carry"
+    )]
+    FileTooLarge {
+        /// Its size.
+        size: u64,
+    },
+    /// The files together are larger than a message may carry.
+    #[error(
+        "the files add up to {total} bytes, more than the {MAX_FILES_TOTAL_BYTES} bytes one message may carry"
+    )]
+    TooLarge {
+        /// Their total size.
+        total: u64,
+    },
+    /// The message cannot be encoded as JSON.
+    #[error("the message cannot be encoded as JSON")]
+    Encoding,
+}
+
+impl ContractViolation {
+    /// A short machine code for logs and dead-letter records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ContractViolation::CaseId => "case-id-invalid",
+            ContractViolation::ControlCharacter { .. } => "control-character",
+            ContractViolation::TooManyFiles { .. } => "too-many-files",
+            ContractViolation::FileTooLarge { .. } | ContractViolation::TooLarge { .. } => {
+                "too-large"
+            }
+            ContractViolation::Encoding => "bad-message",
+        }
+    }
+}
+
+/// The JSON path of the first string (or object key) in `value` holding a forbidden control
+/// character.
+fn control_character_in(value: &serde_json::Value, path: &str) -> Option<String> {
+    let bad = |s: &str| s.chars().any(is_forbidden_control);
+    match value {
+        serde_json::Value::String(s) => bad(s).then(|| path.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| control_character_in(v, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if bad(k) {
+                Some(here)
+            } else {
+                control_character_in(v, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
 impl Envelope {
     /// Wraps `message` with a fresh id.
     pub fn new(message: Message, created_at_ms: i64) -> Self {
@@ -252,9 +436,16 @@ impl Envelope {
                 ),
             });
         }
+        // The parser's own message may quote the content (a name, an ID number): say only what
+        // kind of error it is and where.
         let envelope: Envelope =
             serde_json::from_slice(bytes).map_err(|e| crate::ExchangeError::BadMessage {
-                reason: format!("message.json is not a valid message: {e}"),
+                reason: format!(
+                    "message.json is not a valid message ({:?} error at line {}, column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
             })?;
         if envelope.format != ENVELOPE_FORMAT {
             return Err(crate::ExchangeError::BadMessage {
@@ -265,5 +456,90 @@ impl Envelope {
             });
         }
         Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn supplement(no: &str, note: &str, files: usize, size: u64) -> Message {
+        Message::SupplementSubmitted(SupplementSubmitted {
+            application_no: no.into(),
+            note: note.into(),
+            materials: (0..files)
+                .map(|i| MaterialRef {
+                    item: format!("m{i}.pdf"),
+                    checklist_code: "tax_receipt".into(),
+                    file_name: "完税凭证.pdf".into(),
+                    media_type: "application/pdf".into(),
+                    size,
+                    blake3: "0".repeat(64),
+                })
+                .collect(),
+            submitted_at_ms: 1,
+        })
+    }
+
+    #[test]
+    fn the_contract_refuses_what_would_stop_a_channel() {
+        assert_eq!(
+            supplement("SQ20260302000001", "已补充\r\n\t完税凭证", 2, 10).check(),
+            Ok(())
+        );
+        for bad in ["", "SQ 1", "../x", ".x", "-x", "申请1", &"A".repeat(65)] {
+            assert_eq!(
+                supplement(bad, "", 0, 0).check(),
+                Err(ContractViolation::CaseId),
+                "{bad:?}"
+            );
+        }
+        for note in ["a\u{0}b", "\u{1b}[2J", "\u{7f}", "\u{85}"] {
+            assert_eq!(
+                supplement("SQ1", note, 0, 0).check(),
+                Err(ContractViolation::ControlCharacter {
+                    field: "note".into()
+                }),
+                "{note:?}"
+            );
+        }
+        assert!(matches!(
+            supplement("SQ1", "", MAX_FILES_PER_MESSAGE + 1, 1).check(),
+            Err(ContractViolation::TooManyFiles { .. })
+        ));
+        assert!(matches!(
+            supplement("SQ1", "", 1, MAX_FILE_BYTES + 1).check(),
+            Err(ContractViolation::FileTooLarge { .. })
+        ));
+        assert!(matches!(
+            supplement("SQ1", "", 5, MAX_FILE_BYTES).check(),
+            Err(ContractViolation::TooLarge { .. })
+        ));
+        let mut status = Message::ApplicationStatus(ApplicationStatus {
+            application_no: "SQ1".into(),
+            status: "accepted".into(),
+            reason: None,
+            requested_materials: vec!["tax\u{0}".into()],
+            changed_at_ms: 1,
+            received_message_id: None,
+        });
+        assert_eq!(
+            status.check(),
+            Err(ContractViolation::ControlCharacter {
+                field: "requested_materials[0]".into()
+            })
+        );
+        if let Message::ApplicationStatus(s) = &mut status {
+            s.requested_materials.clear();
+        }
+        assert_eq!(status.check(), Ok(()));
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_content() {
+        let json = br#"{"format":"onewindow-message/1","message_id":"x","created_at_ms":1,
+            "message":{"type":"application-status","application_no":12345678901234567}}"#;
+        let err = Envelope::from_json(json).unwrap_err().to_string();
+        assert!(!err.contains("12345678901234567"), "{err}");
     }
 }

@@ -4,164 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
-use ow_bundle::{Channel, Zone};
-use ow_exchange::{
-    ApplicationStatus, Disposition, Exchange, ExchangeConfig, ExchangeError, ImportHandler,
-    ImportReport, InboundMessage, Message, OutboundFile,
-};
+use std::sync::Arc;
+
+use common::{Recorder, World, create_seen, queue, seen_rows, status};
+use ow_bundle::Zone;
+use ow_exchange::{Exchange, ImportReport, Message, OutboundFile};
 use ow_pii::PiiKeyring;
-use ow_store::Store;
-use sqlx::{Any, Transaction};
-
-fn channel(text: &str) -> Channel {
-    text.parse().unwrap()
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    keys: PathBuf,
-}
-
-impl World {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let keys = root.join("keys");
-        std::fs::create_dir_all(&keys).unwrap();
-        ow_keys::generate_zone_keys(&keys, Zone::Internet).unwrap();
-        ow_keys::generate_zone_keys(&keys, Zone::Extranet).unwrap();
-        let up = Channel::new(Zone::Internet, Zone::Extranet).unwrap();
-        let trust = ow_keys::trust_from_key_dir(&keys, &[up, up.reverse()]).unwrap();
-        std::fs::write(root.join("trust.toml"), trust.to_toml_string()).unwrap();
-        World {
-            _dir: dir,
-            root,
-            keys,
-        }
-    }
-
-    fn config(&self, zone: Zone) -> ExchangeConfig {
-        let (out_channel, in_channel) = match zone {
-            Zone::Internet => ("internet-to-extranet", "extranet-to-internet"),
-            _ => ("extranet-to-internet", "internet-to-extranet"),
-        };
-        ExchangeConfig {
-            zone,
-            work_dir: self.root.join(format!("{zone}/exchange")),
-            packer_state: self.root.join(format!("{zone}/ferry/ferry-state.db")),
-            signing_key_file: self.keys.join(format!("{zone}.sign.secret")),
-            encryption_key_file: self.keys.join(format!("{zone}.enc.secret")),
-            trust_file: self.root.join("trust.toml"),
-            outboxes: vec![(channel(out_channel), self.outbox(zone))],
-            inboxes: vec![(channel(in_channel), self.inbox(zone))],
-            poll_interval: Duration::from_millis(50),
-        }
-    }
-
-    fn outbox(&self, zone: Zone) -> PathBuf {
-        self.root.join(format!("{zone}/outbox"))
-    }
-
-    fn inbox(&self, zone: Zone) -> PathBuf {
-        self.root.join(format!("{zone}/inbox"))
-    }
-
-    /// What the ferry agents do: move every bundle from one zone's outbox to the other's inbox.
-    fn carry(&self, from: Zone, to: Zone) -> Vec<PathBuf> {
-        let inbox = self.inbox(to);
-        std::fs::create_dir_all(&inbox).unwrap();
-        let mut moved = Vec::new();
-        for entry in std::fs::read_dir(self.outbox(from)).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".owb") && !name.starts_with('.') {
-                let dest = inbox.join(&name);
-                std::fs::rename(entry.path(), &dest).unwrap();
-                moved.push(dest);
-            }
-        }
-        moved
-    }
-}
-
-/// Records what it imported; refuses a status without reason for `refuse-me`; fails once for
-/// `fail-once`.
-#[derive(Default)]
-struct Recorder {
-    seen: Mutex<Vec<(String, usize)>>,
-    failed_once: Mutex<bool>,
-}
-
-impl ImportHandler for Recorder {
-    async fn import(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        message: &InboundMessage,
-    ) -> Result<Disposition, ExchangeError> {
-        let no = message
-            .envelope
-            .message
-            .application_no()
-            .unwrap_or_default()
-            .to_string();
-        if no == "fail-once" {
-            let mut failed = self.failed_once.lock().unwrap();
-            if !*failed {
-                *failed = true;
-                return Err(ExchangeError::Handler("simulated outage".into()));
-            }
-        }
-        // A side effect inside the transaction, to show it commits with the import record.
-        sqlx::query("INSERT INTO seen (application_no) VALUES ($1)")
-            .bind(&no)
-            .execute(&mut **tx)
-            .await?;
-        if no == "refuse-me" {
-            return Ok(Disposition::Refused {
-                reason: "不动产单元不属于本辖区".into(),
-            });
-        }
-        self.seen.lock().unwrap().push((no, message.files.len()));
-        Ok(Disposition::Imported)
-    }
-}
-
-fn status(no: &str) -> Message {
-    Message::ApplicationStatus(ApplicationStatus {
-        application_no: no.into(),
-        status: "accepted".into(),
-        reason: None,
-        requested_materials: vec![],
-        changed_at_ms: 1,
-        received_message_id: None,
-    })
-}
-
-async fn queue(store: &Store, pii: &PiiKeyring, message: Message, files: Vec<OutboundFile>) {
-    let mut tx = store.begin().await.unwrap();
-    ow_exchange::enqueue(
-        &mut tx,
-        pii,
-        &channel("extranet-to-internet"),
-        message,
-        files,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
-
-async fn seen_rows(store: &Store) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM seen")
-        .fetch_one(store.reader())
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn messages_cross_exactly_once_on_every_backend() {
@@ -172,10 +22,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
         let sender_db = ow_store::testing::sqlite();
         let sender_store = sender_db.open().await;
         let receiver_store = db.open().await;
-        sqlx::query("CREATE TABLE seen (application_no TEXT NOT NULL)")
-            .execute(receiver_store.writer())
-            .await
-            .unwrap();
+        create_seen(&receiver_store).await;
         let sender = Exchange::open(
             world.config(Zone::Extranet),
             sender_store.clone(),
@@ -211,7 +58,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
             ow_exchange::enqueue(
                 &mut tx,
                 &pii,
-                &channel("extranet-to-internet"),
+                &common::channel("extranet-to-internet"),
                 status("SQ-rolled-back"),
                 vec![],
             )
@@ -241,7 +88,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
             0,
             "{label}"
         );
-        let carried = world.carry(Zone::Extranet, Zone::Internet);
+        let carried = world.carry(Zone::Extranet, Zone::Internet).await;
         assert_eq!(carried.len(), 1, "{label}");
         let copy = world.root.join("copy.owb");
         std::fs::copy(&carried[0], &copy).unwrap();
@@ -273,7 +120,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
         .await
         .unwrap();
         assert_eq!(sender.pack_pending().await.unwrap(), 1, "{label}");
-        world.carry(Zone::Extranet, Zone::Internet);
+        world.carry(Zone::Extranet, Zone::Internet).await;
         let report = receiver.import_pending(&handler).await.unwrap();
         assert_eq!(report.duplicates, 1, "{label}: {report:?}");
         assert_eq!(seen_rows(&receiver_store).await, 1, "{label}");
@@ -284,7 +131,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
         // A transient failure leaves the bundle for the next round.
         queue(&sender_store, &pii, status("fail-once"), vec![]).await;
         assert_eq!(sender.pack_pending().await.unwrap(), 2, "{label}");
-        world.carry(Zone::Extranet, Zone::Internet);
+        world.carry(Zone::Extranet, Zone::Internet).await;
         let report = receiver.import_pending(&handler).await.unwrap();
         assert_eq!(
             report,
@@ -295,6 +142,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
             },
             "{label}"
         );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let report = receiver.import_pending(&handler).await.unwrap();
         assert_eq!(report.imported, 1, "{label}: {report:?}");
         let reason: Option<String> =
@@ -308,7 +156,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
         // A bundle altered after landing is set aside with a reason, and imports nothing.
         queue(&sender_store, &pii, status("SQ-2"), vec![]).await;
         sender.pack_pending().await.unwrap();
-        let carried = world.carry(Zone::Extranet, Zone::Internet);
+        let carried = world.carry(Zone::Extranet, Zone::Internet).await;
         let mut bytes = std::fs::read(&carried[0]).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;

@@ -407,11 +407,7 @@ pub fn application(
         envelope: Envelope::new(message, ow_store::now_ms()),
         files: files
             .into_iter()
-            .map(|(item, bytes, _)| InboundFile {
-                item,
-                media_type: "application/pdf".into(),
-                bytes,
-            })
+            .map(|(item, bytes, _)| InboundFile::from_bytes(item, "application/pdf", bytes))
             .collect(),
     }
 }

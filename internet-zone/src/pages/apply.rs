@@ -418,6 +418,12 @@ pub async fn upload_materials(
             }
         },
     };
+    let result = match result {
+        Ok(accepted) => applications::check_draft_capacity(&app, &id, &accepted)
+            .await?
+            .map(|()| accepted),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(accepted) => {
             if !applications::add_draft_materials(
