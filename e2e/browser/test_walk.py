@@ -2,7 +2,10 @@
 
 A citizen on a phone-sized screen (390×844) registers, signs in, applies with real PDF and JPEG
 files, makes the mistakes people make and fixes them, and submits. Registrars at 1280×800 sign in
-with password and TOTP and take the case through 受理, 审核, 登簿, 缮证 and 发证. The citizen sees
+with password and TOTP, each landing on the queue of their own stage, and take the case through
+受理, 审核, 登簿, 缮证 and 发证: 审核 and 登簿 with the registrar's opinion (required), 登簿 and 发证
+after a confirmation page; the 审核 registrar opens the photographed ID card in the browser and
+shows the parties' ID numbers in full to compare. The citizen sees
 the timeline, downloads the e-certificate, opens its print page and follows the QR code's link;
 /verify says the new certificate is valid and the seller's old one cancelled.
 
@@ -17,6 +20,7 @@ import json
 import re
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from playwright.sync_api import expect
@@ -223,34 +227,125 @@ def sign_in_staff(person, stack, district: str, role: str, javascript: bool) -> 
     return r
 
 
+# The queue each role lands on after signing in: its own stage(s), not 已提交.
+OWN_QUEUE = {
+    "accept": "待受理",
+    "review": "待审核",
+    "record": "待登簿",
+    "certificate": "待缮证",
+}
+# The registrar's opinion on each step that requires one (审核意见, 登簿意见).
+OPINIONS = {
+    "review": ("审核意见", "申请材料齐全，身份证明与申请人一致，同意登簿。"),
+    "record": ("登簿意见", "经核对登记簿与规则检查，同意登簿。"),
+}
+# The steps that cannot be undone answer with a confirmation page first (登簿, 发证).
+CONFIRMED = {"登簿", "发证（办结）"}
+
+
 def registrars_decide(person, stack, w, application_no: str) -> None:
     steps = [
-        ("accept", "受理", "accepted"),
-        ("review", "审核通过", "reviewed"),
-        ("record", "登簿", "recorded"),
-        ("certificate", "缮证", "certificate_prepared"),
-        ("certificate", "发证（办结）", "completed"),
+        ("accept", "accept", "受理", "accepted"),
+        ("review", "review", "审核通过", "reviewed"),
+        ("record", "record", "登簿", "recorded"),
+        ("certificate", "prepare", "缮证", "certificate_prepared"),
+        ("certificate", "issue", "发证（办结）", "completed"),
     ]
     signed_in: dict[str, Person] = {}
-    for role, button, status in steps:
+    for role, code, button, status in steps:
         if role not in signed_in:
             signed_in[role] = sign_in_staff(person, stack, w["district"], role, w["javascript"])
+            # Each registrar lands on the queue of their own stage.
+            expect(signed_in[role].page.locator("#queue-heading")).to_contain_text(OWN_QUEUE[role])
         r = signed_in[role]
         page = r.page
         on_case = application_no in page.get_by_role("heading", level=1).inner_text()
         if not on_case:
-            r.click(page.get_by_role("navigation").get_by_role("link", name="全部业务"))
+            # The case is in this registrar's own queue, without looking through 全部业务.
+            menu = page.get_by_role("navigation", name="主菜单")
+            r.click(menu.get_by_role("link", name="业务队列"))
             case_link = page.get_by_role("link", name=application_no)
             reload_until(r, lambda: case_link.count() > 0, f"{application_no} in the queue")
+            row = page.locator(f"tr[data-case='{application_no}']")
+            expect(row).to_contain_text(OWN_QUEUE[role])
+            expect(row).not_to_contain_text(w["buyer"][1])
+            r.shot(f"queue-{role}")
             r.click(case_link)
         if role == "accept":
             r.shot("case-received")
+        if role == "review":
+            registrar_checks_identity(r, w)
         if role == "record":
             expect(page.locator("#rules-ok")).to_be_visible()
-        r.click(page.get_by_role("button", name=button, exact=True))
+        form = page.locator(f"#action-{code}")
+        submit = form.get_by_role("button", name=re.compile("^" + re.escape(button) + "…?$"))
+        if role in OPINIONS:
+            label, text = OPINIONS[role]
+            # The opinion is required: without it the form is not sent and nothing happens.
+            r.click(submit)
+            expect(page.locator("#case-status")).not_to_have_attribute("data-status", status)
+            r.fill(form.get_by_label(label), text)
+        r.click(submit)
+        if button in CONFIRMED:
+            # A page of its own, working without JavaScript, says what cannot be undone.
+            expect(page.locator("#confirm-heading")).to_contain_text("确认" + button)
+            expect(page.locator("#case-status")).to_have_count(0)
+            r.shot(f"confirm-{STEP_NAMES[button]}")
+            r.click(page.get_by_role("button", name="确认" + button))
         expect(page.locator("#case-status")).to_have_attribute("data-status", status)
         expect(page.locator(".notice.error")).to_have_count(0)
+        if role in OPINIONS:
+            label, text = OPINIONS[role]
+            history = page.locator(".timeline .opinion").filter(has_text=label)
+            expect(history).to_contain_text(text)
         r.shot(f"case-{STEP_NAMES[button]}")
+
+
+def registrar_checks_identity(r: Person, w) -> None:
+    """The district's registrar opens the photographed ID card in the browser (inline, sandboxed,
+    with its real name) and shows the parties' ID numbers in full to compare them."""
+    page = r.page
+    _, id_number, _ = w["buyer"]
+    ids = page.locator(".party-id")
+    expect(ids.first).to_be_visible()
+    assert id_number not in page.locator("main").inner_text(), "the ID number is shown unmasked"
+
+    card = page.locator("a.material", has_text="身份证明.jpg")
+    expect(card).to_have_attribute("target", "_blank")
+    with page.context.expect_event(
+        "response", predicate=lambda resp: "/materials/" in resp.url
+    ) as answered, page.context.expect_page() as opened:
+        card.click()
+    response = answered.value
+    headers = response.headers
+    assert response.status == 200, response.status
+    assert headers["content-type"] == "image/jpeg", headers
+    assert headers["content-disposition"].startswith("inline; "), headers
+    # The real file name, 身份证明.jpg, percent-encoded.
+    real_name = "filename*=UTF-8''%E8%BA%AB%E4%BB%BD%E8%AF%81%E6%98%8E.jpg"
+    assert real_name in headers["content-disposition"], headers
+    assert "sandbox" in headers["content-security-policy"], headers
+    assert headers["x-content-type-options"] == "nosniff", headers
+    viewer = opened.value
+    viewer.wait_for_load_state("load")
+    # Chromium shows the picture itself, not a download.
+    expect(viewer.locator("img")).to_have_count(1)
+    viewer.screenshot(path=str(r.artifacts / "material-inline.png"))
+    viewer.close()
+
+    # A PDF opens in the browser as well; a download would say attachment.
+    pdf = page.locator("a.material", has_text="存量房买卖合同.pdf")
+    expect(pdf).not_to_have_attribute("download", "")
+    answer = page.request.get(urljoin(page.url, pdf.get_attribute("href")))
+    assert answer.headers["content-type"] == "application/pdf", answer.headers
+    assert answer.headers["content-disposition"].startswith("inline; "), answer.headers
+
+    r.click(page.locator("#show-full-ids"))
+    expect(page.locator("#ids-full")).to_be_visible()
+    expect(ids.filter(has_text=id_number)).to_have_count(1)
+    r.shot("ids-full")
+    r.click(page.get_by_role("link", name="恢复遮蔽显示"))
+    expect(page.locator("#show-full-ids")).to_be_visible()
 
 
 def citizen_gets_certificate(c: Person, browser, stack, unit, application_no: str) -> None:

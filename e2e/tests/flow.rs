@@ -280,7 +280,13 @@ impl Registrar {
     async fn act(&self, no: &str, action: &str, reason: Option<&str>) -> (u16, String) {
         let page = self.case_page(no).await.text().await.unwrap();
         let csrf = csrf_in(&page);
-        let mut form = vec![("csrf", csrf.clone())];
+        // The registrar's opinion (required for 审核 and 登簿), and the confirmation that 登簿
+        // and 发证 ask for on a page of their own.
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("opinion", "材料齐全，同意。".to_owned()),
+            ("confirmed", "yes".to_owned()),
+        ];
         if let Some(reason) = reason {
             form.push(("reason", reason.to_owned()));
         }

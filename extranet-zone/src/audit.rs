@@ -7,7 +7,12 @@
 //! the reason itself, which is personal data) and records the entry's index on the
 //! row. On start the same flush runs, so a crash between commit and append never loses an
 //! entry; a row whose entry did reach the log before the crash is matched by
-//! (agent, case, kind, time) and not appended twice. Checkpoints are signed with the extranet
+//! (agent, case, kind, time) and not appended twice.
+//!
+//! A registrar's opinion is sealed in the database; the entry records only that one was given
+//! ([`OPINION_GIVEN`] in `reason`). A view of personal data in full is an entry of kind
+//! `case.view-personal-data` whose reason names the field kinds (`person-name,id-number`),
+//! never the values. Checkpoints are signed with the extranet
 //! zone signing key; a security officer verifies the folder with `ow_ferrylog::verify_log`.
 
 use std::collections::HashMap;
@@ -96,7 +101,8 @@ impl AuditLog {
     pub async fn flush_pending(&self, store: &Store) -> Result<usize> {
         let mut inner = self.inner.lock().await;
         let rows = sqlx::query(
-            "SELECT id, application_no, staff_id, action, reason, at_ms FROM ext_case_events \
+            "SELECT id, application_no, staff_id, action, reason, at_ms, opinion_sealed \
+             FROM ext_case_events \
              WHERE audit_index IS NULL ORDER BY at_ms, id",
         )
         .fetch_all(store.writer())
@@ -116,6 +122,7 @@ impl AuditLog {
                 let staff: Option<String> = row.try_get("staff_id")?;
                 let action: String = row.try_get("action")?;
                 let reason: Option<String> = row.try_get("reason")?;
+                let opinion: Option<String> = row.try_get("opinion_sealed")?;
                 let at_ms: i64 = row.try_get("at_ms")?;
                 let agent = staff
                     .as_deref()
@@ -128,11 +135,17 @@ impl AuditLog {
                 let time = DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
                 let mut draft = EntryDraft::new(time, agent, ACTION_EVENT);
                 draft.case_id = Some(audit_id(&case));
-                draft.kind = Some(action);
                 // The reason itself is personal data (sealed in the row); the entry holds the
                 // digest of the sealed value, which ties the entry to the row without revealing
-                // it.
-                draft.reason = reason.map(|r| sealed_reason_digest(&r));
+                // it. A full view of the parties records the field kinds it opened instead: a
+                // fixed list, never a value.
+                let digest = if action == crate::cases::VIEW_PERSONAL_DATA {
+                    Some(crate::cases::FULL_VIEW_FIELDS.to_owned())
+                } else {
+                    reason.map(|r| sealed_reason_digest(&r))
+                };
+                draft.kind = Some(action);
+                draft.reason = entry_reason(digest.as_deref(), opinion.is_some());
                 let index = log.append(draft)?;
                 known.insert(key, index);
                 done.push((id, index));
@@ -185,6 +198,27 @@ pub fn sealed_reason_digest(stored: &str) -> String {
     format!("sealed:{}", &blake3::hash(stored.as_bytes()).to_hex()[..32])
 }
 
+/// What an entry's `reason` says after a reason `reason` and, when `opinion_given`, the marker
+/// [`OPINION_GIVEN`]: the log records that an opinion was given, never its text.
+pub fn entry_reason(reason: Option<&str>, opinion_given: bool) -> Option<String> {
+    match (reason, opinion_given) {
+        (None, false) => None,
+        (None, true) => Some(OPINION_GIVEN.to_owned()),
+        (Some(r), false) => Some(audit_reason(r)),
+        (Some(r), true) => {
+            let mut short = audit_reason(r);
+            // Keep room for the marker within the 512 bytes the log accepts.
+            while short.len() + OPINION_GIVEN.len() + 3 > 512 {
+                short.pop();
+            }
+            Some(format!("{short} | {OPINION_GIVEN}"))
+        }
+    }
+}
+
+/// The marker of an entry whose step came with the registrar's opinion.
+pub const OPINION_GIVEN: &str = "opinion-given";
+
 /// A reason as the log accepts it: one line, at most 512 bytes.
 pub fn audit_reason(reason: &str) -> String {
     let one_line: String = reason
@@ -200,4 +234,27 @@ pub fn audit_reason(reason: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_say_an_opinion_was_given_not_what_it_said() {
+        assert_eq!(entry_reason(None, false), None);
+        assert_eq!(entry_reason(None, true).as_deref(), Some(OPINION_GIVEN));
+        assert_eq!(
+            entry_reason(Some("材料不齐"), false).as_deref(),
+            Some("材料不齐")
+        );
+        assert_eq!(
+            entry_reason(Some("材料不齐"), true).as_deref(),
+            Some("材料不齐 | opinion-given")
+        );
+        let long = "很".repeat(400);
+        let r = entry_reason(Some(&long), true).unwrap_or_default();
+        assert!(r.len() <= 512, "{}", r.len());
+        assert!(r.ends_with(OPINION_GIVEN));
+    }
 }

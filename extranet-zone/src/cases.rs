@@ -50,6 +50,8 @@ pub struct Case {
     pub recorded_at_ms: Option<i64>,
     /// The certificate issued.
     pub certificate_number: Option<String>,
+    /// When it was accepted (受理); the time limit counts from here.
+    pub accepted_at_ms: Option<i64>,
 }
 
 impl Case {
@@ -176,6 +178,47 @@ pub struct Event {
     pub at_ms: i64,
     /// Position in the audit log, once appended.
     pub audit_index: Option<i64>,
+    /// The registrar's opinion, sealed ([`open_opinion`] opens it).
+    pub opinion_sealed: Option<String>,
+}
+
+/// The sealing field of opinions (审核意见, 登簿意见, …): they may quote personal data.
+pub const OPINION_FIELD: Field = Field::Other("case-opinion");
+
+/// The event action of a registrar viewing personal data in full (no status change).
+pub const VIEW_PERSONAL_DATA: &str = "case.view-personal-data";
+
+/// The field kinds a full view of the parties opens: the reason of a [`VIEW_PERSONAL_DATA`] event
+/// and of its audit entry (kinds, never values, so the audit log may hold it in clear).
+pub const FULL_VIEW_FIELDS: &str = "person-name,id-number";
+
+fn event_context(event_id: &str) -> String {
+    format!("ext_case_events:{event_id}")
+}
+
+/// Stores `opinion` sealed on event `event_id` (in the caller's transaction).
+pub async fn set_opinion(
+    conn: &mut AnyConnection,
+    pii: &PiiKeyring,
+    event_id: &str,
+    opinion: &str,
+) -> Result<()> {
+    let sealed = db::seal(pii, OPINION_FIELD, &event_context(event_id), opinion);
+    sqlx::query("UPDATE ext_case_events SET opinion_sealed = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(event_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The opinion of `event`, opened; `None` when none was given.
+pub fn open_opinion(pii: &PiiKeyring, event: &Event) -> Result<Option<String>> {
+    event
+        .opinion_sealed
+        .as_deref()
+        .map(|s| db::open(pii, OPINION_FIELD, &event_context(&event.id), s))
+        .transpose()
 }
 
 impl std::fmt::Debug for Event {
@@ -289,7 +332,7 @@ pub async fn seal_stored_reasons(state: &crate::AppState) -> Result<usize> {
 const CASE_COLUMNS: &str = "application_no, district_code, business_type, unit_code, \
     given_certificate_number, price_fen, status, status_reason, requested_materials, \
     submitted_at_ms, received_at_ms, updated_at_ms, old_right_id, new_right_id, recorded_at_ms, \
-    certificate_number";
+    certificate_number, accepted_at_ms";
 
 fn case_of(row: &sqlx::any::AnyRow) -> Result<Case> {
     let status: String = row.try_get("status")?;
@@ -316,6 +359,7 @@ fn case_of(row: &sqlx::any::AnyRow) -> Result<Case> {
         new_right_id: row.try_get("new_right_id")?,
         recorded_at_ms: row.try_get("recorded_at_ms")?,
         certificate_number: row.try_get("certificate_number")?,
+        accepted_at_ms: row.try_get("accepted_at_ms")?,
     })
 }
 
@@ -342,34 +386,125 @@ pub async fn get_any(conn: &mut AnyConnection, no: &str) -> Result<Option<Case>>
     row.as_ref().map(case_of).transpose()
 }
 
-/// The district's cases with `status` (all when `None`), oldest first.
+/// The district's cases in one of `statuses` (all when empty): the oldest first when statuses
+/// are given (a work queue), the newest first otherwise. At most 500.
 pub async fn queue(
     conn: &mut AnyConnection,
     district: &str,
-    status: Option<CaseStatus>,
+    statuses: &[CaseStatus],
 ) -> Result<Vec<Case>> {
-    let rows = match status {
-        Some(s) => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {CASE_COLUMNS} FROM ext_cases WHERE district_code = $1 AND status = $2 \
-                 ORDER BY received_at_ms, application_no LIMIT 500"
-            )))
-            .bind(district)
-            .bind(s.code())
-            .fetch_all(&mut *conn)
-            .await?
+    let rows = if statuses.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CASE_COLUMNS} FROM ext_cases WHERE district_code = $1 \
+             ORDER BY received_at_ms DESC, application_no LIMIT 500"
+        )))
+        .bind(district)
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        // Placeholders $2, $3, … for the statuses; the values are bound, never inlined.
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM ext_cases WHERE district_code = $1 AND status IN ({}) \
+             ORDER BY received_at_ms, application_no LIMIT 500",
+            placeholders(2, statuses.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(district);
+        for s in statuses {
+            q = q.bind(s.code());
         }
-        None => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {CASE_COLUMNS} FROM ext_cases WHERE district_code = $1 \
-                 ORDER BY received_at_ms DESC, application_no LIMIT 500"
-            )))
-            .bind(district)
-            .fetch_all(&mut *conn)
-            .await?
-        }
+        q.fetch_all(&mut *conn).await?
     };
     rows.iter().map(case_of).collect()
+}
+
+/// What a queue row shows beside the case: the unit's location and the applicants (权利人,
+/// or the 义务人 when there are none), opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueExtras {
+    /// 坐落 of the unit, if it is in the register.
+    pub location: Option<String>,
+    /// Applicants' full names (mask before showing).
+    pub applicants: Vec<String>,
+}
+
+/// `$first, $first+1, …` for `n` bound values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// [`QueueExtras`] of each case in `cases`, in the same order (two queries for the whole list).
+pub async fn queue_extras(
+    conn: &mut AnyConnection,
+    pii: &PiiKeyring,
+    cases: &[Case],
+) -> Result<Vec<QueueExtras>> {
+    let mut out = vec![QueueExtras::default(); cases.len()];
+    if cases.is_empty() {
+        return Ok(out);
+    }
+    let units: Vec<&str> = cases
+        .iter()
+        .filter_map(|c| c.unit_code.as_deref())
+        .collect();
+    let mut locations = std::collections::HashMap::new();
+    if !units.is_empty() {
+        let sql = format!(
+            "SELECT unit_code, location FROM ext_units WHERE unit_code IN ({})",
+            placeholders(1, units.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for u in &units {
+            q = q.bind(*u);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let code: String = row.try_get("unit_code")?;
+            let location: String = row.try_get("location")?;
+            locations.insert(code, location);
+        }
+    }
+    let sql = format!(
+        "SELECT application_no, id, role, name_sealed FROM ext_case_parties \
+         WHERE application_no IN ({}) ORDER BY application_no, position",
+        placeholders(1, cases.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for c in cases {
+        q = q.bind(&c.application_no);
+    }
+    let mut buyers: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut sellers: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for row in q.fetch_all(&mut *conn).await? {
+        let no: String = row.try_get("application_no")?;
+        let id: String = row.try_get("id")?;
+        let role: String = row.try_get("role")?;
+        let sealed: String = row.try_get("name_sealed")?;
+        let name = db::open(
+            pii,
+            Field::PersonName,
+            &format!("ext_case_parties:{id}"),
+            &sealed,
+        )?;
+        let side = if role == BUYER {
+            &mut buyers
+        } else {
+            &mut sellers
+        };
+        side.entry(no).or_default().push(name);
+    }
+    for (slot, case) in out.iter_mut().zip(cases) {
+        slot.location = case
+            .unit_code
+            .as_deref()
+            .and_then(|u| locations.get(u).cloned());
+        slot.applicants = buyers
+            .remove(&case.application_no)
+            .or_else(|| sellers.remove(&case.application_no))
+            .unwrap_or_default();
+    }
+    Ok(out)
 }
 
 /// Number of the district's cases per status.
@@ -464,7 +599,7 @@ pub async fn materials(
 pub async fn events(conn: &mut AnyConnection, pii: &PiiKeyring, no: &str) -> Result<Vec<Event>> {
     let rows = sqlx::query(
         "SELECT e.id, e.staff_id, s.display_name, e.action, e.from_status, e.to_status, e.reason, \
-         e.at_ms, e.audit_index FROM ext_case_events e LEFT JOIN ext_staff s ON s.id = e.staff_id \
+         e.at_ms, e.audit_index, e.opinion_sealed FROM ext_case_events e LEFT JOIN ext_staff s ON s.id = e.staff_id \
          WHERE e.application_no = $1 ORDER BY e.at_ms, e.id",
     )
     .bind(no)
@@ -483,6 +618,7 @@ pub async fn events(conn: &mut AnyConnection, pii: &PiiKeyring, no: &str) -> Res
                 to_status: row.try_get("to_status")?,
                 at_ms: row.try_get("at_ms")?,
                 audit_index: row.try_get("audit_index")?,
+                opinion_sealed: row.try_get("opinion_sealed")?,
             })
         })
         .collect()
@@ -535,6 +671,7 @@ pub fn action_zh(action: &str) -> &'static str {
         "case.record" => "登簿",
         "case.prepare-certificate" => "缮证",
         "case.issue" => "发证办结",
+        VIEW_PERSONAL_DATA => "查阅完整姓名和证件号码",
         _ => "其他",
     }
 }

@@ -6,7 +6,8 @@
 //!   extranet zone key) and the exchange with the portal.
 //! - [`router`] and [`serve`]: the HTTP server and the exchange loop, stopping cleanly.
 //! - [`import`]: applications and supplements arriving from the portal ([`import::Importer`]).
-//! - [`staff`], [`workflow`], [`register`], [`rules`], [`certificates`], [`audit`], [`seed`].
+//! - [`staff`], [`workflow`], [`register`], [`rules`], [`certificates`], [`audit`], [`seed`],
+//!   [`deadline`] (time limits in working days).
 //!
 //! See `docs/extranet-zone.md` for roles, workflow, rules, numbering, config keys and the CLI.
 
@@ -15,6 +16,7 @@ pub mod cases;
 pub mod certificates;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod error;
 pub mod exchange;
 pub mod import;

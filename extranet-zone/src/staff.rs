@@ -733,6 +733,7 @@ mod tests {
                     from_status: None,
                     to_status: None,
                     reason: Some(format!("{NAME} {ID} {PHONE}")),
+                    opinion_sealed: None,
                     at_ms: 0,
                     audit_index: None,
                 }
@@ -782,6 +783,7 @@ mod tests {
                 "{:?}",
                 crate::workflow::ActionInput {
                     reason: Some(format!("{NAME} {ID} {PHONE}")),
+                    opinion: Some(format!("{NAME} {ID} {PHONE}")),
                     requested_materials: vec!["tax_receipt".into()],
                 }
             ),

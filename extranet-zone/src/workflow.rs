@@ -38,6 +38,9 @@ pub const CERTIFICATE_ITEM: &str = "certificate.json";
 /// Longest reason accepted, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// Longest opinion accepted, in characters.
+pub const MAX_OPINION_CHARS: usize = 1000;
+
 /// What a registrar does to a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -149,6 +152,29 @@ impl Action {
     pub fn needs_reason(self) -> bool {
         matches!(self, Action::Refuse | Action::RequestSupplement)
     }
+
+    /// The name of the registrar's opinion on this step, e.g. `审核意见`.
+    pub fn opinion_label_zh(self) -> &'static str {
+        match self {
+            Action::Accept => "受理意见",
+            Action::Refuse | Action::RequestSupplement => "内部意见",
+            Action::Review => "审核意见",
+            Action::Record => "登簿意见",
+            Action::PrepareCertificate => "缮证意见",
+            Action::Issue => "发证意见",
+        }
+    }
+
+    /// Whether the step needs the registrar's opinion (审核意见 for 审核, 登簿意见 for 登簿).
+    pub fn needs_opinion(self) -> bool {
+        matches!(self, Action::Review | Action::Record)
+    }
+
+    /// Whether the step cannot be undone and is confirmed on a page of its own first
+    /// (登簿 changes the register; 发证 numbers and signs a certificate).
+    pub fn needs_confirmation(self) -> bool {
+        matches!(self, Action::Record | Action::Issue)
+    }
 }
 
 /// The actions `staff` may take on a case in status `status`.
@@ -166,6 +192,9 @@ pub struct ActionInput {
     pub reason: Option<String>,
     /// For a supplement request: the checklist codes asked for.
     pub requested_materials: Vec<String>,
+    /// The registrar's opinion (required where [`Action::needs_opinion`]); stored sealed with
+    /// the event, never sent to the portal, never written to the audit log.
+    pub opinion: Option<String>,
 }
 
 impl std::fmt::Debug for ActionInput {
@@ -198,6 +227,12 @@ pub enum ActionError {
     /// A supplement request must name checklist items.
     #[error("请勾选需要补正的材料")]
     MaterialsRequired,
+    /// The step needs an opinion, or the one given is too long.
+    #[error("请填写{label}（不超过{MAX_OPINION_CHARS}字）")]
+    OpinionRequired {
+        /// `审核意见`, `登簿意见`, ….
+        label: &'static str,
+    },
     /// The rules refuse it.
     #[error("不符合登簿规则：{}", .0.iter().map(RuleViolation::reason_zh).collect::<Vec<_>>().join("；"))]
     Rules(Vec<RuleViolation>),
@@ -230,20 +265,43 @@ fn clean_reason(reason: Option<&str>) -> Option<String> {
     (!r.is_empty()).then_some(r)
 }
 
-/// Carries out `action` on case `no` for `staff` and returns the new status.
-pub async fn perform(
-    state: &AppState,
+/// An opinion as stored: line breaks kept (as `\n`), other control characters dropped,
+/// trimmed; `None` when nothing is left.
+fn clean_opinion(opinion: Option<&str>) -> Option<String> {
+    let o: String = opinion?
+        .replace("\r\n", "\n")
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
+    let o = o.trim().to_owned();
+    (!o.is_empty()).then_some(o)
+}
+
+/// What an action will do once its input has passed [`check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The status the case moves to.
+    pub to: CaseStatus,
+    /// The reason, cleaned.
+    pub reason: Option<String>,
+    /// The opinion, cleaned.
+    pub opinion: Option<String>,
+    /// For a supplement request: the checklist codes asked for, without duplicates.
+    pub requested: Vec<String>,
+}
+
+/// The checks an action passes before anything is written: the transition, the role, the
+/// reason, the opinion and the supplement list. [`perform`] runs them again inside its
+/// transaction; a confirmation page runs them first, so it never asks to confirm a step that
+/// would be refused for these reasons.
+pub fn check(
+    case: &Case,
     staff: &StaffMember,
-    no: &str,
     action: Action,
-    input: ActionInput,
-) -> Result<CaseStatus, ActionError> {
-    let now = state.now_ms();
+    input: &ActionInput,
+) -> Result<Checked, ActionError> {
     let reason = clean_reason(input.reason.as_deref());
-    let mut tx = state.store.begin().await.map_err(ExtranetError::from)?;
-    let case = cases::get(&mut tx, &staff.district_code, no)
-        .await?
-        .ok_or(ActionError::NotFound)?;
+    let opinion = clean_opinion(input.opinion.as_deref());
     let from = case.status;
     // 发证 needs 缮证: a recorded case of a business that issues a certificate must be prepared
     // first (an unknown business code gets the certificate flow, the strict one).
@@ -255,18 +313,19 @@ pub async fn perform(
     if !staff.has(role) {
         return Err(ActionError::Forbidden { role });
     }
-    if action.needs_reason()
-        && reason
-            .as_ref()
-            .is_none_or(|r| r.chars().count() > MAX_REASON_CHARS)
-    {
+    let reason_too_long = reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS);
+    if reason_too_long || (action.needs_reason() && reason.is_none()) {
         return Err(ActionError::ReasonRequired);
     }
-    if reason
+    let opinion_too_long = opinion
         .as_ref()
-        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
-    {
-        return Err(ActionError::ReasonRequired);
+        .is_some_and(|o| o.chars().count() > MAX_OPINION_CHARS);
+    if opinion_too_long || (action.needs_opinion() && opinion.is_none()) {
+        return Err(ActionError::OpinionRequired {
+            label: action.opinion_label_zh(),
+        });
     }
     let mut requested = Vec::new();
     if action == Action::RequestSupplement {
@@ -282,6 +341,34 @@ pub async fn perform(
             return Err(ActionError::MaterialsRequired);
         }
     }
+    Ok(Checked {
+        to,
+        reason,
+        opinion,
+        requested,
+    })
+}
+
+/// Carries out `action` on case `no` for `staff` and returns the new status.
+pub async fn perform(
+    state: &AppState,
+    staff: &StaffMember,
+    no: &str,
+    action: Action,
+    input: ActionInput,
+) -> Result<CaseStatus, ActionError> {
+    let now = state.now_ms();
+    let mut tx = state.store.begin().await.map_err(ExtranetError::from)?;
+    let case = cases::get(&mut tx, &staff.district_code, no)
+        .await?
+        .ok_or(ActionError::NotFound)?;
+    let from = case.status;
+    let Checked {
+        to,
+        reason,
+        opinion,
+        requested,
+    } = check(&case, staff, action, &input)?;
     match action {
         Action::Record => record(state, &mut tx, staff, &case, now).await?,
         Action::Issue => issue(state, &mut tx, staff, &case, now).await?,
@@ -302,7 +389,14 @@ pub async fn perform(
     if updated.rows_affected() != 1 {
         return Err(ActionError::Conflict);
     }
-    cases::insert_event(
+    if action == Action::Accept {
+        sqlx::query("UPDATE ext_cases SET accepted_at_ms = $1 WHERE application_no = $2")
+            .bind(now)
+            .bind(no)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let event_id = cases::insert_event(
         &mut tx,
         &state.pii,
         no,
@@ -315,6 +409,9 @@ pub async fn perform(
         now,
     )
     .await?;
+    if let Some(opinion) = &opinion {
+        cases::set_opinion(&mut tx, &state.pii, &event_id, opinion).await?;
+    }
     exchange::enqueue(
         &mut tx,
         &state.pii,

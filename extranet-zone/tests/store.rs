@@ -21,6 +21,14 @@ async fn staff(state: &AppState, username: &str) -> ow_extranet::staff::StaffMem
         .unwrap()
 }
 
+/// The input of a step with the opinion the registrar types for it.
+fn opinion(action: Action) -> ActionInput {
+    ActionInput {
+        opinion: Some(format!("{action:?}：材料齐全，同意。")),
+        ..ActionInput::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflow_and_numbering_on_every_backend() {
     let mut seen = Vec::new();
@@ -92,15 +100,60 @@ async fn workflow_and_numbering_on_every_backend() {
             .await
             .unwrap_err();
         assert!(matches!(err, ActionError::NotFound), "{backend}: {err}");
+        // The queue of a stage, with the applicant and the address, on this backend.
+        let mut conn = state.store.reader().acquire().await.unwrap();
+        let queued = ow_extranet::cases::queue(
+            &mut conn,
+            "370781",
+            &[
+                ow_domain::CaseStatus::Submitted,
+                ow_domain::CaseStatus::Accepted,
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(queued.len(), 1, "{backend}");
+        assert_eq!(queued[0].accepted_at_ms, None, "{backend}");
+        let extras = ow_extranet::cases::queue_extras(&mut conn, &state.pii, &queued)
+            .await
+            .unwrap();
+        assert_eq!(
+            extras[0].applicants,
+            [seed.demo_buyers[0].name.clone()],
+            "{backend}"
+        );
+        assert_eq!(
+            extras[0].location.as_deref(),
+            Some(unit.location.as_str()),
+            "{backend}"
+        );
+        drop(conn);
+        // 审核 needs 审核意见.
+        let s = staff(&state, "qz-accept").await;
+        workflow::perform(&state, &s, "B1", Action::Accept, ActionInput::default())
+            .await
+            .unwrap();
+        let s = staff(&state, "qz-review").await;
+        let err = workflow::perform(&state, &s, "B1", Action::Review, ActionInput::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ActionError::OpinionRequired {
+                    label: "审核意见"
+                }
+            ),
+            "{backend}: {err}"
+        );
         for (who, action) in [
-            ("qz-accept", Action::Accept),
             ("qz-review", Action::Review),
             ("qz-record", Action::Record),
             ("qz-cert", Action::PrepareCertificate),
             ("qz-cert", Action::Issue),
         ] {
             let s = staff(&state, who).await;
-            workflow::perform(&state, &s, "B1", action, ActionInput::default())
+            workflow::perform(&state, &s, "B1", action, opinion(action))
                 .await
                 .unwrap_or_else(|e| panic!("{backend} {who} {action:?}: {e}"));
         }
@@ -109,6 +162,21 @@ async fn workflow_and_numbering_on_every_backend() {
             .await
             .unwrap()
             .unwrap();
+        assert!(case.accepted_at_ms.is_some(), "{backend}");
+        // Opinions are stored sealed with their events and open again.
+        let events = ow_extranet::cases::events(&mut conn, "B1").await.unwrap();
+        let review = events.iter().find(|e| e.action == "case.review").unwrap();
+        let sealed = review.opinion_sealed.clone().unwrap();
+        assert!(!sealed.contains("材料齐全"), "{backend}: sealed at rest");
+        assert_eq!(
+            ow_extranet::cases::open_opinion(&state.pii, review)
+                .unwrap()
+                .as_deref(),
+            Some("Review：材料齐全，同意。"),
+            "{backend}"
+        );
+        let accept = events.iter().find(|e| e.action == "case.accept").unwrap();
+        assert_eq!(accept.opinion_sealed, None, "{backend}");
         let number = case.certificate_number.unwrap();
         assert!(
             number.ends_with("青州市不动产权第0000001号"),
@@ -191,12 +259,12 @@ async fn workflow_and_numbering_on_every_backend() {
             .unwrap();
         for (who, action) in [("qz-accept", Action::Accept), ("qz-review", Action::Review)] {
             let s = staff(&state, who).await;
-            workflow::perform(&state, &s, "B2", action, ActionInput::default())
+            workflow::perform(&state, &s, "B2", action, opinion(action))
                 .await
                 .unwrap();
         }
         let s = staff(&state, "qz-record").await;
-        let err = workflow::perform(&state, &s, "B2", Action::Record, ActionInput::default())
+        let err = workflow::perform(&state, &s, "B2", Action::Record, opinion(Action::Record))
             .await
             .unwrap_err();
         assert!(

@@ -57,6 +57,8 @@ pub struct FerryConfig {
     pub send: Vec<SendConfig>,
     /// Receiving agents: gateway folder → inbox.
     pub receive: Vec<ReceiveConfig>,
+    /// Offline-media routes: `ow-ferry media export` / `media import` ([`crate::media`]).
+    pub media: Vec<crate::media::MediaRoute>,
 }
 
 /// Where the zone's keys are.
@@ -158,6 +160,8 @@ struct RawConfig {
     send: Vec<RawSend>,
     #[serde(default)]
     receive: Vec<RawReceive>,
+    #[serde(default)]
+    media: Vec<crate::media::config::RawMedia>,
 }
 
 #[derive(Deserialize)]
@@ -392,7 +396,12 @@ impl FerryConfig {
                 max_clock_skew: chrono::Duration::seconds(i64::from(r.max_clock_skew_s)),
             });
         }
+        let media = crate::media::config::resolve_routes(
+            raw.media, raw.zone, &data_dir, &resolve, &mut names, &send,
+        )
+        .map_err(|(setting, problem)| invalid(setting, problem))?;
         Ok(Self {
+            media,
             zone: raw.zone,
             keys: KeysConfig {
                 signing_key: resolve(&raw.keys.signing_key),
@@ -429,7 +438,7 @@ impl FerryConfig {
     }
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

@@ -196,10 +196,20 @@ pub fn move_file(src: &Path, dest: &Path) -> io::Result<()> {
 
 /// Writes `reason` as pretty JSON beside a set-aside or quarantined file (`<file>.reason`), durably,
 /// and syncs the folder. Returns the reason file's path.
+///
+/// The JSON is written under the hidden temporary name first and renamed into place, so an
+/// operator or a tool reading `<file>.reason` sees the whole reason or none, never a prefix.
 pub fn write_reason(file: &Path, reason: &serde_json::Value) -> io::Result<PathBuf> {
     let path = PathBuf::from(format!("{}{REASON_SUFFIX}", file.display()));
-    crate::intake::write_new(&path, format!("{reason:#}\n").as_bytes())?;
-    fsync_dir(file.parent().unwrap_or(Path::new(".")))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad file name"))?;
+    let temp = dir.join(temp_name(name));
+    crate::intake::write_new(&temp, format!("{reason:#}\n").as_bytes())?;
+    fs::rename(&temp, &path)?;
+    fsync_dir(dir)?;
     Ok(path)
 }
 

@@ -16,6 +16,7 @@
 //! * [`policy`]: what a receiving channel accepts (limits, clock skew, kinds), shared by the agent
 //!   and `ow-ferry verify --config`.
 //! * [`audit`]: one tamper-evident ferry log per agent.
+//! * [`media`]: offline media — a channel's bundles on a disc as a signed BagIt bag, and back.
 //! * [`ops`]: `inspect`, `verify` and `status` for operators and tests.
 
 pub mod agent;
@@ -26,6 +27,7 @@ pub mod dropfolder;
 pub mod holds;
 pub mod intake;
 pub mod manifests;
+pub mod media;
 pub mod ops;
 pub mod pack;
 pub mod policy;

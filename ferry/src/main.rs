@@ -80,6 +80,43 @@ enum Command {
     /// Audit a ferry log: verify, search, prove inclusion.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Offline media: write pending bundles onto a disc, or import one (docs/offline-media.md).
+    #[command(subcommand)]
+    Media(MediaCommand),
+}
+
+#[derive(Subcommand)]
+enum MediaCommand {
+    /// Write the pending bundles of a media route's outbox onto a disc (a folder: the staging
+    /// area of the burner, or a mounted blank medium) as a signed BagIt bag. Bundles that do not
+    /// fit stay pending for the next disc. Prints a JSON summary.
+    Export {
+        /// The zone's ferry configuration (TOML) with a [[media]] route that exports.
+        #[arg(long)]
+        config: PathBuf,
+        /// The channel to export (needed when several media routes export).
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// The disc's folder: absent or empty.
+        #[arg(long)]
+        disc: PathBuf,
+        /// Capacity of one disc: bytes, or e.g. 4.7G, 25G, 100G (powers of 1000).
+        #[arg(long, value_parser = ow_ferry::media::parse_capacity)]
+        capacity: Option<u64>,
+    },
+    /// Check a disc completely and land its bundles exactly once, through the receiving agent's
+    /// verification and landing. A refused disc imports nothing; exit status 1 and the reason.
+    Import {
+        /// The zone's ferry configuration (TOML) with a [[media]] route that imports.
+        #[arg(long)]
+        config: PathBuf,
+        /// The channel to import (needed when several media routes import).
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// The disc's folder (its mount point).
+        #[arg(long)]
+        disc: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -196,7 +233,7 @@ struct ShowArgs {
     #[arg(long)]
     case_id: Option<String>,
     /// Only this event (queued, sent, received, landed, rejected, imported, media-exported,
-    /// media-imported, gap, started, stopped).
+    /// media-imported, media-refused, gap, started, stopped).
     #[arg(long)]
     event: Option<String>,
     /// JSON lines instead of a table.
@@ -287,6 +324,46 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Log(command) => log_command(command),
+        Command::Media(command) => media_command(command),
+    }
+}
+
+fn media_command(command: MediaCommand) -> Result<ExitCode> {
+    use ow_ferry::media::{self, MediaError};
+    let runtime = tokio_runtime()?;
+    let outcome = match command {
+        MediaCommand::Export {
+            config,
+            channel,
+            disc,
+            capacity,
+        } => {
+            let config = FerryConfig::load(&config)?;
+            runtime
+                .block_on(media::run_export(&config, channel, &disc, capacity))
+                .map(|report| serde_json::to_string_pretty(&report))
+        }
+        MediaCommand::Import {
+            config,
+            channel,
+            disc,
+        } => {
+            let config = FerryConfig::load(&config)?;
+            runtime
+                .block_on(media::run_import(&config, channel, &disc))
+                .map(|report| serde_json::to_string_pretty(&report))
+        }
+    };
+    match outcome {
+        Ok(json) => {
+            println!("{}", json?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refused @ MediaError::Refused { .. }) => {
+            eprintln!("{refused}");
+            Ok(ExitCode::from(1))
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

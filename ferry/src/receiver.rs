@@ -874,6 +874,12 @@ impl Receiver {
         Ok(())
     }
 
+    /// Gives the agent's ferry log back without logging a stop (offline media log the import
+    /// of a disc after its bundles landed, in the same log; [`crate::media`]).
+    pub(crate) fn into_log(self) -> AgentLog {
+        self.log
+    }
+
     /// Logs the start.
     pub fn log_start(&mut self) -> Result<(), AgentError> {
         self.log.agent_event(Event::Started, None)?;

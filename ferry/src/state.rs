@@ -316,25 +316,15 @@ impl FerryState {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for landed in batch {
-            sqlx::query(
-                "INSERT INTO rx_landed \
-                 (channel, sequence, bundle_id, digest, prev_digest, file_name, bytes, landed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&landed.channel)
-            .bind(sequence_text(landed.sequence))
-            .bind(&landed.bundle_id)
-            .bind(&landed.digest)
-            .bind(&landed.prev_digest)
-            .bind(&landed.file_name)
-            .bind(to_i64(landed.bytes))
-            .bind(landed.landed_at.to_rfc3339())
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_landed(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The pool, for the offline-media tables ([`crate::media`]), whose rows commit in the same
+    /// transaction as the landed or sent rows they account for.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Number of bundles landed on a channel.
@@ -395,20 +385,7 @@ impl FerryState {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for sent in batch {
-            sqlx::query(
-                "INSERT INTO tx_sent (bundle_id, channel, sequence, digest, bytes, sent_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bundle_id) DO NOTHING",
-            )
-            .bind(&sent.bundle_id)
-            .bind(&sent.channel)
-            .bind(sequence_text(sent.sequence))
-            .bind(&sent.digest)
-            .bind(to_i64(sent.bytes))
-            .bind(sent.sent_at.to_rfc3339())
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_sent(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -550,6 +527,53 @@ impl FerryState {
         }
         Ok(held)
     }
+}
+
+/// Inserts landed rows inside a caller's transaction (a bundle id or sequence lands once).
+pub(crate) async fn insert_landed(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &[Landed],
+) -> Result<(), StateError> {
+    for landed in batch {
+        sqlx::query(
+            "INSERT INTO rx_landed \
+             (channel, sequence, bundle_id, digest, prev_digest, file_name, bytes, landed_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&landed.channel)
+        .bind(sequence_text(landed.sequence))
+        .bind(&landed.bundle_id)
+        .bind(&landed.digest)
+        .bind(&landed.prev_digest)
+        .bind(&landed.file_name)
+        .bind(to_i64(landed.bytes))
+        .bind(landed.landed_at.to_rfc3339())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts sent rows inside a caller's transaction (a bundle sent twice keeps its first record).
+pub(crate) async fn insert_sent(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &[Sent],
+) -> Result<(), StateError> {
+    for sent in batch {
+        sqlx::query(
+            "INSERT INTO tx_sent (bundle_id, channel, sequence, digest, bytes, sent_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bundle_id) DO NOTHING",
+        )
+        .bind(&sent.bundle_id)
+        .bind(&sent.channel)
+        .bind(sequence_text(sent.sequence))
+        .bind(&sent.digest)
+        .bind(to_i64(sent.bytes))
+        .bind(sent.sent_at.to_rfc3339())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, sqlx::Error> {

@@ -33,18 +33,24 @@ use crate::util::BEIJING;
 pub struct RegisterInput {
     /// 姓名.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub name: String,
     /// 身份证号码 (18 characters, GB 11643 check digit).
     #[serde(default)]
+    #[schema(max_length = 32, example = "11010519491231002X")]
     pub id_number: String,
     /// 手机号码.
     #[serde(default)]
+    #[schema(max_length = 32, example = "13800138000")]
     pub phone: String,
-    /// 密码.
+    /// 密码 (the portal's password policy: by default 10 to 128 characters of at least three
+    /// kinds among lower-case and upper-case letters, digits and symbols).
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub password: String,
-    /// 确认密码.
+    /// 确认密码 (the same again).
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub password_confirm: String,
 }
 

@@ -1,14 +1,22 @@
 //! The JSON API under `/api/v1`: the same session cookie as the pages, `X-CSRF-Token` on every
-//! write made with a session, errors as `application/problem+json` ([`ApiProblem`]).
-//! Described by the OpenAPI document at `/api/v1/openapi.json` ([`crate::openapi`]).
+//! write made with a session, errors as `application/problem+json` ([`ApiProblem`]) in Chinese,
+//! including those of the request's shape: [`ApiJson`], [`ApiMultipart`] and [`ApiPath`] turn
+//! axum's plain-text rejections into 400, 413 and 415 problems, and an unsupported method is a
+//! 405 problem. Described by the OpenAPI document at `/api/v1/openapi.json`
+//! ([`crate::openapi`]); a test runs schemathesis against the running portal to keep the two
+//! in agreement.
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use ow_web::problem::ApiProblem;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -68,8 +76,145 @@ fn validation(errors: Vec<FieldError>) -> Response {
 fn upload_problem(e: MultipartError) -> ApiProblem {
     match e {
         MultipartError::Upload(u) => ApiProblem::from(u),
+        MultipartError::TooLarge => too_large(),
         MultipartError::Malformed(m) => ApiProblem::bad_request(m),
     }
+}
+
+/// 413: the request body is over the limit.
+pub fn too_large() -> ApiProblem {
+    ApiProblem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "请求内容过大：请压缩或拆分上传的文件后重试",
+    )
+}
+
+/// 415: the body is not of the media type the operation takes.
+fn unsupported_media_type(expected: &str) -> ApiProblem {
+    ApiProblem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("请求内容类型不正确：请以 {expected} 提交"),
+    )
+}
+
+/// The problem for a JSON body axum could not take.
+pub fn json_problem(rejection: JsonRejection) -> ApiProblem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
+    }
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => unsupported_media_type("application/json"),
+        JsonRejection::JsonSyntaxError(e) => ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request.json_syntax",
+            "请求内容不是有效的 JSON，请检查格式后重试",
+        )
+        .with_detail(e.body_text()),
+        JsonRejection::JsonDataError(e) => ApiProblem::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request.json_fields",
+            "JSON 缺少必填字段或字段类型不对，请对照接口文档 /api/v1/openapi.json 修改",
+        )
+        .with_detail(e.body_text()),
+        other => ApiProblem::bad_request("请求内容无法读取，请重试").with_detail(other.body_text()),
+    }
+}
+
+/// `Json<T>` whose rejections are problems: 415 without `Content-Type: application/json`,
+/// 400 for malformed JSON or missing and mistyped fields, 413 over the body limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiProblem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+/// `Multipart` whose rejection (not `multipart/form-data`, or no boundary) is a 415 problem.
+pub struct ApiMultipart(pub Multipart);
+
+impl<S> FromRequest<S> for ApiMultipart
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiProblem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Multipart::from_request(req, state)
+            .await
+            .map(ApiMultipart)
+            .map_err(|r: MultipartRejection| {
+                unsupported_media_type("multipart/form-data").with_detail(r.body_text())
+            })
+    }
+}
+
+/// `Path<T>` whose rejection (a segment that is not valid UTF-8 once decoded) is 404: such a
+/// value cannot name anything.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiProblem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|_: PathRejection| ApiProblem::not_found())
+    }
+}
+
+/// 405 for a method an API path does not serve (axum adds the `Allow` header).
+async fn method_not_allowed() -> ApiProblem {
+    ApiProblem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "该接口不支持此请求方法，请查看 /api/v1/openapi.json",
+    )
+}
+
+/// Longest accepted values of the JSON fields, in characters (the document states them as
+/// `maxLength`; a longer value is a 422 field error).
+pub mod limits {
+    /// `login` of [`super::LoginRequest`].
+    pub const LOGIN: usize = 64;
+    /// Passwords (the policy's `password.max_length` is at most this).
+    pub const PASSWORD: usize = 1024;
+    /// Names.
+    pub const NAME: usize = 64;
+    /// ID numbers.
+    pub const ID_NUMBER: usize = 32;
+    /// Phone numbers.
+    pub const PHONE: usize = 32;
+    /// Certificate numbers.
+    pub const CERTIFICATE_NUMBER: usize = 64;
+    /// Verification codes.
+    pub const CODE: usize = 32;
+}
+
+/// A 422 field error for each `(field, value, max)` longer than `max` characters.
+fn over_long(fields: &[(&str, &str, usize)]) -> Vec<FieldError> {
+    fields
+        .iter()
+        .filter(|(_, value, max)| value.chars().count() > *max)
+        .map(|(field, _, max)| FieldError::new(*field, format!("内容过长：最多{max}个字符")))
+        .collect()
 }
 
 type ApiResult = Result<Response, ApiProblem>;
@@ -78,8 +223,10 @@ type ApiResult = Result<Response, ApiProblem>;
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// ID number or phone.
+    #[schema(max_length = 64)]
     pub login: String,
     /// Password.
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
@@ -167,9 +314,15 @@ pub struct SupplementResponse {
 /// Verification request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyRequest {
-    /// 证书编号.
+    /// 证书编号, e.g. `鲁(2026)青州市不动产权第0000123号` (full-width brackets accepted).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        example = "鲁(2026)青州市不动产权第0000123号"
+    )]
     pub certificate_number: String,
-    /// 验证码.
+    /// 验证码: ten letters and digits, e.g. `7KQ4M-X9PTB`; case, spaces and hyphens ignored.
+    #[schema(min_length = 1, max_length = 32, example = "7KQ4M-X9PTB")]
     pub code: String,
 }
 
@@ -212,7 +365,24 @@ impl std::fmt::Debug for SupplementUpload {
 /// `POST /api/v1/register`.
 #[utoipa::path(post, path = "/api/v1/register", tag = "accounts", request_body = RegisterInput,
     responses((status = 202, body = RegisterResponse), (status = 422, body = ValidationProblem), (status = 429, body = ProblemBody), (status = 503, body = ProblemBody)))]
-pub async fn register(State(app): State<AppState>, Json(input): Json<RegisterInput>) -> ApiResult {
+pub async fn register(
+    State(app): State<AppState>,
+    ApiJson(input): ApiJson<RegisterInput>,
+) -> ApiResult {
+    let errors = over_long(&[
+        ("name", &input.name, limits::NAME),
+        ("id_number", &input.id_number, limits::ID_NUMBER),
+        ("phone", &input.phone, limits::PHONE),
+        ("password", &input.password, limits::PASSWORD),
+        (
+            "password_confirm",
+            &input.password_confirm,
+            limits::PASSWORD,
+        ),
+    ]);
+    if !errors.is_empty() {
+        return Ok(validation(errors));
+    }
     match accounts::register(&app, &input, ow_store::now_ms()).await {
         Ok(_) => Ok((
             StatusCode::ACCEPTED,
@@ -231,8 +401,17 @@ pub async fn register(State(app): State<AppState>, Json(input): Json<RegisterInp
 
 /// `POST /api/v1/login`.
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ProblemBody), (status = 429, body = ProblemBody)))]
-pub async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult {
+    responses((status = 200, body = LoginResponse), (status = 401, body = ProblemBody),
+        (status = 422, body = ValidationProblem, description = "a value over its maxLength"),
+        (status = 429, body = ProblemBody)))]
+pub async fn login(State(app): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult {
+    let errors = over_long(&[
+        ("login", &req.login, limits::LOGIN),
+        ("password", &req.password, limits::PASSWORD),
+    ]);
+    if !errors.is_empty() {
+        return Ok(validation(errors));
+    }
     match accounts::login(&app, &req.login, &req.password, chrono::Utc::now()).await {
         Ok(s) => {
             let mut r = Json(LoginResponse {
@@ -327,7 +506,7 @@ pub async fn list_applications(
 pub async fn get_application(
     State(app): State<AppState>,
     ApiCitizen(s): ApiCitizen,
-    Path(no): Path<String>,
+    ApiPath(no): ApiPath<String>,
 ) -> ApiResult {
     let row = applications::get_application(&app, &s.account_id, &no)
         .await?
@@ -346,7 +525,7 @@ pub async fn create_application(
     State(app): State<AppState>,
     ApiCitizen(s): ApiCitizen,
     headers: HeaderMap,
-    mp: Multipart,
+    ApiMultipart(mp): ApiMultipart,
 ) -> ApiResult {
     check_api_csrf(&s, &headers)?;
     let (fields, files) = read_multipart(mp, app.upload_limits.max_file_bytes)
@@ -404,14 +583,15 @@ pub async fn create_application(
 #[utoipa::path(post, path = "/api/v1/applications/{no}/supplements", tag = "applications",
     params(("no" = String, Path, description = "申请编号"), ("X-CSRF-Token" = String, Header, description = "the session's CSRF token")),
     request_body(content = SupplementUpload, content_type = "multipart/form-data"),
-    responses((status = 201, body = SupplementResponse), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody),
-        (status = 422, body = ValidationProblem)))]
+    responses((status = 201, body = SupplementResponse), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody, description = "no or wrong X-CSRF-Token"),
+        (status = 404, body = ProblemBody), (status = 422, body = ValidationProblem)))]
 pub async fn supplement(
     State(app): State<AppState>,
     ApiCitizen(s): ApiCitizen,
     headers: HeaderMap,
-    Path(no): Path<String>,
-    mp: Multipart,
+    ApiPath(no): ApiPath<String>,
+    ApiMultipart(mp): ApiMultipart,
 ) -> ApiResult {
     check_api_csrf(&s, &headers)?;
     if applications::get_application(&app, &s.account_id, &no)
@@ -474,7 +654,7 @@ pub async fn list_certificates(
 pub async fn download_certificate(
     State(app): State<AppState>,
     ApiCitizen(s): ApiCitizen,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
     let signed = certificates::get_signed(&app, &s.account_id, &id)
         .await?
@@ -496,10 +676,36 @@ pub async fn download_certificate(
 /// `POST /api/v1/verify`: public check of a certificate number and verification code.
 #[utoipa::path(post, path = "/api/v1/verify", tag = "verify", request_body = VerifyRequest,
     responses((status = 200, body = VerifyResult), (status = 422, body = ValidationProblem), (status = 429, body = ProblemBody)))]
-pub async fn verify(State(app): State<AppState>, Json(req): Json<VerifyRequest>) -> ApiResult {
+pub async fn verify(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> ApiResult {
+    let errors = over_long(&[
+        (
+            "certificate_number",
+            &req.certificate_number,
+            limits::CERTIFICATE_NUMBER,
+        ),
+        ("code", &req.code, limits::CODE),
+    ]);
+    if !errors.is_empty() {
+        return Ok(validation(errors));
+    }
     match certificates::verify_code(&app, &req.certificate_number, &req.code).await? {
         Ok(r) => Ok(Json(r).into_response()),
-        Err(errors) => Ok(validation(errors)),
+        // The portal's form calls the number `cert`; the API calls it `certificate_number`.
+        Err(errors) => Ok(validation(
+            errors
+                .into_iter()
+                .map(|e| {
+                    if e.field == "cert" {
+                        FieldError::new("certificate_number", e.message)
+                    } else {
+                        e
+                    }
+                })
+                .collect(),
+        )),
     }
 }
 
@@ -507,7 +713,7 @@ pub async fn verify(State(app): State<AppState>, Json(req): Json<VerifyRequest>)
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "this document", content_type = "application/json")))]
 pub async fn openapi_json() -> Response {
-    Json(crate::openapi::document()).into_response()
+    Json(crate::openapi::document_json()).into_response()
 }
 
 /// Builds a router while recording each (method, path), so tests can compare the routes with
@@ -569,8 +775,11 @@ fn build(upload_limit: usize) -> RouteRecorder {
 }
 
 /// The API routes (state still to be given); multipart routes accept `upload_limit` bytes.
+/// A method a path does not serve is a 405 problem.
 pub fn routes(upload_limit: usize) -> Router<AppState> {
-    build(upload_limit).router
+    build(upload_limit)
+        .router
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// Every (method, path) the API serves, lower-case method.

@@ -249,7 +249,9 @@ pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Respo
 pub enum MultipartError {
     /// A file was refused (type, size, count).
     Upload(UploadError),
-    /// The body is malformed or over the request limit.
+    /// The whole body is over the request limit (413).
+    TooLarge,
+    /// The body is malformed.
     Malformed(String),
 }
 
@@ -258,6 +260,7 @@ impl MultipartError {
     pub fn message_zh(&self) -> String {
         match self {
             MultipartError::Upload(e) => e.message_zh(),
+            MultipartError::TooLarge => "上传的文件总大小超过限制，请压缩文件或分批上传".to_owned(),
             MultipartError::Malformed(m) => m.clone(),
         }
     }
@@ -275,7 +278,7 @@ pub async fn read_multipart(
     let mut files = Vec::new();
     let malformed = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            MultipartError::Malformed("上传的文件总大小超过限制，请压缩文件或分批上传".to_owned())
+            MultipartError::TooLarge
         } else {
             MultipartError::Malformed("上传内容不完整或格式不正确，请重新选择文件上传".to_owned())
         }

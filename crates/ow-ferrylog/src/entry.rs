@@ -52,6 +52,8 @@ pub enum Event {
     MediaExported,
     /// A bundle was read from offline media.
     MediaImported,
+    /// A disc was refused as a whole (`reason` holds the code and message).
+    MediaRefused,
     /// A gap in a channel's sequence numbers was seen (`reason` holds the missing range).
     Gap,
     /// The agent started.
@@ -75,6 +77,7 @@ impl Event {
             Event::Imported => "imported",
             Event::MediaExported => "media-exported",
             Event::MediaImported => "media-imported",
+            Event::MediaRefused => "media-refused",
             Event::Gap => "gap",
             Event::Started => "started",
             Event::Stopped => "stopped",
@@ -83,7 +86,7 @@ impl Event {
     }
 
     /// All events, in declaration order.
-    pub const ALL: [Event; 12] = [
+    pub const ALL: [Event; 13] = [
         Event::Queued,
         Event::Sent,
         Event::Received,
@@ -92,6 +95,7 @@ impl Event {
         Event::Imported,
         Event::MediaExported,
         Event::MediaImported,
+        Event::MediaRefused,
         Event::Gap,
         Event::Started,
         Event::Stopped,

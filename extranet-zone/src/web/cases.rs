@@ -1,4 +1,10 @@
 //! One case: its page and the registrar's actions on it.
+//!
+//! Each action form carries the registrar's opinion (审核意见 and 登簿意见 required). 登簿 and
+//! 发证 cannot be undone: their forms first answer with a confirmation page (plain HTML, no
+//! JavaScript) whose own form carries `confirmed=yes`. Names and ID numbers are masked; a
+//! registrar of the district opens them in full (`?ids=full`) to compare them with the uploaded
+//! ID card, and each such view is an event in the case history and the audit log.
 
 use askama::Template;
 use axum::Form;
@@ -10,15 +16,29 @@ use axum::routing::{get, post};
 use ow_domain::{BusinessType, CaseStatus};
 use serde::Deserialize;
 
+use super::materials::opens_inline;
+use super::queues::stage_label_zh;
 use super::{
     Authed, Layout, PageError, PartyView, authed, check_form_csrf, field, fields, fmt_ms,
     id_type_zh, internal, redirect, render, render_status, url_encode, yuan,
 };
 use crate::AppState;
-use crate::cases;
+use crate::cases::{self, Case};
+use crate::deadline::{self, Deadline};
 use crate::register;
 use crate::rules::{self, RuleViolation};
+use crate::staff::{Role, StaffMember};
 use crate::workflow::{self, Action, ActionError, ActionInput};
+
+use crate::cases::FULL_VIEW_FIELDS;
+
+/// Whether `staff` may see the parties of their district's cases in full: registrars (any
+/// workflow role); a district admin alone may not.
+pub fn may_view_in_full(staff: &StaffMember) -> bool {
+    [Role::Accept, Role::Review, Role::Record, Role::Certificate]
+        .into_iter()
+        .any(|r| staff.has(r))
+}
 
 /// The routes of this part of the back office.
 pub(super) fn routes() -> Router<AppState> {
@@ -29,6 +49,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 struct MaterialView {
     id: String,
+    inline: bool,
     checklist: String,
     file_name: String,
     media_type: String,
@@ -43,6 +64,8 @@ struct EventView {
     what: &'static str,
     to: String,
     reason: String,
+    opinion_label: &'static str,
+    opinion: String,
     audit: String,
 }
 
@@ -53,6 +76,9 @@ struct ActionView {
     supplement: bool,
     danger: bool,
     prefill: String,
+    opinion_label: &'static str,
+    opinion_required: bool,
+    confirm: bool,
 }
 
 struct ChecklistItem {
@@ -69,6 +95,7 @@ struct CasePage {
     business: &'static str,
     status: &'static str,
     status_code: &'static str,
+    stage: &'static str,
     unit_code: String,
     unit_known: bool,
     given_certificate: String,
@@ -88,6 +115,46 @@ struct CasePage {
     events: Vec<EventView>,
     actions: Vec<ActionView>,
     checklist: Vec<ChecklistItem>,
+    /// Whether names and ID numbers are shown in full (and this view was logged).
+    full_ids: bool,
+    /// Whether this member may open them in full.
+    can_view_full: bool,
+    time_limit: String,
+    due: String,
+    left: String,
+    overdue: bool,
+    /// The opinion typed, kept when the form comes back with an error.
+    opinion_typed: String,
+}
+
+/// The confirmation of 登簿 or 发证: what will happen, with a form that carries the opinion.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    layout: Layout,
+    no: String,
+    code: &'static str,
+    label: &'static str,
+    business: &'static str,
+    unit_code: String,
+    location: String,
+    sellers: Vec<PartyView>,
+    buyers: Vec<PartyView>,
+    consequences: Vec<&'static str>,
+    opinion_label: &'static str,
+    opinion: String,
+}
+
+/// The name of the opinion stored with an event, by its action.
+fn opinion_label_of_event(action: &str) -> &'static str {
+    Action::ALL
+        .into_iter()
+        .find(|a| {
+            [CaseStatus::Submitted, CaseStatus::Accepted]
+                .into_iter()
+                .any(|from| a.event(from) == action)
+        })
+        .map_or("意见", Action::opinion_label_zh)
 }
 
 fn checklist_name(business: &str, code: &str) -> String {
@@ -96,7 +163,12 @@ fn checklist_name(business: &str, code: &str) -> String {
         .map_or_else(|| code.to_owned(), |m| m.name_zh.to_owned())
 }
 
-async fn build_case_page(state: &AppState, auth: &Authed, no: &str) -> Result<CasePage, PageError> {
+async fn build_case_page(
+    state: &AppState,
+    auth: &Authed,
+    no: &str,
+    full_ids: bool,
+) -> Result<CasePage, PageError> {
     let district = &auth.staff.district_code;
     let mut conn = state.store.reader().acquire().await.map_err(internal)?;
     let case = cases::get(&mut conn, district, no)
@@ -142,9 +214,17 @@ async fn build_case_page(state: &AppState, auth: &Authed, no: &str) -> Result<Ca
         None => false,
     };
     let party_view = |p: &cases::Party| PartyView {
-        name: p.name_masked(),
+        name: if full_ids {
+            p.name.clone()
+        } else {
+            p.name_masked()
+        },
         id_type: id_type_zh(&p.id_type),
-        id_number: p.id_masked(),
+        id_number: if full_ids {
+            p.id_number.clone()
+        } else {
+            p.id_masked()
+        },
         phone: p.phone_masked(),
         share: p.share.clone(),
     };
@@ -183,19 +263,54 @@ async fn build_case_page(state: &AppState, auth: &Authed, no: &str) -> Result<Ca
             } else {
                 String::new()
             },
+            opinion_label: a.opinion_label_zh(),
+            opinion_required: a.needs_opinion(),
+            confirm: a.needs_confirmation(),
         })
         .collect();
-    let status_zh = |s: &Option<String>| {
+    let limit = deadline::time_limit_for_code(&case.business_type);
+    let open = !case.status.is_final();
+    let deadline = case
+        .accepted_at_ms
+        .filter(|_| open)
+        .map(|at| Deadline::compute(at, limit, state.now_ms()));
+    let mut event_views = Vec::with_capacity(events.len());
+    for e in &events {
+        let opinion = cases::open_opinion(&state.pii, e).map_err(internal)?;
+        event_views.push(EventView {
+            when: fmt_ms(e.at_ms),
+            who: e
+                .staff_name
+                .clone()
+                .unwrap_or_else(|| "网上申请（系统接收）".to_owned()),
+            what: cases::action_zh(&e.action),
+            to: status_zh(&e.to_status),
+            // A full view's reason lists field kinds for the audit log, not for people.
+            reason: if e.action == cases::VIEW_PERSONAL_DATA {
+                String::new()
+            } else {
+                e.reason.clone().unwrap_or_default()
+            },
+            opinion_label: opinion_label_of_event(&e.action),
+            opinion: opinion.unwrap_or_default(),
+            audit: e
+                .audit_index
+                .map(|i| format!("审计日志第{i}条"))
+                .unwrap_or_default(),
+        });
+    }
+    fn status_zh(s: &Option<String>) -> String {
         s.as_deref()
             .and_then(CaseStatus::from_code)
             .map_or(String::new(), |s| s.name_zh().to_owned())
-    };
+    }
     Ok(CasePage {
         layout: Layout::for_staff(format!("业务 {no}"), auth),
         no: case.application_no.clone(),
         business: case.business_zh(),
         status: case.status.name_zh(),
         status_code: case.status.code(),
+        stage: stage_label_zh(case.status),
         unit_code: case.unit_code.clone().unwrap_or_default(),
         unit_known,
         given_certificate: case.given_certificate_number.clone().unwrap_or_default(),
@@ -231,6 +346,7 @@ async fn build_case_page(state: &AppState, auth: &Authed, no: &str) -> Result<Ca
             .iter()
             .map(|m| MaterialView {
                 id: m.id.clone(),
+                inline: opens_inline(&m.media_type),
                 checklist: checklist_name(&case.business_type, &m.checklist_code),
                 file_name: m.file_name.clone(),
                 media_type: m.media_type.clone(),
@@ -246,31 +362,51 @@ async fn build_case_page(state: &AppState, auth: &Authed, no: &str) -> Result<Ca
         missing,
         violations,
         show_rules,
-        events: events
-            .iter()
-            .map(|e| EventView {
-                when: fmt_ms(e.at_ms),
-                who: e
-                    .staff_name
-                    .clone()
-                    .unwrap_or_else(|| "网上申请（系统接收）".to_owned()),
-                what: cases::action_zh(&e.action),
-                to: status_zh(&e.to_status),
-                reason: e.reason.clone().unwrap_or_default(),
-                audit: e
-                    .audit_index
-                    .map(|i| format!("审计日志第{i}条"))
-                    .unwrap_or_default(),
-            })
-            .collect(),
+        events: event_views,
         actions,
         checklist,
+        full_ids,
+        can_view_full: may_view_in_full(&auth.staff),
+        time_limit: format!("{limit}个工作日"),
+        due: deadline
+            .map(|d| d.due.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
+        left: deadline.map(|d| d.left_zh()).unwrap_or_default(),
+        overdue: deadline.is_some_and(|d| d.overdue()),
+        opinion_typed: String::new(),
     })
 }
 
 #[derive(Deserialize)]
 struct CaseQuery {
     done: Option<String>,
+    /// `full`: show names and ID numbers in full (logged).
+    ids: Option<String>,
+}
+
+/// Records that `staff` viewed the parties of case `no` in full: an event in the case history
+/// and, right after the commit, an audit-log entry (who, case, field kinds, when).
+async fn log_full_view(state: &AppState, staff: &StaffMember, no: &str) -> Result<(), PageError> {
+    let mut tx = state.store.begin().await.map_err(internal)?;
+    cases::insert_event(
+        &mut tx,
+        &state.pii,
+        no,
+        Some(&staff.district_code),
+        Some(&staff.id),
+        cases::VIEW_PERSONAL_DATA,
+        None,
+        None,
+        Some(FULL_VIEW_FIELDS),
+        state.now_ms(),
+    )
+    .await
+    .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    tracing::info!(application_no = %no, staff_id = %staff.id, fields = FULL_VIEW_FIELDS,
+        "personal data viewed in full");
+    state.after_commit().await;
+    Ok(())
 }
 
 async fn case_page(
@@ -280,7 +416,27 @@ async fn case_page(
     Query(q): Query<CaseQuery>,
 ) -> Result<Response, PageError> {
     let auth = authed(&state, &headers).await?;
-    let mut page = build_case_page(&state, &auth, &no).await?;
+    let full = match q.ids.as_deref() {
+        None | Some("") => false,
+        Some("full") => true,
+        Some(_) => return Err(PageError::NotFound),
+    };
+    if full {
+        let mut conn = state.store.reader().acquire().await.map_err(internal)?;
+        cases::get(&mut conn, &auth.staff.district_code, &no)
+            .await
+            .map_err(internal)?
+            .ok_or(PageError::NotFound)?;
+        drop(conn);
+        if !may_view_in_full(&auth.staff) {
+            return Err(PageError::Forbidden(
+                "只有本区县的登记人员（受理、审核、登簿、缮证岗位）可以查看完整的姓名和证件号码"
+                    .into(),
+            ));
+        }
+        log_full_view(&state, &auth.staff, &no).await?;
+    }
+    let mut page = build_case_page(&state, &auth, &no, full).await?;
     if let Some(done) = q.done.as_deref().and_then(Action::from_code) {
         page.layout.notice = Some(format!("已办理：{}", page_done_label(done)));
     }
@@ -314,36 +470,158 @@ async fn case_action(
             .into_iter()
             .map(str::to_owned)
             .collect(),
+        opinion: field(&form, "opinion").map(str::to_owned),
     };
-    match workflow::perform(&state, &auth.staff, &no, action, input).await {
+    if action.needs_confirmation() && field(&form, "confirmed") != Some("yes") {
+        return confirmation(&state, &auth, &no, action, &input).await;
+    }
+    match workflow::perform(&state, &auth.staff, &no, action, input.clone()).await {
         Ok(_) => Ok(redirect(&format!(
             "/cases/{}?done={}",
             url_encode(&no),
             action.code()
         ))),
-        Err(ActionError::NotFound) => Err(PageError::NotFound),
-        Err(e) => {
-            let status = match &e {
-                ActionError::Forbidden { .. } => StatusCode::FORBIDDEN,
-                ActionError::ReasonRequired | ActionError::MaterialsRequired => {
-                    StatusCode::BAD_REQUEST
-                }
-                ActionError::Internal(cause) => {
-                    tracing::error!(application_no = %no, error = %cause, "case action failed");
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-                _ => StatusCode::CONFLICT,
-            };
-            let mut page = build_case_page(&state, &auth, &no).await?;
-            page.layout.error = Some(format!(
-                "未能{}：{e}",
-                action.label_zh(CaseStatus::Submitted)
-            ));
-            if let ActionError::Rules(v) = &e {
-                page.violations = v.clone();
-                page.show_rules = true;
-            }
-            Ok(render_status(status, &page))
-        }
+        Err(e) => failed(&state, &auth, &no, action, &input, e).await,
     }
+}
+
+/// The case page again with why `action` was not done (the opinion typed kept).
+async fn failed(
+    state: &AppState,
+    auth: &Authed,
+    no: &str,
+    action: Action,
+    input: &ActionInput,
+    e: ActionError,
+) -> Result<Response, PageError> {
+    let status = match &e {
+        ActionError::NotFound => return Err(PageError::NotFound),
+        ActionError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        ActionError::ReasonRequired
+        | ActionError::MaterialsRequired
+        | ActionError::OpinionRequired { .. } => StatusCode::BAD_REQUEST,
+        ActionError::Internal(cause) => {
+            tracing::error!(application_no = %no, error = %cause, "case action failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => StatusCode::CONFLICT,
+    };
+    let mut page = build_case_page(state, auth, no, false).await?;
+    page.layout.error = Some(format!(
+        "未能{}：{e}",
+        action.label_zh(CaseStatus::Submitted)
+    ));
+    page.opinion_typed = input.opinion.clone().unwrap_or_default();
+    if let ActionError::Rules(v) = &e {
+        page.violations = v.clone();
+        page.show_rules = true;
+    }
+    Ok(render_status(status, &page))
+}
+
+/// The confirmation page of 登簿 or 发证, after the same checks [`workflow::perform`] runs
+/// first; for 登簿 also the register's rules as they stand now: a case they refuse gets the
+/// case page with the violations (409), as the 登簿 itself would, and nothing to confirm.
+async fn confirmation(
+    state: &AppState,
+    auth: &Authed,
+    no: &str,
+    action: Action,
+    input: &ActionInput,
+) -> Result<Response, PageError> {
+    let district = &auth.staff.district_code;
+    let mut conn = state.store.reader().acquire().await.map_err(internal)?;
+    let case: Case = cases::get(&mut conn, district, no)
+        .await
+        .map_err(internal)?
+        .ok_or(PageError::NotFound)?;
+    let checked = match workflow::check(&case, &auth.staff, action, input) {
+        Ok(c) => c,
+        Err(e) => {
+            drop(conn);
+            return failed(state, auth, no, action, input, e).await;
+        }
+    };
+    let parties = cases::parties(&mut conn, &state.pii, no)
+        .await
+        .map_err(internal)?;
+    let violations = if action == Action::Record {
+        rules::check_case(
+            &mut conn,
+            &state.pii,
+            no,
+            district,
+            case.unit_code.as_deref(),
+            &parties,
+            state.now_ms(),
+        )
+        .await
+        .map_err(internal)?
+    } else {
+        Vec::new()
+    };
+    if !violations.is_empty() {
+        // Nothing to confirm: the case page says why, as a refused 登簿 does.
+        drop(conn);
+        return failed(
+            state,
+            auth,
+            no,
+            action,
+            input,
+            ActionError::Rules(violations),
+        )
+        .await;
+    }
+    let location = match case.unit_code.as_deref() {
+        Some(code) => register::unit(&mut conn, district, code)
+            .await
+            .map_err(internal)?
+            .map(|u| u.location)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    drop(conn);
+    let view = |p: &cases::Party| PartyView {
+        name: p.name_masked(),
+        id_type: id_type_zh(&p.id_type),
+        id_number: p.id_masked(),
+        phone: p.phone_masked(),
+        share: p.share.clone(),
+    };
+    let consequences: Vec<&'static str> = match action {
+        Action::Record => vec![
+            "登记簿将记载下列权利人及其份额为现势权利，原权利转为历史；",
+            "登簿后申请人不能再撤回申请，登簿结果不能在本系统中撤销（如有错误须办理更正登记）；",
+            "办理结果将通知申请人。",
+        ],
+        _ => vec![
+            "将按本区县本年度顺序编制不动产权证书号（证书号不会重复使用）；",
+            "将签发电子证照，并注销义务人的原证书；",
+            "业务办结，证书和办结状态将推送给申请人，发证后不能撤销。",
+        ],
+    };
+    let label = action.label_zh(case.status);
+    Ok(render(&ConfirmPage {
+        layout: Layout::for_staff(format!("确认{label} {no}"), auth),
+        no: case.application_no.clone(),
+        code: action.code(),
+        label,
+        business: case.business_zh(),
+        unit_code: case.unit_code.clone().unwrap_or_default(),
+        location,
+        sellers: parties
+            .iter()
+            .filter(|p| p.role == cases::SELLER)
+            .map(view)
+            .collect(),
+        buyers: parties
+            .iter()
+            .filter(|p| p.role == cases::BUYER)
+            .map(view)
+            .collect(),
+        consequences,
+        opinion_label: action.opinion_label_zh(),
+        opinion: checked.opinion.unwrap_or_default(),
+    }))
 }

@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::header::LOCATION;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -35,10 +35,28 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .route(ow_web::health::HEALTHZ_PATH, get(ow_web::health::healthz))
         .route(ow_web::page::STYLE_CSS_PATH, get(ow_web::page::style_css))
+        .route(BACKOFFICE_CSS_PATH, get(backoffice_css))
         .fallback(not_found_fallback)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state.clone());
     ow_web::headers::with_security_headers(crate::throttle_guards(&state).layer(app))
+}
+
+/// Where the back office's own style sheet is served.
+pub const BACKOFFICE_CSS_PATH: &str = "/static/backoffice.css";
+
+/// The back office's additions to the shared style sheet (counter-screen width, two columns).
+pub const BACKOFFICE_CSS: &str = include_str!("../../static/backoffice.css");
+
+async fn backoffice_css() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        BACKOFFICE_CSS,
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -249,8 +249,23 @@ impl Registrar {
             .await
     }
 
-    /// Takes `action` on case `no` with extra form fields; returns the final page.
+    /// Takes `action` on case `no` as a registrar does: the extra form fields, a standard
+    /// opinion where the step needs one and none is given, and, when a confirmation page
+    /// comes back, its confirm button. Returns the final page.
     pub async fn act(&self, no: &str, action: &str, extra: &[(&str, &str)]) -> (u16, String) {
+        let mut form: Vec<(&str, &str)> = extra.to_vec();
+        if matches!(action, "review" | "record") && !form.iter().any(|(k, _)| *k == "opinion") {
+            form.push(("opinion", "材料齐全，符合登记条件，同意。"));
+        }
+        let (status, page) = self.act_raw(no, action, &form).await;
+        if status == 200 && page.contains("id=\"confirm-form\"") {
+            return self.confirm(no, action, &page).await;
+        }
+        (status, page)
+    }
+
+    /// Posts exactly `extra` (and the CSRF token) to `action` on case `no`.
+    pub async fn act_raw(&self, no: &str, action: &str, extra: &[(&str, &str)]) -> (u16, String) {
         let (status, page) = self.get(&format!("/cases/{no}")).await;
         let csrf = if status == 200 {
             csrf_of(&page)
@@ -263,6 +278,65 @@ impl Registrar {
         form.extend_from_slice(extra);
         self.post(&format!("/cases/{no}/{action}"), &form).await
     }
+
+    /// Submits the form of a confirmation page as its button does.
+    pub async fn confirm(&self, no: &str, action: &str, page: &str) -> (u16, String) {
+        let form_html = &page[page
+            .find("id=\"confirm-form\"")
+            .expect("a confirmation form")..];
+        let hidden = |name: &str| -> String {
+            let marker = format!("name=\"{name}\" value=\"");
+            let at = form_html.find(&marker).expect("hidden field") + marker.len();
+            html_unescape(form_html[at..].split('"').next().unwrap())
+        };
+        let (csrf, opinion, confirmed) = (hidden("csrf"), hidden("opinion"), hidden("confirmed"));
+        self.post(
+            &format!("/cases/{no}/{action}"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("opinion", opinion.as_str()),
+                ("confirmed", confirmed.as_str()),
+            ],
+        )
+        .await
+    }
+}
+
+/// Undoes HTML escaping of an attribute value (named and numeric character references), as
+/// a browser does before it submits the value.
+pub fn html_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A small valid PDF.
