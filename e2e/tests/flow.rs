@@ -355,11 +355,14 @@ async fn apply_review_record_issue_verify_end_to_end() {
     let deadline = Instant::now() + PATIENCE;
     let view = loop {
         let view: Value = citizen.application(&no).await.json().await.unwrap();
+        // Delivery (the ferry's acknowledgement) and the receipt (a status message from the
+        // back office) travel separately; wait for both.
         if view["materials"]
             .as_array()
             .unwrap()
             .iter()
             .all(|m| m["delivered"] == true)
+            && view.to_string().contains("登记机构已收到申请材料")
         {
             break view;
         }

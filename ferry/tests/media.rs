@@ -454,7 +454,6 @@ fn exported_bags_validate_with_bagit_py() {
 fn an_import_killed_at_any_point_finishes_exactly_once_when_run_again() {
     let media = Media::new();
     let disc = media.disc("disc-kill", 30);
-    let mut finished = false;
     for attempt in 0u64..12 {
         let mut child = Command::new(common::BIN)
             .args([
@@ -473,26 +472,22 @@ fn an_import_killed_at_any_point_finishes_exactly_once_when_run_again() {
         // Spread the kills over the whole run: checks, staging, landing, recording.
         std::thread::sleep(std::time::Duration::from_millis((attempt * 37 + 5) % 400));
         let _ = child.kill();
-        let status = child.wait().unwrap();
-        if status.success() {
-            finished = true;
-        }
+        let _ = child.wait();
         // Never a bundle twice, never a half-landed file under a final name.
         let landed = media.pair.inbox_bundles();
         let unique: std::collections::BTreeSet<&String> = landed.iter().collect();
         assert_eq!(unique.len(), landed.len());
         assert!(landed.len() <= 30);
     }
+    // A kill after the disc was recorded as imported but before the process exited leaves a
+    // finished import: the last run then says the disc was replayed, and the count below proves
+    // that nothing was lost.
     let out = media.import(&disc);
-    if finished {
-        assert!(
-            out.status.success() || stderr(&out).contains("[replayed]"),
-            "{}",
-            stderr(&out)
-        );
-    } else {
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    assert!(
+        out.status.success() || stderr(&out).contains("[replayed]"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(media.pair.inbox_bundles().len(), 30, "bundles lost");
     let leftovers: Vec<String> = names(&media.pair.inbox)
         .into_iter()
