@@ -97,9 +97,13 @@ enum MediaCommand {
         /// The channel to export (needed when several media routes export).
         #[arg(long)]
         channel: Option<Channel>,
-        /// The disc's folder: absent or empty.
+        /// The disc's folder: absent or empty. One disc; bundles that do not fit stay pending.
+        #[arg(long, required_unless_present = "set", conflicts_with = "set")]
+        disc: Option<PathBuf>,
+        /// Write every pending bundle as a set of discs, one sub-folder `disc-<k>-of-<n>` each
+        /// (absent or empty folder); a bundle larger than a disc is split into parts.
         #[arg(long)]
-        disc: PathBuf,
+        set: Option<PathBuf>,
         /// Capacity of one disc: bytes, or e.g. 4.7G, 25G, 100G (powers of 1000).
         #[arg(long, value_parser = ow_ferry::media::parse_capacity)]
         capacity: Option<u64>,
@@ -336,11 +340,21 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
             config,
             channel,
             disc,
+            set,
             capacity,
         } => {
             let config = FerryConfig::load(&config)?;
+            let (folder, is_set) = match (disc, set) {
+                (_, Some(set)) => (set, true),
+                (Some(disc), None) => (disc, false),
+                (None, None) => {
+                    anyhow::bail!("name the disc folder (--disc) or set folder (--set)")
+                }
+            };
             runtime
-                .block_on(media::run_export(&config, channel, &disc, capacity))
+                .block_on(media::run_export(
+                    &config, channel, &folder, capacity, is_set,
+                ))
                 .map(|report| serde_json::to_string_pretty(&report))
         }
         MediaCommand::Import {

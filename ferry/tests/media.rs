@@ -508,3 +508,233 @@ fn an_import_killed_at_any_point_finishes_exactly_once_when_run_again() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Bytes no compressor shrinks (xorshift), so a packed bundle is about as large as its item.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+impl Media {
+    /// Packs one bundle whose item is `bytes` long.
+    fn pack_large(&self, bytes: usize, seed: u64) {
+        fs::create_dir_all(&self.outbox).unwrap();
+        let item = self.pair.root().join(format!("scan-{seed}.bin"));
+        fs::write(&item, noise(bytes, seed)).unwrap();
+        let out = ferry(&[
+            "pack",
+            "--config",
+            self.pair.sender_config.to_str().unwrap(),
+            "--channel",
+            "internet-to-extranet",
+            "--kind",
+            "demo.item",
+            "--out",
+            self.outbox.to_str().unwrap(),
+            item.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    fn export_set(&self, set: &Path, capacity: &str) -> Output {
+        ferry(&[
+            "media",
+            "export",
+            "--config",
+            self.pair.sender_config.to_str().unwrap(),
+            "--set",
+            set.to_str().unwrap(),
+            "--capacity",
+            capacity,
+        ])
+    }
+}
+
+/// The disc folders of an exported set, in disc order.
+fn set_discs(report: &serde_json::Value) -> Vec<PathBuf> {
+    report["discs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| PathBuf::from(d["folder"].as_str().unwrap()))
+        .collect()
+}
+
+/// Runs the reference BagIt validator on `bag` if it is installed; true if it ran.
+fn bagit_validate(bag: &Path) -> bool {
+    let candidates: [(&str, &[&str]); 2] = [("bagit.py", &[]), ("python3", &["-m", "bagit"])];
+    for (program, prefix) in candidates {
+        let probe = Command::new(program).args(prefix).arg("--help").output();
+        if !matches!(&probe, Ok(out) if out.status.success()) {
+            continue;
+        }
+        let out = Command::new(program)
+            .args(prefix)
+            .arg("--validate")
+            .arg(bag)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} --validate refused {}: {}{}",
+            bag.display(),
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+        return true;
+    }
+    assert!(
+        std::env::var("OW_REQUIRE_BAGIT").as_deref() != Ok("1"),
+        "OW_REQUIRE_BAGIT=1 but neither `bagit.py` nor `python3 -m bagit` runs; install it with \
+         `pip install bagit`"
+    );
+    false
+}
+
+/// A set of discs made with `--capacity`: small bundles whole, a bundle larger than a disc split
+/// into parts; imported in shuffled order, each disc lands what it can, names the discs still
+/// missing, and the split bundle lands once its last part comes — the same bytes that were sent.
+#[test]
+fn a_set_of_discs_imports_in_any_order_and_reassembles_a_split_bundle() {
+    let media = Media::new();
+    media.pack(2);
+    media.pack_large(2_500_000, 7);
+    media.pack(2);
+    let big_sent: Vec<u8> = {
+        let mut names = names(&media.outbox);
+        names.sort();
+        fs::read(media.outbox.join(&names[2])).unwrap()
+    };
+    assert!(big_sent.len() > 2_500_000);
+
+    // Capacity 5 MB leaves about 0.8 MB of payload per disc after the tag-file reserve.
+    let set = media.pair.root().join("set-1");
+    let out = media.export_set(&set, "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["bundles"], 5, "{report}");
+    assert_eq!(report["split"], 1, "{report}");
+    let discs = set_discs(&report);
+    let n = discs.len();
+    assert!(n >= 4, "{report}");
+    assert_eq!(report["disc_count"], n);
+    assert!(names(&media.outbox).is_empty());
+    let set_id = report["set_id"].as_str().unwrap().to_owned();
+    for (k, disc) in discs.iter().enumerate() {
+        let info = fs::read_to_string(disc.join("bag-info.txt")).unwrap();
+        assert!(
+            info.contains(&format!("Bag-Count: {} of {n}", k + 1)),
+            "{info}"
+        );
+        assert!(
+            info.contains(&format!("Bag-Group-Identifier: {set_id}")),
+            "{info}"
+        );
+        assert!(info.contains("OW-Set-Sequence-Range: 1-5"), "{info}");
+        let signed = fs::read_to_string(disc.join("ow-media-manifest.txt")).unwrap();
+        assert!(
+            signed.contains(&format!("disc {} of {n}\n", k + 1)),
+            "{signed}"
+        );
+        assert!(signed.contains(&format!("set-id {set_id}\n")), "{signed}");
+        bagit_validate(disc);
+    }
+    assert_eq!(count(&events(&media.tx_media_log()), "media-exported"), 5);
+
+    // One altered byte in a part refuses its disc and holds nothing of it.
+    let middle = &discs[n / 2];
+    let part = names(&middle.join("data/parts"))[0].clone();
+    let part = middle.join("data/parts").join(part);
+    flip(&part, 1000);
+    assert_refused(&media, &media.import(middle), "altered");
+    flip(&part, 1000);
+
+    // Shuffled: the last disc, the first, then the rest from the back.
+    let mut order: Vec<usize> = vec![n - 1, 0];
+    order.extend((1..n - 1).rev());
+    let mut landed_before = 0;
+    for (i, &k) in order.iter().enumerate() {
+        let out = media.import(&discs[k]);
+        assert!(out.status.success(), "disc {}: {}", k + 1, stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let missing: Vec<u64> = report["discs_missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let expected: Vec<u64> = (1..=n as u64)
+            .filter(|d| !order[..=i].contains(&(*d as usize - 1)))
+            .collect();
+        assert_eq!(missing, expected, "{report}");
+        let landed = media.pair.inbox_bundles().len();
+        if i + 1 < n {
+            // The split bundle waits for its last part; the whole ones land as they come.
+            assert!(
+                report["set_status"]
+                    .as_str()
+                    .unwrap()
+                    .contains("waiting for disc")
+            );
+            assert!(
+                landed < 5,
+                "the split bundle landed before all its parts came"
+            );
+        } else {
+            assert_eq!(report["assembled"], 1, "{report}");
+            assert_eq!(landed, 5, "{report}");
+        }
+        assert!(landed >= landed_before);
+        landed_before = landed;
+    }
+    let log = events(&media.rx_media_log());
+    assert_eq!(count(&log, "landed"), 5, "{log:?}");
+    assert_eq!(count(&log, "media-imported"), n, "{log:?}");
+    // The landed bytes are the bytes sent.
+    let mut landed = media.pair.inbox_bundles();
+    landed.sort();
+    assert_eq!(
+        fs::read(media.pair.inbox.join(&landed[2])).unwrap(),
+        big_sent
+    );
+
+    // Any disc of the set again is a replay; nothing twice.
+    for disc in &discs {
+        let out = media.import(disc);
+        assert!(stderr(&out).contains("[replayed]"), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 5);
+}
+
+/// `--disc` writes one disc: a bundle larger than the disc is refused with the way out, and the
+/// disc that the rest fill leaves what does not fit pending for the next.
+#[test]
+fn a_single_disc_export_names_the_set_option_for_a_bundle_larger_than_the_disc() {
+    let media = Media::new();
+    media.pack_large(1_500_000, 3);
+    let disc = media.pair.root().join("disc-small");
+    let out = ferry(&[
+        "media",
+        "export",
+        "--config",
+        media.pair.sender_config.to_str().unwrap(),
+        "--disc",
+        disc.to_str().unwrap(),
+        "--capacity",
+        "5M",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--set"), "{}", stderr(&out));
+    assert_eq!(
+        names(&media.outbox).len(),
+        1,
+        "the bundle must stay pending"
+    );
+}

@@ -5,8 +5,10 @@
 //! * [`bag`]: the BagIt text files (bag-info, manifests, the ferry's contents list) and path checks.
 //! * [`signed`]: the signed media manifest.
 //! * [`config`]: the `[[media]]` routes of a zone's configuration.
-//! * [`export`]: pending bundles of an outbox → one disc (a folder standing for it).
-//! * [`import`]: one disc → checks of every byte → the receiver's landing, exactly once.
+//! * [`export`]: pending bundles of an outbox → one disc, or a set of discs with bundles larger
+//!   than a disc split into parts.
+//! * [`import`]: one disc → checks of every byte → the receiver's landing, exactly once; parts
+//!   of split bundles are held until their set brings every part, then reassembled and landed.
 
 pub mod bag;
 pub mod config;
@@ -160,7 +162,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 /// hashing every byte; returns the bytes copied and their digests. Reads at most `limit + 1`
 /// bytes, so a file that grew is seen as longer than expected without being read to its end.
 pub(crate) fn copy_hashing(
-    source: &mut File,
+    source: &mut impl Read,
     out: &mut File,
     limit: u64,
 ) -> io::Result<(u64, Hex)> {
@@ -215,6 +217,7 @@ pub async fn run_export(
     channel: Option<ow_bundle::Channel>,
     disc: &std::path::Path,
     capacity: Option<u64>,
+    set: bool,
 ) -> Result<export::ExportReport, MediaError> {
     let route = find_route(config, channel, true)?;
     let key = ow_keys::load_signing_key(&config.keys.signing_key).map_err(AgentError::from)?;
@@ -228,7 +231,16 @@ pub async fn run_export(
         key.clone(),
         config.log.checkpoint_every,
     )?;
-    let result = export::export(config.zone, route, disc, capacity, &key, &state, &mut log).await;
+    let result = export::export(
+        config.zone,
+        route,
+        export::Target { folder: disc, set },
+        capacity,
+        &key,
+        &state,
+        &mut log,
+    )
+    .await;
     log.close()?;
     state.close().await;
     result
