@@ -355,7 +355,15 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
                 .block_on(media::run_export(
                     &config, channel, &folder, capacity, is_set,
                 ))
-                .map(|report| serde_json::to_string_pretty(&report))
+                .and_then(|report| {
+                    // The export's journal goes only once the operator has the summary.
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                    media::export::printed(&report).map(|()| Ok(String::new()))
+                })
         }
         MediaCommand::Import {
             config,
@@ -370,7 +378,10 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
     };
     match outcome {
         Ok(json) => {
-            println!("{}", json?);
+            let json = json?;
+            if !json.is_empty() {
+                println!("{json}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(refused @ MediaError::Refused { .. }) => {

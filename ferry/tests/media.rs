@@ -738,3 +738,159 @@ fn a_single_disc_export_names_the_set_option_for_a_bundle_larger_than_the_disc()
         "the bundle must stay pending"
     );
 }
+
+/// Disc folders (with a signed manifest: complete or nearly) under `root`'s export folders.
+fn written_discs(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for set in names(root)
+        .into_iter()
+        .filter(|n| n.starts_with("kill-set-"))
+    {
+        for disc in names(&root.join(&set)) {
+            let disc = root.join(&set).join(disc);
+            if disc.join("ow-media-manifest.txt").is_file() {
+                found.push(disc);
+            }
+        }
+    }
+    found
+}
+
+/// `kill -9` of the real `media export` at many points, each followed by the next export: the
+/// next export names the interrupted discs (complete and recorded: carry them) or empties them
+/// (not recorded: their bundles are still pending). Carrying what the exports named, the
+/// receiving side gets every bundle exactly once, and no other complete disc is left behind.
+#[test]
+fn an_export_killed_at_any_point_loses_nothing_and_exports_nothing_twice() {
+    let media = Media::new();
+    let root = media.pair.root().to_path_buf();
+    let mut carry: Vec<PathBuf> = Vec::new();
+    let mut packed = 0;
+    for attempt in 0u64..8 {
+        media.pack(4);
+        media.pack_large(1_200_000, 100 + attempt);
+        packed += 5;
+        let set = root.join(format!("kill-set-{attempt}"));
+        let child = Command::new(common::BIN)
+            .args([
+                "media",
+                "export",
+                "--config",
+                media.pair.sender_config.to_str().unwrap(),
+                "--set",
+                set.to_str().unwrap(),
+                "--capacity",
+                "5M",
+            ])
+            .env("OW_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis((attempt * 53 + 3) % 350));
+        // SIGKILL, as `kill -9`.
+        let _ = Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            carry.extend(set_discs(&report));
+        }
+        // The next export deals with what the killed one left, then exports what is pending.
+        for retry in 0..3 {
+            let next = root.join(format!("kill-set-{attempt}-next-{retry}"));
+            let out = media.export_set(&next, "5M");
+            let err = stderr(&out);
+            eprintln!(
+                "attempt {attempt}, next export {retry}: {}",
+                err.lines().last().unwrap_or("summary printed")
+            );
+            if out.status.success() {
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                carry.extend(set_discs(&report));
+                break;
+            }
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            if err.contains("must be carried") {
+                for disc in names(&set) {
+                    let disc = set.join(disc);
+                    assert!(err.contains(&disc.display().to_string()), "{err}");
+                    carry.push(disc);
+                }
+            } else if err.contains("were emptied") {
+                assert!(written_discs(&root).iter().all(|d| !d.starts_with(&set)));
+            } else {
+                assert!(err.contains("nothing to export"), "{err}");
+                break;
+            }
+        }
+    }
+    carry.sort();
+    carry.dedup();
+    // No complete disc lies anywhere that the exports did not name.
+    for disc in written_discs(&root) {
+        assert!(
+            carry.contains(&disc),
+            "{} was neither named nor emptied",
+            disc.display()
+        );
+    }
+    for disc in carry.iter().rev() {
+        let out = media.import(disc);
+        assert!(out.status.success(), "{}: {}", disc.display(), stderr(&out));
+    }
+    let landed = media.pair.inbox_bundles();
+    let unique: std::collections::BTreeSet<&String> = landed.iter().collect();
+    assert_eq!(unique.len(), landed.len(), "a bundle landed twice");
+    assert_eq!(landed.len(), packed, "bundles lost");
+    assert!(names(&media.outbox).is_empty());
+}
+
+/// The narrowest window of a killed export — after its discs were recorded, before its summary
+/// was printed — left as the kill leaves it (the journal still there): the next export refuses to
+/// start and names the recorded discs to carry; the one after exports normally.
+#[test]
+fn an_export_stopped_after_recording_names_its_discs_on_the_next_run() {
+    let media = Media::new();
+    media.pack(3);
+    let set = media.pair.root().join("set-recorded");
+    let out = media.export_set(&set, "25G");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let journal = media
+        .pair
+        .root()
+        .join("internet/ferry/media-exports/internet-to-extranet-media-tx.json");
+    assert!(
+        !journal.exists(),
+        "the journal outlived the printed summary"
+    );
+    fs::write(
+        &journal,
+        serde_json::json!({
+            "set_id": report["set_id"],
+            "discs": set_discs(&report),
+            "set_folder": set,
+            "started_at": "2026-03-01T08:00:00Z",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    media.pack(1);
+    let out = media.export_set(&media.pair.root().join("set-after"), "25G");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("must be carried"), "{err}");
+    for disc in set_discs(&report) {
+        assert!(err.contains(&disc.display().to_string()), "{err}");
+        assert!(
+            disc.join("ow-media-manifest.txt").is_file(),
+            "a recorded disc was touched"
+        );
+    }
+    let out = media.export_set(&media.pair.root().join("set-after"), "25G");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(after["bundles"], 1);
+}

@@ -3,17 +3,21 @@
 //! parts.
 //!
 //! Steps, each crash-safe:
+//! 0. a journal left by a killed export is dealt with first ([`recover`]): its recorded discs are
+//!    named to be carried, its unrecorded ones emptied; the export stops there;
 //! 1. the outbox is listed; a file that is not a bundle of the route's channel is set aside in
 //!    `rejected/` with its reason; a bundle already recorded as sent (an export that stopped after
 //!    recording) is moved to `sent/` and not written again;
-//! 2. the oldest bundles that fit the disc are copied to `data/bundles/`, hashed while copied, and
-//!    synced; then the tag files, and last the signed media manifest (a disc without it is
-//!    `incomplete` for any importer);
-//! 3. the ferry log gets one `media-exported` entry per bundle and is synced; then the disc and
+//! 2. the discs are planned; the journal names the set and every disc folder; then each disc:
+//!    its bundles (or parts) copied to `data/`, hashed while copied, and synced; then the tag
+//!    files, and last the signed media manifest (a disc without it is `incomplete` for any
+//!    importer);
+//! 3. the ferry log gets one `media-exported` entry per bundle and is synced; then the discs and
 //!    the bundles' sent rows are committed in one transaction;
-//! 4. the bundles are moved from the outbox to `sent/`.
+//! 4. the bundles are moved from the outbox to `sent/`; the journal is removed once the summary
+//!    is printed ([`printed`]).
 //!
-//! Bundles that do not fit stay in the outbox for the next disc.
+//! With `--disc`, bundles that do not fit stay in the outbox for the next disc.
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
@@ -84,6 +88,15 @@ pub struct ExportReport {
     pub rejected: usize,
     /// Every disc of the set, in order.
     pub discs: Vec<ExportedDisc>,
+    /// The export's journal: removed by [`printed`] once the operator has the summary.
+    #[serde(skip)]
+    pub journal: std::path::PathBuf,
+}
+
+/// Called once the summary is printed: the export is over and its journal goes. Until then, a
+/// killed export is named by the next one (its discs are recorded: carry them).
+pub fn printed(report: &ExportReport) -> Result<(), MediaError> {
+    remove_journal(&report.journal)
 }
 
 /// Where an export writes.
@@ -94,6 +107,8 @@ pub struct Target<'a> {
     /// Write every pending bundle as a set of as many discs as needed (`disc-<k>-of-<n>`),
     /// splitting a bundle larger than a disc into parts; otherwise one disc, the rest pending.
     pub set: bool,
+    /// The route's export journal (`<data_dir>/media-exports/<route>.json`).
+    pub journal: &'a Path,
 }
 
 struct Pending {
@@ -184,6 +199,7 @@ pub async fn export(
     for dir in [outbox, route.sent.as_path(), route.rejected.as_path()] {
         dropfolder::ensure_dir(dir).map_err(|e| AgentError::io(dir, e))?;
     }
+    recover(target.journal, state).await?;
     prepare_disc(target.folder)?;
 
     let (mut pending, rejected) = pending_bundles(zone, route, outbox, state).await?;
@@ -254,16 +270,31 @@ pub async fn export(
         pending.first().map_or(0, |p| p.header.sequence),
         pending.last().map_or(0, |p| p.header.sequence),
     );
+    let folders: Vec<std::path::PathBuf> = (1..=disc_count)
+        .map(|index| {
+            if target.set {
+                target.folder.join(format!("disc-{index}-of-{disc_count}"))
+            } else {
+                target.folder.to_path_buf()
+            }
+        })
+        .collect();
+    write_journal(
+        target.journal,
+        &Journal {
+            set_id: set_id.clone(),
+            discs: folders.clone(),
+            set_folder: target.set.then(|| target.folder.to_path_buf()),
+            started_at: Utc::now().to_rfc3339(),
+        },
+    )?;
     let mut written_discs = Vec::new();
     for (i, pieces) in discs.iter().enumerate() {
         let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let folder = if target.set {
-            let folder = target.folder.join(format!("disc-{index}-of-{disc_count}"));
+        let folder = folders[i].clone();
+        if target.set {
             prepare_disc(&folder)?;
-            folder
-        } else {
-            target.folder.to_path_buf()
-        };
+        }
         let disc = DiscToWrite {
             zone,
             route,
@@ -388,6 +419,7 @@ pub async fn export(
                 sequences: w.sequences,
             })
             .collect(),
+        journal: target.journal.to_path_buf(),
     })
 }
 
@@ -514,6 +546,133 @@ fn set_aside(route: &MediaRoute, file: &Seen, code: &str, message: &str) -> Resu
     dropfolder::write_reason(&target, &reason).map_err(|e| AgentError::io(&target, e))?;
     warn!(route = %route.name, file = %file.name, code, "outbox file set aside: {message}");
     Ok(())
+}
+
+/// The record of an export in progress (`<data_dir>/media-exports/<route>.json`), written before
+/// the first byte of a disc and removed once the summary is printed ([`printed`]). Its presence at the
+/// start of an export means the last one was killed; [`recover`] then names its discs.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    set_id: String,
+    /// The disc folders being written, in disc order.
+    discs: Vec<std::path::PathBuf>,
+    /// `--set`: the folder holding the disc folders (removed if left empty).
+    set_folder: Option<std::path::PathBuf>,
+    started_at: String,
+}
+
+fn write_journal(path: &Path, journal: &Journal) -> Result<(), MediaError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    dropfolder::ensure_dir(dir).map_err(|e| AgentError::io(dir, e))?;
+    let temp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let _ = fs::remove_file(&temp);
+    let text = serde_json::to_vec_pretty(journal)
+        .map_err(|e| AgentError::io(path, std::io::Error::other(e)))?;
+    intake::write_new(&temp, &text).map_err(|e| AgentError::io(&temp, e))?;
+    fs::rename(&temp, path).map_err(|e| AgentError::io(path, e))?;
+    dropfolder::fsync_dir(dir).map_err(|e| AgentError::io(dir, e))?;
+    Ok(())
+}
+
+fn remove_journal(path: &Path) -> Result<(), MediaError> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(AgentError::io(path, err).into()),
+    }
+    if let Some(dir) = path.parent() {
+        dropfolder::fsync_dir(dir).map_err(|e| AgentError::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Empties a disc folder the ferry wrote (its own files and folders only: the folder was empty
+/// when the export began).
+fn clear_folder(folder: &Path) -> Result<(), MediaError> {
+    let entries = match fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(AgentError::io(folder, err).into()),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| AgentError::io(folder, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| AgentError::io(&path, e))?;
+        if kind.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        }
+        .map_err(|e| AgentError::io(&path, e))?;
+    }
+    dropfolder::fsync_dir(folder).map_err(|e| AgentError::io(folder, e))?;
+    Ok(())
+}
+
+/// Finishes with an export that was killed, before anything else is written: if its discs were
+/// recorded they are complete and are named to be carried; if not, they are half-written (or
+/// complete but unrecorded, so their bundles are still pending) and are emptied so that nothing
+/// on them is ever carried. Either way the operator is told, and the export stops there.
+async fn recover(journal_path: &Path, state: &FerryState) -> Result<(), MediaError> {
+    let bytes = match fs::read(journal_path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(AgentError::io(journal_path, err).into()),
+    };
+    let Ok(journal) = serde_json::from_slice::<Journal>(&bytes) else {
+        // Cut short while written: the export had not begun writing a disc.
+        remove_journal(journal_path)?;
+        return Ok(());
+    };
+    let folders: Vec<String> = journal
+        .discs
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM media_discs WHERE direction = 'export' AND set_id = ?",
+    )
+    .bind(&journal.set_id)
+    .fetch_one(state.pool())
+    .await?;
+    let message = if recorded > 0 {
+        format!(
+            "the last export (set {}, started {}) stopped before its summary was printed, after \
+             it recorded its {} disc(s): they are complete and must be carried (if they were \
+             not already): {}. Their bundles are in `ow-ferry log show --event media-exported`; \
+             run the export again for what is still pending",
+            journal.set_id,
+            journal.started_at,
+            journal.discs.len(),
+            folders.join(", ")
+        )
+    } else {
+        for folder in &journal.discs {
+            clear_folder(folder)?;
+            if journal.set_folder.is_some() {
+                let _ = fs::remove_dir(folder);
+            }
+        }
+        if let Some(set) = &journal.set_folder {
+            let _ = fs::remove_dir(set);
+        }
+        format!(
+            "the last export (set {}, started {}) was interrupted before it recorded its discs: \
+             the half-written disc folder(s) {} were emptied — carry nothing written there. \
+             Their bundles are still pending; run the export again",
+            journal.set_id,
+            journal.started_at,
+            folders.join(", ")
+        )
+    };
+    remove_journal(journal_path)?;
+    warn!("{message}");
+    Err(MediaError::Unfit(message))
 }
 
 struct Written {

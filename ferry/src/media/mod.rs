@@ -234,7 +234,14 @@ pub async fn run_export(
     let result = export::export(
         config.zone,
         route,
-        export::Target { folder: disc, set },
+        export::Target {
+            folder: disc,
+            set,
+            journal: &config
+                .data_dir
+                .join("media-exports")
+                .join(format!("{}.json", route.name)),
+        },
         capacity,
         &key,
         &state,
