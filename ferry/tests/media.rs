@@ -894,3 +894,55 @@ fn an_export_stopped_after_recording_names_its_discs_on_the_next_run() {
     let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(after["bundles"], 1);
 }
+
+/// A route with `order = "strict"` refuses a disc whose set leaves a gap after what landed,
+/// naming the missing sequences; once the gap is filled the same disc imports, and the discs of a
+/// set in shuffled order still import.
+#[test]
+fn a_strict_route_refuses_a_gap_and_takes_a_shuffled_set() {
+    let media = Media::new();
+    let rx = fs::read_to_string(&media.pair.receiver_config).unwrap();
+    fs::write(
+        &media.pair.receiver_config,
+        format!("{rx}order = \"strict\"\n"),
+    )
+    .unwrap();
+    let first = media.disc("disc-first", 2);
+    let second = media.disc("disc-second", 2);
+
+    let out = media.import(&second);
+    assert_refused(&media, &out, "out-of-order");
+    assert!(stderr(&out).contains("sequence(s) 1–2"), "{}", stderr(&out));
+    assert!(media.import(&first).status.success());
+    let out = media.import(&second);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(media.pair.inbox_bundles().len(), 4);
+
+    // A set of three discs (one bundle each), imported last disc first.
+    for seed in 0..3 {
+        media.pack_large(500_000, 40 + seed);
+    }
+    let out = media.export_set(&media.pair.root().join("set-strict"), "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let discs = set_discs(&serde_json::from_slice(&out.stdout).unwrap());
+    assert_eq!(discs.len(), 3);
+    for disc in discs.iter().rev() {
+        let out = media.import(disc);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 7);
+
+    // A gap in the middle of what landed is named too.
+    media.pack(1);
+    let skipped = media.pair.root().join("disc-skipped");
+    assert!(media.export(&skipped).status.success());
+    let late = media.disc("disc-late", 1);
+    let out = media.import(&late);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("[out-of-order]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sequence(s) 8 of"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -250,6 +250,7 @@ async fn check_and_stage(
     }
     let resuming = prior.is_some();
     check_set(ctx, &manifest).await?;
+    check_order(ctx, route, &manifest).await?;
 
     // The tag manifest is the signed one, and vouches for every other tag file.
     let tagmanifest = read_tag(bag::TAGMANIFEST_NAME)?;
@@ -460,6 +461,58 @@ async fn check_set(ctx: &ImportContext<'_>, manifest: &MediaManifest) -> Result<
         }
     }
     Ok(())
+}
+
+/// A route that keeps strict order takes a set only when every sequence before the set's first
+/// has landed; otherwise the disc is refused (`out-of-order`), naming what is missing. The discs
+/// of one set share its first sequence, so they may still come in any order.
+async fn check_order(
+    ctx: &ImportContext<'_>,
+    route: &MediaRoute,
+    manifest: &MediaManifest,
+) -> Result<(), MediaError> {
+    if route.order != super::MediaOrder::Strict {
+        return Ok(());
+    }
+    let channel = route.channel.to_string();
+    let first = manifest.set_sequences.0;
+    let highest = ctx.state.highest_landed(&channel).await?;
+    let mut missing: Vec<(u64, u64)> = ctx
+        .state
+        .missing_ranges(&channel)
+        .await?
+        .into_iter()
+        .filter(|(from, _)| *from < first)
+        .map(|(from, to)| (from, to.min(first - 1)))
+        .collect();
+    if first > highest.saturating_add(1) {
+        missing.push((highest + 1, first - 1));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = missing
+        .iter()
+        .take(20)
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}–{b}")
+            }
+        })
+        .collect();
+    Err(MediaError::refused(
+        "out-of-order",
+        format!(
+            "set {} begins at sequence {first}, but sequence(s) {}{} of {channel} have not \
+             landed; this route keeps strict order — import the discs that carry them first, \
+             then this one again",
+            manifest.set_id,
+            named.join(", "),
+            if missing.len() > 20 { ", …" } else { "" }
+        ),
+    ))
 }
 
 /// One held part of a split bundle: the `part` line of the disc it came from.
