@@ -107,6 +107,10 @@ enum MediaCommand {
         /// Capacity of one disc: bytes, or e.g. 4.7G, 25G, 100G (powers of 1000).
         #[arg(long, value_parser = ow_ferry::media::parse_capacity)]
         capacity: Option<u64>,
+        /// Also write an ISO 9660/Joliet image of each disc with xorriso: FILE for one disc,
+        /// FILE with `-<k>-of-<n>` before its extension for each disc of a set.
+        #[arg(long, value_name = "FILE")]
+        iso: Option<PathBuf>,
     },
     /// Check a disc completely and land its bundles exactly once, through the receiving agent's
     /// verification and landing. A refused disc imports nothing; exit status 1 and the reason.
@@ -117,7 +121,7 @@ enum MediaCommand {
         /// The channel to import (needed when several media routes import).
         #[arg(long)]
         channel: Option<Channel>,
-        /// The disc's folder (its mount point).
+        /// The disc's folder (its mount point), or an ISO image of the disc (read with xorriso).
         #[arg(long)]
         disc: PathBuf,
     },
@@ -342,6 +346,7 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
             disc,
             set,
             capacity,
+            iso,
         } => {
             let config = FerryConfig::load(&config)?;
             let (folder, is_set) = match (disc, set) {
@@ -353,7 +358,12 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
             };
             runtime
                 .block_on(media::run_export(
-                    &config, channel, &folder, capacity, is_set,
+                    &config,
+                    channel,
+                    &folder,
+                    capacity,
+                    is_set,
+                    iso.as_deref(),
                 ))
                 .and_then(|report| {
                     // The export's journal goes only once the operator has the summary.

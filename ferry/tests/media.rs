@@ -946,3 +946,112 @@ fn a_strict_route_refuses_a_gap_and_takes_a_shuffled_set() {
         stderr(&out)
     );
 }
+
+/// `--iso`: an ISO 9660/Joliet image per disc of a set, its volume id naming set and disc, and
+/// `media import --disc IMAGE` reads it (xorriso extracts it to a private folder first). Absent
+/// xorriso the test passes unless `OW_REQUIRE_XORRISO=1`; the export then says how to get it.
+#[test]
+fn a_set_round_trips_through_iso_images() {
+    let media = Media::new();
+    let have = Command::new("xorriso")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    // Without xorriso on PATH, --iso refuses before writing anything and says how to get it.
+    let empty_path = media.pair.root().join("no-tools");
+    fs::create_dir_all(&empty_path).unwrap();
+    media.pack(2);
+    media.pack_large(1_000_000, 9);
+    let images = media.pair.root().join("images");
+    fs::create_dir_all(&images).unwrap();
+    let iso = images.join("out.iso");
+    let export = |path: Option<&Path>| {
+        let mut command = Command::new(common::BIN);
+        command.args([
+            "media",
+            "export",
+            "--config",
+            media.pair.sender_config.to_str().unwrap(),
+            "--set",
+            media.pair.root().join("set-iso").to_str().unwrap(),
+            "--capacity",
+            "5M",
+            "--iso",
+            iso.to_str().unwrap(),
+        ]);
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        command.env("OW_LOG", "error").output().unwrap()
+    };
+    let out = export(Some(&empty_path));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("apt install xorriso"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(names(&media.outbox).len(), 3, "nothing may be exported");
+    if !have {
+        assert!(
+            std::env::var("OW_REQUIRE_XORRISO").as_deref() != Ok("1"),
+            "OW_REQUIRE_XORRISO=1 but xorriso does not run; apt install xorriso"
+        );
+        eprintln!("xorriso not installed: the ISO round trip is skipped");
+        return;
+    }
+    let out = export(None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = report["disc_count"].as_u64().unwrap();
+    assert!(n >= 2, "{report}");
+    let written: Vec<PathBuf> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect();
+    assert_eq!(written.len() as u64, n);
+    let set_tail: String =
+        report["set_id"].as_str().unwrap().replace('-', "")[20..].to_ascii_uppercase();
+    for (k, image) in written.iter().enumerate() {
+        assert_eq!(image, &images.join(format!("out-{}-of-{n}.iso", k + 1)));
+        let info = Command::new("xorriso")
+            .args(["-indev", image.to_str().unwrap(), "-pvd_info"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            text.contains(&format!("OW_{set_tail}_{}OF{n}", k + 1)),
+            "{text}"
+        );
+    }
+    // Imported from the images alone, last first; the disc folders are gone.
+    fs::remove_dir_all(media.pair.root().join("set-iso")).unwrap();
+    for image in written.iter().rev() {
+        let out = media.import(image);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            image.display(),
+            stderr(&out)
+        );
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 3);
+    // No extracted copy is left behind, and an image of something else is refused with why.
+    let staging = media
+        .pair
+        .root()
+        .join("extranet/ferry/media-staging/internet-to-extranet-media-rx");
+    assert!(
+        names(&staging).iter().all(|n| !n.starts_with(".iso-")),
+        "{:?}",
+        names(&staging)
+    );
+    let junk = images.join("junk.iso");
+    fs::write(&junk, vec![0u8; 100_000]).unwrap();
+    let out = media.import(&junk);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[unreadable]"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("junk.iso"), "{}", stderr(&out));
+}

@@ -88,6 +88,8 @@ pub struct ExportReport {
     pub rejected: usize,
     /// Every disc of the set, in order.
     pub discs: Vec<ExportedDisc>,
+    /// ISO images written (`--iso`), one per disc, in disc order.
+    pub images: Vec<std::path::PathBuf>,
     /// The export's journal: removed by [`printed`] once the operator has the summary.
     #[serde(skip)]
     pub journal: std::path::PathBuf,
@@ -419,6 +421,7 @@ pub async fn export(
                 sequences: w.sequences,
             })
             .collect(),
+        images: Vec::new(),
         journal: target.journal.to_path_buf(),
     })
 }

@@ -5,6 +5,7 @@
 //! * [`bag`]: the BagIt text files (bag-info, manifests, the ferry's contents list) and path checks.
 //! * [`signed`]: the signed media manifest.
 //! * [`config`]: the `[[media]]` routes of a zone's configuration.
+//! * [`iso`]: ISO 9660 images of discs through xorriso.
 //! * [`export`]: pending bundles of an outbox → one disc, or a set of discs with bundles larger
 //!   than a disc split into parts.
 //! * [`import`]: one disc → checks of every byte → the receiver's landing, exactly once; parts
@@ -14,6 +15,7 @@ pub mod bag;
 pub mod config;
 pub mod export;
 pub mod import;
+pub mod iso;
 pub mod signed;
 
 use std::fs::File;
@@ -218,8 +220,12 @@ pub async fn run_export(
     disc: &std::path::Path,
     capacity: Option<u64>,
     set: bool,
+    iso: Option<&std::path::Path>,
 ) -> Result<export::ExportReport, MediaError> {
     let route = find_route(config, channel, true)?;
+    if iso.is_some() && !iso::available() {
+        return Err(MediaError::Unfit(iso::GET_XORRISO.to_owned()));
+    }
     let key = ow_keys::load_signing_key(&config.keys.signing_key).map_err(AgentError::from)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| AgentError::io(&config.data_dir, e))?;
     let state = crate::state::FerryState::open(&config.state_db()).await?;
@@ -250,7 +256,18 @@ pub async fn run_export(
     .await;
     log.close()?;
     state.close().await;
-    result
+    let mut report = result?;
+    // After the discs are recorded: an image that fails leaves the journal, so the next export
+    // names the recorded discs to carry.
+    if let Some(file) = iso {
+        for disc in &report.discs {
+            let image = iso::image_path(file, disc.disc, report.disc_count);
+            let volume = iso::volume_id(&report.set_id, disc.disc, report.disc_count);
+            iso::write_image(&disc.folder, &image, &volume)?;
+            report.images.push(image);
+        }
+    }
+    Ok(report)
 }
 
 /// `ow-ferry media import`: loads the zone's keys, trust and state and imports one disc.
@@ -278,6 +295,14 @@ pub async fn run_import(
         config.log.checkpoint_every,
     )?;
     let staging_root = config.data_dir.join("media-staging");
+    // An ISO image is extracted to a private folder first, then imported like a mounted disc.
+    let image = std::fs::symlink_metadata(disc).is_ok_and(|m| m.is_file());
+    let extracted = if image {
+        Some(iso::extract_image(disc, &staging_root.join(&route.name))?)
+    } else {
+        None
+    };
+    let disc = extracted.as_ref().map_or(disc, |e| e.disc.as_path());
     let ctx = import::ImportContext {
         zone: config.zone,
         trust,
@@ -287,6 +312,7 @@ pub async fn run_import(
     };
     let result = import::import(&ctx, route, disc, log).await;
     state.close().await;
+    drop(extracted);
     result
 }
 
