@@ -1055,3 +1055,56 @@ fn a_set_round_trips_through_iso_images() {
     assert!(stderr(&out).contains("[unreadable]"), "{}", stderr(&out));
     assert!(stderr(&out).contains("junk.iso"), "{}", stderr(&out));
 }
+
+/// `kill -9` of the real import of each disc of a set with a split bundle, at many points, then
+/// the same disc again: every bundle — the split one too — lands exactly once, nothing is lost.
+#[test]
+fn a_set_import_killed_at_any_point_lands_every_bundle_exactly_once() {
+    let media = Media::new();
+    media.pack(3);
+    media.pack_large(2_000_000, 11);
+    media.pack(3);
+    let out = media.export_set(&media.pair.root().join("set-kill"), "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let discs = set_discs(&serde_json::from_slice(&out.stdout).unwrap());
+    assert!(discs.len() >= 3);
+    let mut order: Vec<&PathBuf> = discs.iter().collect();
+    order.rotate_left(1);
+    for (i, disc) in order.into_iter().enumerate() {
+        for attempt in 0u64..3 {
+            let mut child = Command::new(common::BIN)
+                .args([
+                    "media",
+                    "import",
+                    "--config",
+                    media.pair.receiver_config.to_str().unwrap(),
+                    "--disc",
+                    disc.to_str().unwrap(),
+                ])
+                .env("OW_LOG", "error")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let delay = (i as u64 * 71 + attempt * 43 + 7) % 300;
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            let _ = child.kill();
+            let _ = child.wait();
+            let landed = media.pair.inbox_bundles();
+            let unique: std::collections::BTreeSet<&String> = landed.iter().collect();
+            assert_eq!(unique.len(), landed.len(), "a bundle landed twice");
+        }
+        let out = media.import(disc);
+        assert!(
+            out.status.success() || stderr(&out).contains("[replayed]"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 7, "bundles lost");
+    for disc in &discs {
+        let out = media.import(disc);
+        assert!(stderr(&out).contains("[replayed]"), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 7);
+}
