@@ -1108,3 +1108,110 @@ fn a_set_import_killed_at_any_point_lands_every_bundle_exactly_once() {
     }
     assert_eq!(media.pair.inbox_bundles().len(), 7);
 }
+
+/// Re-signs a copy of `disc` at `to` with the sender's real key after `edit` changed its signed
+/// manifest (and `Bag-Count`): a disc the sending zone really signed, yet at odds with its set.
+fn resign(
+    media: &Media,
+    disc: &Path,
+    to: &Path,
+    edit: impl Fn(&mut ow_ferry::media::signed::MediaManifest),
+) {
+    use ow_ferry::media::signed::MediaManifest;
+    copy_dir(disc, to);
+    let trust = ow_keys::load_trust(&media.pair.root().join("trust.toml")).unwrap();
+    let key = ow_keys::load_signing_key(&media.pair.keys.join("internet.sign.secret")).unwrap();
+    let text = fs::read_to_string(to.join("ow-media-manifest.txt")).unwrap();
+    let (mut manifest, _) = MediaManifest::open(&text, &trust).unwrap();
+    let before = (manifest.disc_index, manifest.disc_count);
+    edit(&mut manifest);
+    let info = fs::read_to_string(to.join("bag-info.txt"))
+        .unwrap()
+        .replace(
+            &format!("Bag-Count: {} of {}", before.0, before.1),
+            &format!(
+                "Bag-Count: {} of {}",
+                manifest.disc_index, manifest.disc_count
+            ),
+        );
+    let info = info.replace(
+        &text
+            .lines()
+            .find_map(|l| l.strip_prefix("disc-id "))
+            .map(|id| format!("External-Identifier: {id}"))
+            .unwrap(),
+        &format!("External-Identifier: {}", manifest.disc_id),
+    );
+    fs::write(to.join("bag-info.txt"), &info).unwrap();
+    let mut lines = String::new();
+    for name in [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha256.txt",
+        "manifest-sha512.txt",
+        "manifest-blake3.txt",
+        "ow-contents.txt",
+    ] {
+        let bytes = fs::read(to.join(name)).unwrap();
+        let digest: String = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        lines.push_str(&format!("{digest}  {name}\n"));
+    }
+    fs::write(to.join("tagmanifest-sha256.txt"), &lines).unwrap();
+    manifest.tagmanifest_sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(lines.as_bytes()))
+    };
+    fs::write(to.join("ow-media-manifest.txt"), manifest.sign(&key)).unwrap();
+}
+
+/// Discs the sender signed but that disagree with their set are refused through the binary: a
+/// second disc for a place already imported (`replayed`), a disc giving the set another disc
+/// count (`altered`). The set's genuine discs then import.
+#[test]
+fn discs_at_odds_with_their_set_are_refused() {
+    let media = Media::new();
+    media.pack(1);
+    media.pack_large(1_200_000, 21);
+    let out = media.export_set(&media.pair.root().join("set-odd"), "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let discs = set_discs(&serde_json::from_slice(&out.stdout).unwrap());
+    let n = discs.len() as u32;
+    assert!(n >= 2);
+    assert!(media.import(&discs[0]).status.success());
+
+    let twin = media.pair.root().join("disc-twin");
+    resign(&media, &discs[0], &twin, |m| {
+        m.disc_id = "0193f5c2-7d7e-7a40-9c55-000000000001".into();
+    });
+    let out = media.import(&twin);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[replayed]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already imported"),
+        "{}",
+        stderr(&out)
+    );
+
+    let recount = media.pair.root().join("disc-recount");
+    resign(&media, &discs[1], &recount, |m| {
+        m.disc_id = "0193f5c2-7d7e-7a40-9c55-000000000002".into();
+        m.disc_count = n + 1;
+    });
+    let out = media.import(&recount);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[altered]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("said {n}")),
+        "{}",
+        stderr(&out)
+    );
+
+    for disc in &discs[1..] {
+        let out = media.import(disc);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 2);
+}
