@@ -1054,6 +1054,10 @@ fn a_set_round_trips_through_iso_images() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("[unreadable]"), "{}", stderr(&out));
     assert!(stderr(&out).contains("junk.iso"), "{}", stderr(&out));
+    // Recorded like any refused disc: a reason file naming the image, a media-refused entry.
+    assert!(names(&media.refused).contains(&"junk.iso.disc.reason".to_owned()));
+    assert_eq!(count(&events(&media.rx_media_log()), "media-refused"), 1);
+    assert_eq!(media.pair.inbox_bundles().len(), 3);
 }
 
 /// `kill -9` of the real import of each disc of a set with a split bundle, at many points, then

@@ -104,7 +104,7 @@ pub async fn import(
     ctx: &ImportContext<'_>,
     route: &MediaRoute,
     disc: &Path,
-    mut log: AgentLog,
+    log: AgentLog,
 ) -> Result<ImportReport, MediaError> {
     let Some(inbox) = route.inbox.clone() else {
         return Err(MediaError::Unfit(format!(
@@ -116,27 +116,40 @@ pub async fn import(
     let checked = match check_and_stage(ctx, route, disc).await {
         Ok(checked) => checked,
         Err(MediaError::Refused { code, message }) => {
-            let disc_name = disc_label(disc);
-            let reason = serde_json::json!({
-                "code": code,
-                "message": message,
-                "route": route.name,
-                "disc": disc_name,
-                "refused_at": Utc::now().to_rfc3339(),
-            });
-            let target = dropfolder::unused_path(&route.refused, &format!("{disc_name}.disc"));
-            dropfolder::write_reason(&target, &reason).map_err(|e| AgentError::io(&target, e))?;
-            log.agent_event(
-                Event::MediaRefused,
-                Some(format!("{code}: disc {disc_name}: {message}")),
-            )?;
-            log.close()?;
-            warn!(route = %route.name, code, "disc refused: {message}");
-            return Err(MediaError::Refused { code, message });
+            return Err(refuse(route, disc, code, message, log)?);
         }
         Err(err) => return Err(err),
     };
     land(ctx, route, &inbox, checked, log).await
+}
+
+/// Records a refused disc: `<disc>.disc.reason` in the route's refused folder and a
+/// `media-refused` entry in its ferry log. Returns the refusal, for the caller to report.
+pub(crate) fn refuse(
+    route: &MediaRoute,
+    disc: &Path,
+    code: &'static str,
+    message: String,
+    mut log: AgentLog,
+) -> Result<MediaError, MediaError> {
+    dropfolder::ensure_dir(&route.refused).map_err(|e| AgentError::io(&route.refused, e))?;
+    let disc_name = disc_label(disc);
+    let reason = serde_json::json!({
+        "code": code,
+        "message": message,
+        "route": route.name,
+        "disc": disc_name,
+        "refused_at": Utc::now().to_rfc3339(),
+    });
+    let target = dropfolder::unused_path(&route.refused, &format!("{disc_name}.disc"));
+    dropfolder::write_reason(&target, &reason).map_err(|e| AgentError::io(&target, e))?;
+    log.agent_event(
+        Event::MediaRefused,
+        Some(format!("{code}: disc {disc_name}: {message}")),
+    )?;
+    log.close()?;
+    warn!(route = %route.name, code, "disc refused: {message}");
+    Ok(MediaError::Refused { code, message })
 }
 
 /// The disc's folder name, for reasons and the log (never a citizen's file name: disc folders are

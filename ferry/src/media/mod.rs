@@ -298,7 +298,17 @@ pub async fn run_import(
     // An ISO image is extracted to a private folder first, then imported like a mounted disc.
     let image = std::fs::symlink_metadata(disc).is_ok_and(|m| m.is_file());
     let extracted = if image {
-        Some(iso::extract_image(disc, &staging_root.join(&route.name))?)
+        match iso::extract_image(disc, &staging_root.join(&route.name)) {
+            Ok(extracted) => Some(extracted),
+            Err(MediaError::Refused { code, message }) => {
+                state.close().await;
+                return Err(import::refuse(route, disc, code, message, log)?);
+            }
+            Err(err) => {
+                state.close().await;
+                return Err(err);
+            }
+        }
     } else {
         None
     };
