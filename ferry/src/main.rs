@@ -97,12 +97,20 @@ enum MediaCommand {
         /// The channel to export (needed when several media routes export).
         #[arg(long)]
         channel: Option<Channel>,
-        /// The disc's folder: absent or empty.
+        /// The disc's folder: absent or empty. One disc; bundles that do not fit stay pending.
+        #[arg(long, required_unless_present = "set", conflicts_with = "set")]
+        disc: Option<PathBuf>,
+        /// Write every pending bundle as a set of discs, one sub-folder `disc-<k>-of-<n>` each
+        /// (absent or empty folder); a bundle larger than a disc is split into parts.
         #[arg(long)]
-        disc: PathBuf,
+        set: Option<PathBuf>,
         /// Capacity of one disc: bytes, or e.g. 4.7G, 25G, 100G (powers of 1000).
         #[arg(long, value_parser = ow_ferry::media::parse_capacity)]
         capacity: Option<u64>,
+        /// Also write an ISO 9660/Joliet image of each disc with xorriso: FILE for one disc,
+        /// FILE with `-<k>-of-<n>` before its extension for each disc of a set.
+        #[arg(long, value_name = "FILE")]
+        iso: Option<PathBuf>,
     },
     /// Check a disc completely and land its bundles exactly once, through the receiving agent's
     /// verification and landing. A refused disc imports nothing; exit status 1 and the reason.
@@ -113,7 +121,7 @@ enum MediaCommand {
         /// The channel to import (needed when several media routes import).
         #[arg(long)]
         channel: Option<Channel>,
-        /// The disc's folder (its mount point).
+        /// The disc's folder (its mount point), or an ISO image of the disc (read with xorriso).
         #[arg(long)]
         disc: PathBuf,
     },
@@ -336,12 +344,36 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
             config,
             channel,
             disc,
+            set,
             capacity,
+            iso,
         } => {
             let config = FerryConfig::load(&config)?;
+            let (folder, is_set) = match (disc, set) {
+                (_, Some(set)) => (set, true),
+                (Some(disc), None) => (disc, false),
+                (None, None) => {
+                    anyhow::bail!("name the disc folder (--disc) or set folder (--set)")
+                }
+            };
             runtime
-                .block_on(media::run_export(&config, channel, &disc, capacity))
-                .map(|report| serde_json::to_string_pretty(&report))
+                .block_on(media::run_export(
+                    &config,
+                    channel,
+                    &folder,
+                    capacity,
+                    is_set,
+                    iso.as_deref(),
+                ))
+                .and_then(|report| {
+                    // The export's journal goes only once the operator has the summary.
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                    media::export::printed(&report).map(|()| Ok(String::new()))
+                })
         }
         MediaCommand::Import {
             config,
@@ -356,7 +388,10 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
     };
     match outcome {
         Ok(json) => {
-            println!("{}", json?);
+            let json = json?;
+            if !json.is_empty() {
+                println!("{json}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(refused @ MediaError::Refused { .. }) => {
