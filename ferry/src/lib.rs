@@ -18,6 +18,8 @@
 //! * [`audit`]: one tamper-evident ferry log per agent.
 //! * [`media`]: offline media — a channel's bundles on a disc as a signed BagIt bag, and back.
 //! * [`ops`]: `inspect`, `verify` and `status` for operators and tests.
+//! * [`reconcile`] / [`resend`]: the one-way discipline — what crossed, what was lost, and sending
+//!   a lost bundle again as itself.
 
 pub mod agent;
 pub mod audit;
@@ -32,6 +34,8 @@ pub mod ops;
 pub mod pack;
 pub mod policy;
 pub mod receiver;
+pub mod reconcile;
+pub mod resend;
 pub mod sender;
 pub mod state;
 

@@ -83,6 +83,41 @@ enum Command {
     /// Offline media: write pending bundles onto a disc, or import one (docs/offline-media.md).
     #[command(subcommand)]
     Media(MediaCommand),
+    /// From the two sides' ferry logs, per channel: sent, received, confirmed, lost (with
+    /// sequences), duplicated, refused (with reasons), and whether each log verifies against its
+    /// signed checkpoints. Exit 1 when a log does not verify.
+    Reconcile(ReconcileArgs),
+    /// Send lost bundles again as themselves (same id, sequence and signature) from `sent/`: the
+    /// receiver lands one it never landed and refuses one it had as a duplicate. Prints JSON;
+    /// exit 1 when a sequence could not be resent.
+    Resend {
+        /// The sending zone's ferry configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The channel the bundles were sent on.
+        #[arg(long)]
+        channel: Channel,
+        /// The sequences to resend (repeat, or separate with commas).
+        #[arg(long = "sequence", required = true, value_delimiter = ',')]
+        sequences: Vec<u64>,
+    },
+}
+
+#[derive(Args)]
+struct ReconcileArgs {
+    /// A sending side's log folder (a sending agent's, or its `-resend` log); repeat as needed.
+    #[arg(long = "sender-log")]
+    sender_logs: Vec<PathBuf>,
+    /// A receiving side's log folder; repeat as needed.
+    #[arg(long = "receiver-log")]
+    receiver_logs: Vec<PathBuf>,
+    /// Folder with the zones' `<zone>.sign.pub` files, to verify each log against its
+    /// checkpoints (without it the logs are read but not verified).
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// Print JSON instead of a report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -325,7 +360,62 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Log(command) => log_command(command),
         Command::Media(command) => media_command(command),
+        Command::Reconcile(args) => reconcile_command(args),
+        Command::Resend {
+            config,
+            channel,
+            sequences,
+        } => {
+            let config = FerryConfig::load(&config)?;
+            let outcomes = tokio_runtime()?
+                .block_on(ow_ferry::resend::resend(&config, channel, &sequences))?;
+            println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            let all = outcomes.iter().all(|o| o.outcome == "resent");
+            Ok(if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
+}
+
+fn reconcile_command(args: ReconcileArgs) -> Result<ExitCode> {
+    use ow_ferry::reconcile::{self, LogSource, Side};
+    if args.sender_logs.is_empty() && args.receiver_logs.is_empty() {
+        bail!("give at least one --sender-log or --receiver-log");
+    }
+    let sources: Vec<LogSource> = args
+        .sender_logs
+        .iter()
+        .map(|dir| (dir, Side::Sender))
+        .chain(args.receiver_logs.iter().map(|dir| (dir, Side::Receiver)))
+        .map(|(dir, side)| LogSource {
+            dir: dir.clone(),
+            side,
+        })
+        .collect();
+    // Key names are `onewindow-<zone>`; the key hash in each signature binds name and key.
+    let keys = args.keys.clone();
+    let key_for = move |name: &str| {
+        let zone = name.strip_prefix("onewindow-")?;
+        if zone.is_empty() || !zone.bytes().all(|b| b.is_ascii_lowercase()) {
+            return None;
+        }
+        let path = keys.as_ref()?.join(format!("{zone}.sign.pub"));
+        ow_keys::load_verifying_key(&path).ok()
+    };
+    let report = reconcile::reconcile(&sources, &key_for)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", reconcile::table(&report));
+    }
+    Ok(if report.logs_verify() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn media_command(command: MediaCommand) -> Result<ExitCode> {
