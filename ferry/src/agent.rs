@@ -96,6 +96,9 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
         let checkpoint_every = config.log.checkpoint_every;
         let watch_tx = wake_tx.clone();
         let name = send.name.clone();
+        let heartbeat = config.oneway.heartbeat;
+        let heartbeat_key = signing_key.clone();
+        let heartbeat_trust = Arc::clone(&trust);
         let handle = thread::Builder::new()
             .name(format!("tx:{}", send.name))
             .spawn(move || -> Result<(), AgentError> {
@@ -110,7 +113,15 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
                         key,
                         checkpoint_every,
                     )?;
-                    Sender::start(send.clone(), zone, state, log).await
+                    let mut sender = Sender::start(send.clone(), zone, state, log).await?;
+                    if let Some(interval) = heartbeat {
+                        sender.set_heartbeat(crate::sender::HeartbeatSource {
+                            signing_key: heartbeat_key,
+                            trust: heartbeat_trust,
+                            interval,
+                        });
+                    }
+                    Ok::<_, AgentError>(sender)
                 });
                 let mut sender = match start {
                     Ok(s) => {

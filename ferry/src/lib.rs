@@ -18,14 +18,16 @@
 //! * [`audit`]: one tamper-evident ferry log per agent.
 //! * [`media`]: offline media — a channel's bundles on a disc as a signed BagIt bag, and back.
 //! * [`ops`]: `inspect`, `verify` and `status` for operators and tests.
-//! * [`reconcile`] / [`resend`]: the one-way discipline — what crossed, what was lost, and sending
-//!   a lost bundle again as itself.
+//! * [`heartbeat`], [`receipts`], [`reconcile`], [`resend`]: the one-way discipline — heartbeats
+//!   and alarms, receipts carried back on media, what crossed and what was lost, and sending a
+//!   lost bundle again as itself.
 
 pub mod agent;
 pub mod audit;
 mod chain;
 pub mod config;
 pub mod dropfolder;
+pub mod heartbeat;
 pub mod holds;
 pub mod intake;
 pub mod manifests;
@@ -33,6 +35,7 @@ pub mod media;
 pub mod ops;
 pub mod pack;
 pub mod policy;
+pub mod receipts;
 pub mod receiver;
 pub mod reconcile;
 pub mod resend;

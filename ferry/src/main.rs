@@ -76,7 +76,13 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Judge the alarms as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
     },
+    /// Receipts: what landed, signed, carried back on the return channel.
+    #[command(subcommand)]
+    Receipts(ReceiptsCommand),
     /// Audit a ferry log: verify, search, prove inclusion.
     #[command(subcommand)]
     Log(LogCommand),
@@ -100,6 +106,28 @@ enum Command {
         /// The sequences to resend (repeat, or separate with commas).
         #[arg(long = "sequence", required = true, value_delimiter = ',')]
         sequences: Vec<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptsCommand {
+    /// Pack a signed receipt per receiving channel (every bundle landed from --from-sequence on,
+    /// and the receiving agent's latest log checkpoint) into the return channel's outbox, for
+    /// the next disc. The sending zone's receiving agent imports it and marks its bundles
+    /// confirmed. Prints JSON.
+    Write {
+        /// The receiving zone's ferry configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only the receipt for this channel (one that ends in this zone).
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// List the bundles landed from this sequence on (default 1: all of them).
+        #[arg(long)]
+        from_sequence: Option<u64>,
+        /// Write into this folder instead of the return channel's outbox.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -348,9 +376,10 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => verify_command(args),
-        Command::Status { config, json } => {
+        Command::Status { config, json, at } => {
             let config = FerryConfig::load(&config)?;
-            let report = tokio_runtime()?.block_on(ops::status(&config))?;
+            let report =
+                tokio_runtime()?.block_on(ops::status_at(&config, at.unwrap_or_else(Utc::now)))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -361,6 +390,23 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Log(command) => log_command(command),
         Command::Media(command) => media_command(command),
         Command::Reconcile(args) => reconcile_command(args),
+        Command::Receipts(ReceiptsCommand::Write {
+            config,
+            channel,
+            from_sequence,
+            out,
+        }) => {
+            let config = FerryConfig::load(&config)?;
+            let written = tokio_runtime()?.block_on(ow_ferry::receipts::write_receipts(
+                &config,
+                channel,
+                from_sequence,
+                out.as_deref(),
+                Utc::now(),
+            ))?;
+            println!("{}", serde_json::to_string_pretty(&written)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Resend {
             config,
             channel,

@@ -291,7 +291,11 @@ impl Receiver {
                 Some(h) => self.state.landed_by_id(&h.bundle_id).await?,
                 None => None,
             };
-            if landed.is_some() {
+            if let (Some(header), Some(_)) = (&header, &landed)
+                && crate::receipts::is_ferry_kind(&header.kind)
+            {
+                self.take_ferry_bundle(header, &staged).await?;
+            } else if landed.is_some() {
                 fs::rename(&staged, inbox.join(final_name))
                     .map_err(|e| AgentError::io(&staged, e))?;
                 info!(agent = %self.config.name, file = final_name, "finished landing");
@@ -668,6 +672,14 @@ impl Receiver {
             .collect();
         self.state.record_landed(&rows).await?;
         for s in &staged {
+            if crate::receipts::is_ferry_kind(&s.header.kind) {
+                // The ferry's own (heartbeat, receipt): consumed here, never handed to the zone.
+                self.take_ferry_bundle(&s.header, &s.staged).await?;
+                if let Some(marker) = &s.marker {
+                    remove_if_present(marker);
+                }
+                continue;
+            }
             let target = inbox.join(&s.final_name);
             fs::rename(&s.staged, &target).map_err(|e| AgentError::io(&s.staged, e))?;
             if let Some(marker) = &s.marker {
@@ -865,6 +877,17 @@ impl Receiver {
         );
         self.state.record_held(&row).await?;
         Ok(())
+    }
+
+    /// Consumes a landed heartbeat or receipt ([`crate::receipts::take_landed`]).
+    async fn take_ferry_bundle(&mut self, header: &Header, file: &Path) -> Result<(), AgentError> {
+        let intake = crate::receipts::FerryIntake {
+            state: &self.state,
+            trust: &self.trust,
+            decryption: &self.decryption,
+            quarantine: &self.config.quarantine,
+        };
+        crate::receipts::take_landed(&intake, &mut self.log, header, file).await
     }
 
     /// Logs the stop and writes the final checkpoint.

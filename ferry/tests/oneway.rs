@@ -113,6 +113,22 @@ fn reconcile_finds_lost_duplicated_and_refused_and_resend_closes_the_gap() {
     assert!(wait_until(Duration::from_secs(20), || pair.reasons().len() == 2));
     assert!(terminate(receiver));
 
+    // The receiving side's status raises the lost alarm, naming the missing sequences.
+    let out = ferry(&[
+        "status",
+        "--config",
+        pair.receiver_config.to_str().unwrap(),
+        "--json",
+    ]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lost = status[0]["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "lost")
+        .unwrap_or_else(|| panic!("no lost alarm: {status:#}"));
+    assert_eq!(lost["sequences"], serde_json::json!([[2, 2], [4, 4]]));
+
     let (ok, report) = reconcile(&pair, &[]);
     assert!(ok, "{report:#}");
     for log in report["logs"].as_array().unwrap() {
@@ -254,4 +270,86 @@ fn reconcile_reports_a_tampered_log() {
         .find(|l| l["side"] == "sender")
         .unwrap();
     assert_eq!(tx["status"], "verified", "{tx}");
+}
+
+/// Heartbeats keep a quiet channel alive: they land (their sequences are accounted for) but never
+/// reach the zone's inbox; once they stop, the "no traffic" alarm shows in `status` — judged at a
+/// time the test chooses.
+#[test]
+fn heartbeats_land_unseen_and_their_silence_raises_the_alarm() {
+    let pair = Pair::new(RxOptions::default());
+    let mut tx = fs::read_to_string(&pair.sender_config).unwrap();
+    tx.push_str("[oneway]\nheartbeat_s = 1\n");
+    fs::write(&pair.sender_config, tx).unwrap();
+    let mut rx = fs::read_to_string(&pair.receiver_config).unwrap();
+    rx.push_str("[oneway]\nsilence_alarm_s = 600\n");
+    fs::write(&pair.receiver_config, rx).unwrap();
+
+    let status = |at: Option<&str>| -> Value {
+        let mut args = vec![
+            "status",
+            "--config",
+            pair.receiver_config.to_str().unwrap(),
+            "--json",
+        ];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let out = ferry(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Before anything landed, silence is already an alarm.
+    let before = status(None);
+    assert_eq!(before[0]["alarms"][0]["code"], "no-traffic", "{before:#}");
+
+    let sender = pair.start_sender();
+    let receiver = pair.start_receiver();
+    assert!(wait_until(Duration::from_secs(30), || {
+        status(None)[0]["count"].as_u64().unwrap_or(0) >= 2
+    }));
+    assert!(terminate(sender));
+    assert!(terminate(receiver));
+    assert!(
+        pair.inbox_bundles().is_empty(),
+        "{:?}",
+        pair.inbox_bundles()
+    );
+    assert!(names(&pair.inbox).iter().all(|n| !n.ends_with(".owb")));
+
+    let now = status(None);
+    assert!(now[0]["alarms"].as_array().unwrap().is_empty(), "{now:#}");
+    assert_eq!(now[0]["gaps"], serde_json::json!([]));
+    let last: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(now[0]["last_landed_at"].clone()).unwrap();
+    let later = (last + chrono::Duration::seconds(3600)).to_rfc3339();
+    let silent = status(Some(&later));
+    let alarm = &silent[0]["alarms"][0];
+    assert_eq!(alarm["code"], "no-traffic", "{silent:#}");
+    assert_eq!(alarm["silent_s"], 3600, "{silent:#}");
+    let just_before = (last + chrono::Duration::seconds(599)).to_rfc3339();
+    assert!(
+        status(Some(&just_before))[0]["alarms"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The heartbeats are in both logs, with their own kind.
+    let out = ferry(&[
+        "log",
+        "show",
+        "--log",
+        pair.rx_log().to_str().unwrap(),
+        "--event",
+        "landed",
+        "--kind",
+        "ferry.heartbeat",
+        "--json",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() >= 2);
 }
