@@ -96,6 +96,8 @@ pub struct WrittenReceipt {
     pub first_sequence: u64,
     /// See `first_sequence`.
     pub last_sequence: u64,
+    /// Entries covered by the log checkpoint it carries (none when the log has no checkpoint).
+    pub checkpoint_size: Option<u64>,
     /// Where the bundle was placed.
     pub path: PathBuf,
 }
@@ -214,6 +216,7 @@ pub async fn write_receipts(
             bundles: payload.landed.len(),
             first_sequence: payload.first_sequence,
             last_sequence: payload.last_sequence,
+            checkpoint_size: payload.checkpoint.as_ref().map(|c| c.size),
             path: packed.path,
         });
     }
