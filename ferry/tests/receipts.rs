@@ -24,6 +24,21 @@ struct Duplex {
 }
 
 fn zone_config(zone: &str, send: &str, receive: &str, oneway: &str) -> String {
+    let send = format!(
+        r#"[[send]]
+channel = "{send}"
+outbox = "{zone}/outbox"
+gateway = "gw-{send}"
+sent = "{zone}/sent"
+marker = true
+rescan_ms = 100
+"#
+    );
+    zone_config_with(zone, &send, receive, oneway)
+}
+
+/// A zone whose way out is `send` (a `[[send]]` agent or a `[[media]]` route, TOML text).
+fn zone_config_with(zone: &str, send: &str, receive: &str, oneway: &str) -> String {
     format!(
         r#"zone = "{zone}"
 data_dir = "{zone}/ferry"
@@ -33,13 +48,7 @@ encryption_key = "keys/{zone}.enc.secret"
 trust_file = "trust.toml"
 [log]
 checkpoint_every = 50
-[[send]]
-channel = "{send}"
-outbox = "{zone}/outbox"
-gateway = "gw-{send}"
-sent = "{zone}/sent"
-marker = true
-rescan_ms = 100
+{send}
 [[receive]]
 channel = "{receive}"
 gateway = "gw-{receive}"
@@ -55,6 +64,12 @@ rescan_ms = 100
 
 impl Duplex {
     fn new() -> Self {
+        Self::with_return(false)
+    }
+
+    /// With `media`, the intranet's way back is a disc: a `[[media]]` route that exports the
+    /// return channel, and one in the extranet that imports it.
+    fn with_return(media: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let keys = root.join("keys");
@@ -75,13 +90,23 @@ impl Duplex {
         ]);
         assert!(out.status.success());
         let extranet = root.join("extranet.toml");
-        fs::write(
-            &extranet,
-            zone_config("extranet", OUT, BACK, "confirm_within_s = 3600"),
-        )
-        .unwrap();
+        let mut extranet_text = zone_config("extranet", OUT, BACK, "confirm_within_s = 3600");
         let intranet = root.join("intranet.toml");
-        fs::write(&intranet, zone_config("intranet", BACK, OUT, "")).unwrap();
+        let intranet_text = if media {
+            extranet_text.push_str(&format!(
+                "[[media]]\nchannel = \"{BACK}\"\ninbox = \"extranet/inbox\"\n\
+                 refused = \"extranet/refused-media\"\n"
+            ));
+            let route = format!(
+                "[[media]]\nchannel = \"{BACK}\"\noutbox = \"intranet/media-outbox\"\n\
+                 sent = \"intranet/media-sent\"\n"
+            );
+            zone_config_with("intranet", &route, OUT, "")
+        } else {
+            zone_config("intranet", BACK, OUT, "")
+        };
+        fs::write(&extranet, extranet_text).unwrap();
+        fs::write(&intranet, intranet_text).unwrap();
         Self {
             dir,
             extranet,
@@ -383,4 +408,75 @@ fn receipts_confirm_what_landed_and_forged_or_replayed_ones_confirm_nothing() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("receipt-wrong-channel"), "{text}");
+}
+
+/// The usual way back from the intranet: the receipt goes onto a disc with the route's other
+/// bundles, and importing the disc in the extranet confirms what landed.
+#[test]
+fn a_receipt_carried_on_a_disc_confirms_what_landed() {
+    let d = Duplex::with_return(true);
+    for n in 1..=2 {
+        let item = d.path(&format!("item-{n}.txt"));
+        fs::write(&item, format!("survey {n}\n")).unwrap();
+        d.pack(&d.extranet, OUT, "demo.item", &item, None);
+    }
+    let extranet = start(&d.extranet);
+    let intranet = start(&d.intranet);
+    assert!(wait_until(Duration::from_secs(30), || d
+        .bundles("intranet/inbox")
+        .len()
+        == 2));
+    assert!(terminate(extranet));
+    assert!(terminate(intranet));
+
+    let out = ferry(&[
+        "receipts",
+        "write",
+        "--config",
+        d.intranet.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        written[0]["path"]
+            .as_str()
+            .unwrap()
+            .contains("intranet/media-outbox"),
+        "{written:#}"
+    );
+    let disc = d.path("disc-0001");
+    let out = ferry(&[
+        "media",
+        "export",
+        "--config",
+        d.intranet.to_str().unwrap(),
+        "--disc",
+        disc.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ferry(&[
+        "media",
+        "import",
+        "--config",
+        d.extranet.to_str().unwrap(),
+        "--disc",
+        disc.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["left"], 0, "{report:#}");
+    assert_eq!(d.sender_status(None)["confirmed"], 2);
+    assert!(d.bundles("extranet/inbox").is_empty());
 }
