@@ -143,6 +143,10 @@ struct ReconcileArgs {
     /// checkpoints (without it the logs are read but not verified).
     #[arg(long)]
     keys: Option<PathBuf>,
+    /// A sending zone's ferry configuration: also report what the receipts it imported confirm
+    /// (each was checked when imported: signature, pinned key, channel, checkpoint).
+    #[arg(long)]
+    receipts: Option<PathBuf>,
     /// Print JSON instead of a report.
     #[arg(long)]
     json: bool,
@@ -451,7 +455,17 @@ fn reconcile_command(args: ReconcileArgs) -> Result<ExitCode> {
         let path = keys.as_ref()?.join(format!("{zone}.sign.pub"));
         ow_keys::load_verifying_key(&path).ok()
     };
-    let report = reconcile::reconcile(&sources, &key_for)?;
+    let mut report = reconcile::reconcile(&sources, &key_for)?;
+    if let Some(config) = &args.receipts {
+        let config = FerryConfig::load(config)?;
+        let receipts = tokio_runtime()?.block_on(async {
+            let state = ow_ferry::state::FerryState::open(&config.state_db()).await?;
+            let receipts = ow_ferry::receipts::imported_receipts(&state).await;
+            state.close().await;
+            receipts
+        })?;
+        reconcile::add_receipts(&mut report, &receipts);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -603,3 +603,19 @@ pub async fn unconfirmed(
     }
     Ok(out)
 }
+
+/// The receipts a zone imported (each checked when imported), oldest first, for
+/// [`crate::reconcile::add_receipts`].
+pub async fn imported_receipts(state: &FerryState) -> Result<Vec<ReceiptPayload>, StateError> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT payload FROM ferry_receipts WHERE direction = 'imported' ORDER BY recorded_at",
+    )
+    .fetch_all(state.pool())
+    .await?;
+    rows.iter()
+        .map(|text| {
+            serde_json::from_str(text)
+                .map_err(|e| StateError::Query(sqlx::Error::Decode(Box::new(e))))
+        })
+        .collect()
+}

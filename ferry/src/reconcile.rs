@@ -96,6 +96,20 @@ pub struct ChannelReport {
     /// Whether a sending and a receiving log were both given for this channel; without both,
     /// `lost` and `confirmed` cannot be told.
     pub both_sides: bool,
+    /// With the receipts a sending zone imported ([`add_receipts`]): how many it imported for
+    /// this channel.
+    pub receipts: u64,
+    /// Sent bundles a receipt lists with the same sequence and bundle id.
+    pub confirmed_by_receipt: u64,
+    /// Sent sequences inside a receipt's range that the receipt does not list, and no receipt
+    /// lists: they had not landed when the receiving zone wrote it.
+    pub not_landed_per_receipt: Vec<u64>,
+    #[serde(skip)]
+    sent_ids: BTreeSet<(u64, String)>,
+    #[serde(skip)]
+    listed: BTreeSet<(u64, String)>,
+    #[serde(skip)]
+    ranges: Vec<(u64, u64)>,
 }
 
 /// The whole reconciliation.
@@ -333,6 +347,61 @@ fn report(name: String, c: Channel) -> ChannelReport {
         refused: c.refused,
         landed_not_sent,
         both_sides,
+        receipts: 0,
+        confirmed_by_receipt: 0,
+        not_landed_per_receipt: Vec::new(),
+        listed: BTreeSet::new(),
+        ranges: Vec::new(),
+        sent_ids: c
+            .sent
+            .iter()
+            .flat_map(|(s, ids)| ids.keys().map(move |id| (*s, id.clone())))
+            .collect(),
+    }
+}
+
+/// Adds what the receipts a sending zone imported say (`ferry_receipts`, each checked when it
+/// was imported: signature, pinned key, channel, checkpoint) to the channels it sent on.
+pub fn add_receipts(report: &mut Reconciliation, receipts: &[crate::receipts::ReceiptPayload]) {
+    for payload in receipts {
+        let name = payload.channel.to_string();
+        let Some(channel) = report.channels.iter_mut().find(|c| c.channel == name) else {
+            continue;
+        };
+        channel.receipts += 1;
+        let listed: BTreeSet<(u64, &str)> = payload
+            .landed
+            .iter()
+            .map(|(s, id, _)| (*s, id.as_str()))
+            .collect();
+        channel
+            .listed
+            .extend(listed.iter().map(|(s, id)| (*s, (*id).to_owned())));
+        channel
+            .ranges
+            .push((payload.first_sequence, payload.last_sequence));
+    }
+    for channel in &mut report.channels {
+        if channel.receipts == 0 {
+            continue;
+        }
+        channel.confirmed_by_receipt = channel
+            .sent_ids
+            .iter()
+            .filter(|k| channel.listed.contains(*k))
+            .count() as u64;
+        let listed_sequences: BTreeSet<u64> = channel.listed.iter().map(|(s, _)| *s).collect();
+        let mut not_landed: Vec<u64> = channel
+            .sent_ids
+            .iter()
+            .map(|(s, _)| *s)
+            .filter(|s| {
+                !listed_sequences.contains(s)
+                    && channel.ranges.iter().any(|(a, b)| a <= s && s <= b)
+            })
+            .collect();
+        not_landed.dedup();
+        channel.not_landed_per_receipt = not_landed;
     }
 }
 
@@ -370,6 +439,18 @@ pub fn table(r: &Reconciliation) -> String {
             c.duplicated.len(),
             c.refused.len()
         ));
+        if c.receipts > 0 {
+            out.push_str(&format!(
+                "  receipts {}  confirmed by receipt {}\n",
+                c.receipts, c.confirmed_by_receipt
+            ));
+            if !c.not_landed_per_receipt.is_empty() {
+                out.push_str(&format!(
+                    "  not landed per receipt: {}\n",
+                    join(&c.not_landed_per_receipt)
+                ));
+            }
+        }
         if !c.lost.is_empty() {
             out.push_str(&format!("  lost sequences: {}\n", join(&c.lost)));
         }
@@ -497,6 +578,48 @@ mod tests {
         assert_eq!(r.lost, vec![2]);
         let r = report("x".into(), chan(&[], &[], &[]));
         assert!(r.missing.is_empty());
+    }
+
+    #[test]
+    fn receipts_confirm_what_they_list_and_show_what_had_not_landed() {
+        let c = chan(
+            &[(1, "a", 1), (2, "b", 1), (3, "c", 1), (9, "i", 1)],
+            &[],
+            &[],
+        );
+        let mut r = Reconciliation {
+            channels: vec![report("extranet-to-intranet".into(), c)],
+            logs: Vec::new(),
+        };
+        let receipt = |first, last, landed: &[(u64, &str)]| crate::receipts::ReceiptPayload {
+            format: crate::receipts::RECEIPT_FORMAT.into(),
+            zone: ow_bundle::Zone::Intranet,
+            channel: "extranet-to-intranet"
+                .parse()
+                .unwrap_or_else(|_| panic!("channel")),
+            agent: "rx".into(),
+            written_at: chrono::Utc::now(),
+            first_sequence: first,
+            last_sequence: last,
+            landed: landed
+                .iter()
+                .map(|(s, id)| (*s, (*id).to_owned(), "d".to_owned()))
+                .collect(),
+            checkpoint: None,
+        };
+        // Sequence 2 was not listed by the first receipt but was by the second; 3 by neither;
+        // 9 is outside both ranges (no receipt speaks for it yet); "x" was never sent.
+        add_receipts(
+            &mut r,
+            &[
+                receipt(1, 3, &[(1, "a"), (4, "x")]),
+                receipt(2, 3, &[(2, "b")]),
+            ],
+        );
+        let c = &r.channels[0];
+        assert_eq!(c.receipts, 2);
+        assert_eq!(c.confirmed_by_receipt, 2);
+        assert_eq!(c.not_landed_per_receipt, vec![3]);
     }
 
     #[test]

@@ -281,6 +281,35 @@ fn receipts_confirm_what_landed_and_forged_or_replayed_ones_confirm_nothing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("2 newly confirmed"), "{text}");
 
+    // Without the intranet's log, the receipts say what landed: reconcile from the extranet's
+    // sending log and the receipts it imported.
+    let tx_log = d.path(&format!("extranet/ferry/log/{OUT}-tx"));
+    let out = ferry(&[
+        "reconcile",
+        "--sender-log",
+        tx_log.to_str().unwrap(),
+        "--receipts",
+        d.extranet.to_str().unwrap(),
+        "--keys",
+        d.path("keys").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = report["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == OUT)
+        .unwrap();
+    assert_eq!(c["receipts"], 1, "{c:#}");
+    assert_eq!(c["confirmed_by_receipt"], 2, "{c:#}");
+    assert_eq!(c["not_landed_per_receipt"], serde_json::json!([2]), "{c:#}");
+
     // Replayed: the same receipt bundle through the gateway again is a duplicate.
     let back_gw = d.path(&format!("gw-{BACK}"));
     let receipt = seq_file(&d.path("intranet/sent"), 1);
