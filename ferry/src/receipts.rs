@@ -34,6 +34,8 @@ pub const HEARTBEAT_KIND: &str = "ferry.heartbeat";
 pub const RECEIPT_ITEM: &str = "receipt.json";
 /// The `format` member of a receipt.
 pub const RECEIPT_FORMAT: &str = "onewindow-ferry-receipt/1";
+/// The largest `receipt.json` read (about 200 000 listed bundles): a receipt is read into memory.
+pub const MAX_RECEIPT_BYTES: u64 = 64 << 20;
 
 /// Bundles the ferry consumes itself and never hands to a zone's importer: exactly these two
 /// kinds (any other kind, even one starting with `ferry.`, lands in the inbox as usual). They are
@@ -368,6 +370,20 @@ fn read_receipt(
     header: &Header,
     file: &Path,
 ) -> Result<ReceiptPayload, (&'static str, String)> {
+    // Judged from the signed header before anything is read into memory.
+    match header.items.as_slice() {
+        [item] if item.name == RECEIPT_ITEM && item.size <= MAX_RECEIPT_BYTES => {}
+        items => {
+            return Err((
+                "receipt-malformed",
+                format!(
+                    "a receipt holds exactly one item, {RECEIPT_ITEM}, of at most \
+                     {MAX_RECEIPT_BYTES} bytes; this one holds {} item(s)",
+                    items.len()
+                ),
+            ));
+        }
+    }
     let mut reader =
         File::open(file).map_err(|e| ("io", format!("cannot read the landed receipt: {e}")))?;
     // The bundle passed the receiving agent's checks when it landed; it is read again only to get

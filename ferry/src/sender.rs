@@ -165,7 +165,12 @@ impl Sender {
 
     /// Sends everything waiting in the outbox, in batches.
     pub async fn poll(&mut self) -> Result<SendPass, AgentError> {
-        self.heartbeat_if_due(Utc::now()).await?;
+        if let Err(err) = self.heartbeat_if_due(Utc::now()).await {
+            // A heartbeat that cannot be packed never holds up the bundles waiting; it is tried
+            // again an interval later.
+            warn!(agent = %self.config.name, "cannot send a heartbeat: {err}");
+            self.last_activity = Utc::now();
+        }
         let outbox = self.config.outbox.clone();
         let listed =
             dropfolder::list_candidates(&outbox).map_err(|e| AgentError::io(&outbox, e))?;

@@ -426,6 +426,18 @@ fn receipts_confirm_what_landed_and_forged_or_replayed_ones_confirm_nothing() {
             .any(|r| r["code"] == "receipt-bad-checkpoint")
     );
     assert_eq!(d.sender_status(None)["confirmed"], 2);
+
+    // A receipt whose item is not receipt.json is refused from its signed header alone.
+    let other = d.path("other.json");
+    fs::write(&other, serde_json::to_vec(&claim).unwrap()).unwrap();
+    d.pack(&d.intranet, BACK, "ferry.receipt", &other, None);
+    d.carry_back(|| d.reasons("extranet/quarantine").len() == 5);
+    assert!(
+        d.reasons("extranet/quarantine")
+            .iter()
+            .any(|r| r["code"] == "receipt-malformed")
+    );
+    assert_eq!(d.sender_status(None)["confirmed"], 2);
     let out = ferry(&[
         "log",
         "show",
