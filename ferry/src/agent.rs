@@ -181,6 +181,7 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
         let checkpoint_every = config.log.checkpoint_every;
         let trust = Arc::clone(&trust);
         let decryption = decryption.clone();
+        let silence_alarm = config.oneway.silence_alarm;
         let watch_tx = wake_tx.clone();
         let name = receive.name.clone();
         let handle = thread::Builder::new()
@@ -200,7 +201,13 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
                         key,
                         checkpoint_every,
                     )?;
-                    Receiver::start(receive.clone(), zone, state, log, trust, decryption).await
+                    let mut receiver =
+                        Receiver::start(receive.clone(), zone, state, log, trust, decryption)
+                            .await?;
+                    if let Some(threshold) = silence_alarm {
+                        receiver.set_silence_alarm(threshold).await?;
+                    }
+                    Ok::<_, AgentError>(receiver)
                 });
                 let mut receiver = match start {
                     Ok(r) => {

@@ -95,6 +95,51 @@ pub fn silence_alarm(
     }
 }
 
+/// A receiving agent's watch over a channel's silence: the `no-traffic` alarm is logged once per
+/// silence (a landing ends it), measured from the last landing or, before any, from the start.
+#[derive(Debug, Clone)]
+pub struct SilenceWatch {
+    threshold: Duration,
+    started: DateTime<Utc>,
+    /// The last landing the alarm was logged for (`Some(None)`: logged before any landing).
+    alarmed_for: Option<Option<DateTime<Utc>>>,
+}
+
+impl SilenceWatch {
+    /// Watches from `started` with the given threshold.
+    pub fn new(threshold: Duration, started: DateTime<Utc>) -> Self {
+        Self {
+            threshold,
+            started,
+            alarmed_for: None,
+        }
+    }
+
+    /// Whether the alarm is due at `now` and not yet raised for this silence.
+    pub fn due(&self, last_landed: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        if self.alarmed_for == Some(last_landed) {
+            return false;
+        }
+        let since = last_landed.map_or(self.started, |t| t.max(self.started));
+        due(since, now, self.threshold)
+    }
+
+    /// The alarm to log at `now`, once per silence.
+    pub fn check(
+        &mut self,
+        channel: &str,
+        last_landed: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<Alarm> {
+        if !self.due(last_landed, now) {
+            return None;
+        }
+        self.alarmed_for = Some(last_landed);
+        let since = last_landed.map_or(self.started, |t| t.max(self.started));
+        silence_alarm(channel, Some(since), now, self.threshold)
+    }
+}
+
 /// The `lost` alarm for the missing ranges of a channel, if any.
 pub fn lost_alarm(channel: &str, missing: &[(u64, u64)]) -> Option<Alarm> {
     (!missing.is_empty()).then(|| Alarm {
@@ -213,6 +258,22 @@ mod tests {
         assert_eq!((alarm.code, alarm.silent_s), ("no-traffic", Some(900)));
         let never = silence_alarm("c", None, at(0), t).unwrap_or_else(|| panic!("no alarm"));
         assert_eq!(never.silent_s, None);
+    }
+
+    #[test]
+    fn the_silence_alarm_is_logged_once_per_silence() {
+        let mut watch = SilenceWatch::new(Duration::from_secs(60), at(0));
+        // Before any landing, silence counts from the start.
+        assert_eq!(watch.check("c", None, at(59)), None);
+        let first = watch
+            .check("c", None, at(60))
+            .unwrap_or_else(|| panic!("no alarm"));
+        assert_eq!(first.silent_s, Some(60));
+        assert_eq!(watch.check("c", None, at(600)), None, "once per silence");
+        // A landing ends the silence; the next one raises it again.
+        assert_eq!(watch.check("c", Some(at(700)), at(720)), None);
+        assert!(watch.check("c", Some(at(700)), at(760)).is_some());
+        assert_eq!(watch.check("c", Some(at(700)), at(9000)), None);
     }
 
     #[test]

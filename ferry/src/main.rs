@@ -300,7 +300,7 @@ struct ShowArgs {
     #[arg(long)]
     case_id: Option<String>,
     /// Only this event (queued, sent, received, landed, rejected, imported, media-exported,
-    /// media-imported, media-refused, gap, started, stopped).
+    /// media-imported, media-refused, gap, started, stopped, action, alarm).
     #[arg(long)]
     event: Option<String>,
     /// JSON lines instead of a table.

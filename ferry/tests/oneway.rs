@@ -353,3 +353,43 @@ fn heartbeats_land_unseen_and_their_silence_raises_the_alarm() {
     ]);
     assert!(String::from_utf8_lossy(&out.stdout).lines().count() >= 2);
 }
+
+/// A receiving agent on a silent channel logs the "no traffic" alarm, once per silence.
+#[test]
+fn a_silent_channel_logs_the_no_traffic_alarm_once() {
+    let pair = Pair::new(RxOptions::default());
+    let mut rx = fs::read_to_string(&pair.receiver_config).unwrap();
+    rx.push_str("[oneway]\nsilence_alarm_s = 1\n");
+    fs::write(&pair.receiver_config, rx).unwrap();
+    let alarms = || -> Vec<Value> {
+        let out = ferry(&[
+            "log",
+            "show",
+            "--log",
+            pair.rx_log().to_str().unwrap(),
+            "--event",
+            "alarm",
+            "--json",
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let receiver = pair.start_receiver();
+    assert!(wait_until(Duration::from_secs(20), || !alarms().is_empty()));
+    // Well past the threshold again: still the same silence, not a second alarm.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(terminate(receiver));
+    let logged = alarms();
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert!(
+        logged[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no-traffic: nothing has landed on internet-to-extranet"),
+        "{}",
+        logged[0]
+    );
+    assert_eq!(logged[0]["channel"], CHANNEL);
+}
