@@ -140,6 +140,7 @@ fn end_to_end(bench: &Bench, items: &[PathBuf], batch: usize) -> (f64, f64) {
                     name: "item.bin".into(),
                     media_type: "application/octet-stream".into(),
                     path: item.clone(),
+                    open: None,
                 }],
             })
             .collect();

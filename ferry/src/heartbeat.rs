@@ -225,6 +225,7 @@ pub async fn pack_heartbeat(
             name: HEARTBEAT_ITEM.into(),
             media_type: "application/json".into(),
             path: item.clone(),
+            open: None,
         }],
     };
     let packed =

@@ -191,6 +191,7 @@ pub async fn write_receipts(
                 name: RECEIPT_ITEM.into(),
                 media_type: "application/json".into(),
                 path: item.clone(),
+                open: None,
             }],
         };
         let packed =
@@ -325,10 +326,7 @@ pub async fn take_landed(
             Ok(payload) => apply(intake, log, header, &payload).await?,
             Err((code, message)) => {
                 warn!(receipt = %header.bundle_id, code, "receipt refused: {message}");
-                let name = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().trim_start_matches('.').to_owned())
-                    .unwrap_or_else(|| format!("{}.owb", header.bundle_id));
+                let name = crate::bundle_file_name(header);
                 let target = crate::dropfolder::unused_path(intake.quarantine, &name);
                 crate::dropfolder::ensure_dir(intake.quarantine)
                     .map_err(|e| AgentError::io(intake.quarantine, e))?;
