@@ -248,13 +248,20 @@ impl FileStore {
         .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
     }
 
-    /// Renames each staged file to its material's path and syncs the folders whose names
-    /// changed (the staging folder, the destinations, and the root when a fan-out folder was
-    /// created), side by side: a request waits for about one sync, not one per folder.
+    /// Syncs each staged file's data, renames it to its material's path and syncs the folders
+    /// whose names changed (the staging folder, the destinations, and the root when a fan-out
+    /// folder was created). Files, then folders, are synced side by side: a request waits for
+    /// about two syncs, not one per file and folder.
     fn place_blocking(&self, files: &mut [AcceptedFile]) -> Result<(), AppError> {
         if files.is_empty() {
             return Ok(());
         }
+        side_by_side(files, |f| {
+            let path = f.staged.path();
+            std::fs::File::open(path)
+                .and_then(|file| file.sync_data())
+                .map_err(|e| AppError::io(path, e))
+        })?;
         let mut dirs: Vec<PathBuf> = vec![self.staging_dir()];
         for f in files.iter_mut() {
             let id = f.material_id().to_owned();

@@ -177,13 +177,12 @@ impl Sealing {
             .map_err(|e| AppError::io(&self.path, e))
     }
 
-    /// Seals the last chunk and syncs the file's data; returns the head and the digest.
+    /// Seals the last chunk; returns the head and the digest. The data is synced only if the
+    /// file is accepted ([`crate::files::FileStore::put_accepted`], all files side by side).
     fn finish(self) -> Result<(Vec<u8>, blake3::Hash), AppError> {
-        let (file, _) = self
-            .writer
+        self.writer
             .finish()
             .map_err(|e| AppError::io(&self.path, e))?;
-        file.sync_data().map_err(|e| AppError::io(&self.path, e))?;
         Ok((self.head, self.hasher.finalize()))
     }
 }
