@@ -10,13 +10,17 @@
 //!   than a disc split into parts.
 //! * [`import`]: one disc → checks of every byte → the receiver's landing, exactly once; parts
 //!   of split bundles are held until their set brings every part, then reassembled and landed.
+//! * `sets` (private): a disc against its set, strict order, held parts and their reassembly.
+//! * `walk` (private): a disc's files, walked without following anything.
 
 pub mod bag;
 pub mod config;
 pub mod export;
 pub mod import;
 pub mod iso;
+mod sets;
 pub mod signed;
+mod walk;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
