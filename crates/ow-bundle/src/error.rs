@@ -27,12 +27,12 @@ pub enum VerifyError {
 
     /// The format version is not one this build understands.
     #[error(
-        "unsupported bundle format version {found} (this build reads version {supported}); upgrade the receiving software or ask the sender to write version {supported}"
+        "unsupported bundle format version {found} (this build reads versions 1 to {supported}); upgrade the receiving software, or ask the sender to write a version this build reads (`bundle_format_version` in the sender's trust file)"
     )]
     UnsupportedVersion {
         /// Version found in the prefix or header.
         found: u16,
-        /// Version this build supports.
+        /// The newest version this build reads (it reads every version from 1 up).
         supported: u16,
     },
 

@@ -20,6 +20,7 @@
 //! and it never reads the clock except in the clearly-named convenience
 //! [`BundleBuilder::new_valid_from_now`].
 
+mod chunked;
 mod digest;
 mod error;
 mod format;
@@ -37,10 +38,14 @@ mod verify;
 mod write;
 mod zone;
 
+pub use chunked::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_layout, chunk_nonce};
 pub use digest::Digest;
 pub use error::{BundleError, KeyError, TrustError, VerifyError};
-pub use format::{FORMAT_VERSION, MAGIC, PREFIX_LEN, SIGNATURE_CONTEXT, Suite};
-pub use header::{Compression, Encryption, Header, ItemInfo, PayloadInfo};
+pub use format::{
+    FORMAT_VERSION, FORMAT_VERSION_1, FORMAT_VERSION_2, MAGIC, NEWEST_FORMAT_VERSION, PREFIX_LEN,
+    SIGNATURE_CONTEXT, Suite, is_supported_version,
+};
+pub use header::{Compression, Encryption, Header, ItemInfo, PayloadInfo, WrappedKey};
 pub use keys::{
     EncryptionPublic, EncryptionSecret, KeyId, SIGNING_KEY_PREFIX, VERIFYING_KEY_PREFIX,
     decode_signing_key, decode_verifying_key, encode_signing_key, encode_verifying_key,
