@@ -520,4 +520,14 @@ pub enum TrustError {
         "trust file channel {0}: lists neither sender_keys nor receiver_encryption_key; remove the entry or fill it in"
     )]
     EmptyChannel(Channel),
+    /// `bundle_format_version` names a version this build does not write.
+    #[error(
+        "trust file channel {channel}: bundle_format_version {found} is not one this build writes; use 2 (the default) or 1 while the receiving zone's software does not read version 2"
+    )]
+    InvalidFormatVersion {
+        /// The channel.
+        channel: Channel,
+        /// The value found.
+        found: i64,
+    },
 }
