@@ -235,13 +235,10 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Keep the folder, with every process's log, for looking at the failure.
-            let kept = self.keep();
-            eprintln!("stack folder kept for inspection: {}", kept.display());
-        }
+impl Stack {
+    /// Stops every process (TERM, then KILL after 10 s) and keeps the folder until the stack is
+    /// dropped, so a test can look at everything the stack left on disk.
+    pub fn stop(&mut self) {
         for (_, child) in &mut self.children {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
@@ -258,6 +255,18 @@ impl Drop for Stack {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.children.clear();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the folder, with every process's log, for looking at the failure.
+            let kept = self.keep();
+            eprintln!("stack folder kept for inspection: {}", kept.display());
+        }
+        self.stop();
     }
 }
 

@@ -3,7 +3,8 @@
 //! Every action on a case writes an `ext_case_events` row in the action's transaction. Right
 //! after the commit, [`AuditLog::flush_pending`] appends every row not yet in the log (agent
 //! `staff-<id>`, or `extranet-import` for imports; `case_id` = application number; `kind` = the
-//! action such as `case.accept`; `reason` = the reason) and records the entry's index on the
+//! action such as `case.accept`; `reason` = `sealed:` and a digest of the sealed reason, never
+//! the reason itself, which is personal data) and records the entry's index on the
 //! row. On start the same flush runs, so a crash between commit and append never loses an
 //! entry; a row whose entry did reach the log before the crash is matched by
 //! (agent, case, kind, time) and not appended twice.
@@ -134,8 +135,17 @@ impl AuditLog {
                 let time = DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
                 let mut draft = EntryDraft::new(time, agent, ACTION_EVENT);
                 draft.case_id = Some(audit_id(&case));
+                // The reason itself is personal data (sealed in the row); the entry holds the
+                // digest of the sealed value, which ties the entry to the row without revealing
+                // it. A full view of the parties records the field kinds it opened instead: a
+                // fixed list, never a value.
+                let digest = if action == crate::cases::VIEW_PERSONAL_DATA {
+                    Some(crate::cases::FULL_VIEW_FIELDS.to_owned())
+                } else {
+                    reason.map(|r| sealed_reason_digest(&r))
+                };
                 draft.kind = Some(action);
-                draft.reason = entry_reason(reason.as_deref(), opinion.is_some());
+                draft.reason = entry_reason(digest.as_deref(), opinion.is_some());
                 let index = log.append(draft)?;
                 known.insert(key, index);
                 done.push((id, index));
@@ -179,6 +189,13 @@ pub fn audit_id(case: &str) -> String {
     } else {
         format!("h-{}", &blake3::hash(case.as_bytes()).to_hex()[..32])
     }
+}
+
+/// What the audit log holds for a reason: `sealed:` and the first 32 hex digits of the BLAKE3
+/// of the stored (sealed) value. The sealed value has a random nonce, so the digest reveals
+/// nothing of the text; it proves which stored value the entry was written for.
+pub fn sealed_reason_digest(stored: &str) -> String {
+    format!("sealed:{}", &blake3::hash(stored.as_bytes()).to_hex()[..32])
 }
 
 /// What an entry's `reason` says after a reason `reason` and, when `opinion_given`, the marker

@@ -31,7 +31,8 @@ pub struct Case {
     pub price_fen: i64,
     /// Status.
     pub status: CaseStatus,
-    /// Reason of the last refusal or supplement request.
+    /// Reason of the last refusal or supplement request, as stored: sealed (open it with
+    /// [`Case::status_reason_opened`]).
     pub status_reason: Option<String>,
     /// Checklist codes asked for in the last supplement request.
     pub requested_materials: Vec<String>,
@@ -54,14 +55,23 @@ pub struct Case {
 }
 
 impl Case {
+    /// The reason of the last refusal or supplement request, opened.
+    pub fn status_reason_opened(&self, pii: &PiiKeyring) -> Result<Option<String>> {
+        open_reason(
+            pii,
+            &status_reason_ctx(&self.application_no),
+            self.status_reason.clone(),
+        )
+    }
+
     /// Business name in Chinese.
     pub fn business_zh(&self) -> &'static str {
         BusinessType::from_code(&self.business_type).map_or("其他登记", BusinessType::name_zh)
     }
 }
 
-/// A party of a case, opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A party of a case, opened. `Debug` shows the name, number and phone masked.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Party {
     /// Row id.
     pub id: String,
@@ -79,6 +89,20 @@ pub struct Party {
     pub phone: Option<String>,
     /// Share.
     pub share: String,
+}
+
+impl std::fmt::Debug for Party {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Party")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("name", &self.name_masked())
+            .field("id_type", &self.id_type)
+            .field("id_number", &self.id_masked())
+            .field("phone", &self.phone.as_ref().map(|_| self.phone_masked()))
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Party {
@@ -99,14 +123,15 @@ impl Party {
     }
 }
 
-/// A material of a case (the file is under `data_dir/materials`, by BLAKE3).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A material of a case (its sealed file is `materials::material_file(data_dir, id)`).
+/// `Debug` does not show the file name.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Material {
     /// Row id.
     pub id: String,
     /// Checklist code.
     pub checklist_code: String,
-    /// Display file name.
+    /// Display file name, opened (personal data: the citizen named the file).
     pub file_name: String,
     /// Media type.
     pub media_type: String,
@@ -120,8 +145,20 @@ pub struct Material {
     pub received_at_ms: i64,
 }
 
-/// One event of a case's timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Material")
+            .field("id", &self.id)
+            .field("checklist_code", &self.checklist_code)
+            .field("media_type", &self.media_type)
+            .field("size", &self.size)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event of a case's timeline. `Debug` does not show the reason.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Event {
     /// Row id.
     pub id: String,
@@ -135,7 +172,7 @@ pub struct Event {
     pub from_status: Option<String>,
     /// Status after.
     pub to_status: Option<String>,
-    /// Reason.
+    /// Reason, opened (registrars' reasons and supplement notes may quote people).
     pub reason: Option<String>,
     /// When.
     pub at_ms: i64,
@@ -150,6 +187,10 @@ pub const OPINION_FIELD: Field = Field::Other("case-opinion");
 
 /// The event action of a registrar viewing personal data in full (no status change).
 pub const VIEW_PERSONAL_DATA: &str = "case.view-personal-data";
+
+/// The field kinds a full view of the parties opens: the reason of a [`VIEW_PERSONAL_DATA`] event
+/// and of its audit entry (kinds, never values, so the audit log may hold it in clear).
+pub const FULL_VIEW_FIELDS: &str = "person-name,id-number";
 
 fn event_context(event_id: &str) -> String {
     format!("ext_case_events:{event_id}")
@@ -178,6 +219,114 @@ pub fn open_opinion(pii: &PiiKeyring, event: &Event) -> Result<Option<String>> {
         .as_deref()
         .map(|s| db::open(pii, OPINION_FIELD, &event_context(&event.id), s))
         .transpose()
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id)
+            .field("staff_id", &self.staff_id)
+            .field("action", &self.action)
+            .field("from_status", &self.from_status)
+            .field("to_status", &self.to_status)
+            .field("at_ms", &self.at_ms)
+            .field("audit_index", &self.audit_index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sealing field of reasons and notes (refusals, supplement requests and notes, import
+/// refusals): free text that may quote names, numbers and file names.
+pub const REASON_FIELD: Field = Field::Other("case-reason");
+/// The sealing field of materials' file names.
+pub const FILE_NAME_FIELD: Field = Field::Other("material-file-name");
+
+fn status_reason_ctx(no: &str) -> String {
+    format!("ext_cases:{no}:status_reason")
+}
+
+fn event_reason_ctx(event_id: &str) -> String {
+    format!("ext_case_events:{event_id}")
+}
+
+fn file_name_ctx(material_id: &str) -> String {
+    format!("ext_case_materials:{material_id}")
+}
+
+/// Whether a stored text value is sealed (`v1.<key id>.<data>`); values an earlier version
+/// stored in clear are not, until [`seal_stored_reasons`] or `materials::seal_stored` seal them.
+pub fn is_sealed_text(value: &str) -> bool {
+    value.starts_with("v1.") && value.parse::<ow_pii::Sealed>().is_ok()
+}
+
+/// Seals a case's status reason for `ext_cases.status_reason`.
+pub fn seal_status_reason(pii: &PiiKeyring, no: &str, reason: Option<&str>) -> Option<String> {
+    reason.map(|r| db::seal(pii, REASON_FIELD, &status_reason_ctx(no), r))
+}
+
+/// Seals a material's file name for `ext_case_materials.file_name`.
+pub fn seal_file_name(pii: &PiiKeyring, material_id: &str, name: &str) -> String {
+    db::seal(pii, FILE_NAME_FIELD, &file_name_ctx(material_id), name)
+}
+
+/// Opens a stored reason; a value stored in clear by an earlier version is returned as it is.
+fn open_reason(pii: &PiiKeyring, context: &str, stored: Option<String>) -> Result<Option<String>> {
+    match stored {
+        Some(text) if is_sealed_text(&text) => {
+            Ok(Some(db::open(pii, REASON_FIELD, context, &text)?))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Seals the status reasons and event reasons an earlier version stored in clear. Idempotent;
+/// returns how many values were sealed.
+pub async fn seal_stored_reasons(state: &crate::AppState) -> Result<usize> {
+    let mut sealed = 0;
+    let rows = sqlx::query(
+        "SELECT application_no, status_reason FROM ext_cases WHERE status_reason IS NOT NULL",
+    )
+    .fetch_all(state.store.reader())
+    .await?;
+    for row in &rows {
+        let no: String = row.try_get("application_no")?;
+        let reason: String = row.try_get("status_reason")?;
+        if is_sealed_text(&reason) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE ext_cases SET status_reason = $1 WHERE application_no = $2 AND status_reason = $3",
+        )
+        .bind(seal_status_reason(&state.pii, &no, Some(&reason)))
+        .bind(&no)
+        .bind(&reason)
+        .execute(state.store.writer())
+        .await?;
+        sealed += 1;
+    }
+    let rows = sqlx::query("SELECT id, reason FROM ext_case_events WHERE reason IS NOT NULL")
+        .fetch_all(state.store.reader())
+        .await?;
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let reason: String = row.try_get("reason")?;
+        if is_sealed_text(&reason) {
+            continue;
+        }
+        sqlx::query("UPDATE ext_case_events SET reason = $1 WHERE id = $2 AND reason = $3")
+            .bind(db::seal(
+                &state.pii,
+                REASON_FIELD,
+                &event_reason_ctx(&id),
+                &reason,
+            ))
+            .bind(&id)
+            .bind(&reason)
+            .execute(state.store.writer())
+            .await?;
+        sealed += 1;
+    }
+    Ok(sealed)
 }
 
 const CASE_COLUMNS: &str = "application_no, district_code, business_type, unit_code, \
@@ -410,8 +559,12 @@ pub async fn parties(conn: &mut AnyConnection, pii: &PiiKeyring, no: &str) -> Re
     Ok(out)
 }
 
-/// The materials of a case, in arrival order.
-pub async fn materials(conn: &mut AnyConnection, no: &str) -> Result<Vec<Material>> {
+/// The materials of a case, in arrival order, their file names opened.
+pub async fn materials(
+    conn: &mut AnyConnection,
+    pii: &PiiKeyring,
+    no: &str,
+) -> Result<Vec<Material>> {
     let rows = sqlx::query(
         "SELECT id, checklist_code, file_name, media_type, size, blake3, source, received_at_ms \
          FROM ext_case_materials WHERE application_no = $1 ORDER BY received_at_ms, id",
@@ -421,10 +574,17 @@ pub async fn materials(conn: &mut AnyConnection, no: &str) -> Result<Vec<Materia
     .await?;
     rows.iter()
         .map(|row| -> Result<Material> {
+            let id: String = row.try_get("id")?;
+            let stored: String = row.try_get("file_name")?;
+            let file_name = if is_sealed_text(&stored) {
+                db::open(pii, FILE_NAME_FIELD, &file_name_ctx(&id), &stored)?
+            } else {
+                stored
+            };
             Ok(Material {
-                id: row.try_get("id")?,
+                id,
                 checklist_code: row.try_get("checklist_code")?,
-                file_name: row.try_get("file_name")?,
+                file_name,
                 media_type: row.try_get("media_type")?,
                 size: row.try_get("size")?,
                 blake3: row.try_get("blake3")?,
@@ -435,8 +595,8 @@ pub async fn materials(conn: &mut AnyConnection, no: &str) -> Result<Vec<Materia
         .collect()
 }
 
-/// The timeline of a case, oldest first.
-pub async fn events(conn: &mut AnyConnection, no: &str) -> Result<Vec<Event>> {
+/// The timeline of a case, oldest first, reasons opened.
+pub async fn events(conn: &mut AnyConnection, pii: &PiiKeyring, no: &str) -> Result<Vec<Event>> {
     let rows = sqlx::query(
         "SELECT e.id, e.staff_id, s.display_name, e.action, e.from_status, e.to_status, e.reason, \
          e.at_ms, e.audit_index, e.opinion_sealed FROM ext_case_events e LEFT JOIN ext_staff s ON s.id = e.staff_id \
@@ -447,14 +607,15 @@ pub async fn events(conn: &mut AnyConnection, no: &str) -> Result<Vec<Event>> {
     .await?;
     rows.iter()
         .map(|row| -> Result<Event> {
+            let id: String = row.try_get("id")?;
             Ok(Event {
-                id: row.try_get("id")?,
+                reason: open_reason(pii, &event_reason_ctx(&id), row.try_get("reason")?)?,
+                id,
                 staff_id: row.try_get("staff_id")?,
                 staff_name: row.try_get("display_name")?,
                 action: row.try_get("action")?,
                 from_status: row.try_get("from_status")?,
                 to_status: row.try_get("to_status")?,
-                reason: row.try_get("reason")?,
                 at_ms: row.try_get("at_ms")?,
                 audit_index: row.try_get("audit_index")?,
                 opinion_sealed: row.try_get("opinion_sealed")?,
@@ -463,10 +624,11 @@ pub async fn events(conn: &mut AnyConnection, no: &str) -> Result<Vec<Event>> {
         .collect()
 }
 
-/// Writes a timeline event (in the caller's transaction).
+/// Writes a timeline event (in the caller's transaction); the reason is sealed.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_event(
     conn: &mut AnyConnection,
+    pii: &PiiKeyring,
     no: &str,
     district: Option<&str>,
     staff_id: Option<&str>,
@@ -488,7 +650,7 @@ pub async fn insert_event(
     .bind(action)
     .bind(from.map(CaseStatus::code))
     .bind(to.map(CaseStatus::code))
-    .bind(reason)
+    .bind(reason.map(|r| db::seal(pii, REASON_FIELD, &event_reason_ctx(&id), r)))
     .bind(at_ms)
     .execute(&mut *conn)
     .await?;

@@ -2,8 +2,8 @@
 //!
 //! - `ApplicationSubmitted` → a case in the district named by `district_code`, status
 //!   `submitted`; the parties stored sealed with blind indexes of their ID numbers; the
-//!   materials checked again (BLAKE3, magic bytes, size) and saved under
-//!   `data_dir/materials/<hash[0..2]>/<hash>` (content-addressed).
+//!   materials checked again (BLAKE3, magic bytes, size) and saved sealed, one file per
+//!   material ([`crate::materials`]), their file names sealed.
 //! - `SupplementSubmitted` → materials attached to a case in `supplement_requested`, which goes
 //!   back to `submitted`.
 //!
@@ -13,7 +13,7 @@
 //! Exactly-once is the exchange's job (message id recorded in the same transaction); the
 //! handler is idempotent anyway: a case that already exists is not imported twice.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ow_domain::{
     BusinessType, CaseStatus, CertificateNumber, IdNumber, PersonName, Share, UnitCode,
@@ -30,6 +30,7 @@ use crate::exchange::{
     self, ApplicationStatus, ApplicationSubmitted, DeadLetter, Disposition, ExchangeError,
     ImportHandler, InboundMessage, MaterialRef, Message, Party, SupplementSubmitted,
 };
+use crate::materials;
 use crate::register;
 use crate::workflow::TO_PORTAL;
 
@@ -61,10 +62,13 @@ impl ImportHandler for Importer {
         let data_dir = self.state.data_dir().to_path_buf();
         let max = self.state.settings.materials.max_file_bytes;
         let msg = msg.clone();
-        tokio::task::spawn_blocking(move || save_checked_materials(&data_dir, max, &msg, &refs))
-            .await
-            .map_err(|e| ExchangeError::Handler(format!("saving materials failed: {e}")))?
-            .map_err(|e| ExchangeError::Handler(e.to_string()))
+        let pii = self.state.pii.clone();
+        tokio::task::spawn_blocking(move || {
+            save_checked_materials(&pii, &data_dir, max, &msg, &refs)
+        })
+        .await
+        .map_err(|e| ExchangeError::Handler(format!("saving materials failed: {e}")))?
+        .map_err(|e| ExchangeError::Handler(e.to_string()))
     }
 
     async fn set_aside(
@@ -163,11 +167,13 @@ impl ImportHandler for Importer {
                 {
                     Ok(()) => Ok(Disposition::Imported),
                     Err(Refusal(reason)) => {
-                        tracing::warn!(application_no = %sup.application_no, %reason,
+                        // The reason is recorded sealed with the case; it is not logged.
+                        tracing::warn!(application_no = %sup.application_no,
                             "supplement refused");
                         let now = self.state.now_ms();
                         cases::insert_event(
                             tx,
+                            &self.state.pii,
                             &sup.application_no,
                             None,
                             None,
@@ -229,10 +235,12 @@ async fn refuse(
     reason: &str,
     received: &str,
 ) -> Result<(), ExtranetError> {
-    tracing::warn!(application_no = %no, %reason, "application refused at import");
+    // The reason is recorded sealed with the case event and told to the citizen; not logged.
+    tracing::warn!(application_no = %no, "application refused at import");
     let now = state.now_ms();
     cases::insert_event(
         tx,
+        &state.pii,
         no,
         district,
         None,
@@ -312,20 +320,21 @@ fn check_materials<'a>(
 ) -> Result<Vec<Checked<'a>>, Refusal> {
     let mut out = Vec::with_capacity(refs.len());
     for m in refs {
+        // Named by its checklist title, never by the file name the citizen gave: a refusal
+        // reason travels back, is recorded with the bundle and may be logged by the exchange.
+        let title = material_title(m);
         let Some(file) = msg.file(&m.item) else {
-            return Err(Refusal(format!("材料“{}”缺失，请重新上传", m.file_name)));
+            return Err(Refusal(format!("材料“{title}”缺失，请重新上传")));
         };
         if file.size() > max {
             return Err(Refusal(format!(
-                "材料“{}”超过{}MB，请压缩后重新上传",
-                m.file_name,
+                "材料“{title}”超过{}MB，请压缩后重新上传",
                 max / (1024 * 1024)
             )));
         }
         if !file.blake3_hex().eq_ignore_ascii_case(&m.blake3) {
             return Err(Refusal(format!(
-                "材料“{}”在传输中损坏（校验值不符），请重新上传",
-                m.file_name
+                "材料“{title}”在传输中损坏（校验值不符），请重新上传"
             )));
         }
         let head = file
@@ -335,8 +344,7 @@ fn check_materials<'a>(
             Ok(media) if media.mime() == m.media_type => {}
             Ok(_) | Err(_) => {
                 return Err(Refusal(format!(
-                    "材料“{}”不是有效的PDF、JPEG或PNG文件，请重新上传",
-                    m.file_name
+                    "材料“{title}”不是有效的PDF、JPEG或PNG文件，请重新上传"
                 )));
             }
         }
@@ -347,6 +355,28 @@ fn check_materials<'a>(
         });
     }
     Ok(out)
+}
+
+/// How a refusal names a material: its checklist title (or its checklist code, then its item
+/// name, for a code this version does not know). Never the citizen's file name.
+fn material_title(m: &MaterialRef) -> String {
+    BusinessType::TransferSecondHand
+        .required_materials()
+        .iter()
+        .find(|c| c.code == m.checklist_code)
+        .map(|c| c.name_zh.to_owned())
+        .unwrap_or_else(|| {
+            if m.checklist_code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !m.checklist_code.is_empty()
+                && m.checklist_code.len() <= 64
+            {
+                m.checklist_code.clone()
+            } else {
+                m.item.clone()
+            }
+        })
 }
 
 /// [`check_materials`] on a blocking thread; returns the indexes into `refs` with size and
@@ -372,10 +402,25 @@ async fn check_materials_off_thread(
     .map_err(|e| ExtranetError::Invalid(format!("checking materials failed: {e}")))
 }
 
-/// The materials of a message, saved to content-addressed storage before the import's
-/// transaction opens (so the single database writer is never held while they are written and
-/// synced). Materials that fail their checks are skipped: the import refuses them.
+/// The id of the material `item` of message `message_id`: derived from both, so the sealed
+/// file saved before the import's transaction opens ([`save_checked_materials`]) and the row the
+/// transaction inserts agree, and a retried import finds the file it saved before. Message ids
+/// are imported once, and item names are unique within a message, so ids are unique.
+fn material_id(message_id: &str, item: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"onewindow/extranet/material-id/1\0");
+    h.update(message_id.as_bytes());
+    h.update(b"\0");
+    h.update(item.as_bytes());
+    h.finalize().to_hex()[..32].to_owned()
+}
+
+/// The materials of a message, sealed into their files (one per material id, see
+/// [`material_id`]) before the import's transaction opens, so the single database writer is
+/// never held while they are written and synced. Materials that fail their checks are skipped:
+/// the import refuses them. Blocking.
 fn save_checked_materials(
+    pii: &ow_pii::PiiKeyring,
     data_dir: &Path,
     max: u64,
     msg: &InboundMessage,
@@ -385,42 +430,31 @@ fn save_checked_materials(
         return Ok(());
     };
     for c in checked {
-        if material_path(data_dir, &c.hash).exists() {
-            continue;
-        }
-        let Some(file) = msg.file(&c.m.item) else {
-            continue;
-        };
-        let bytes = file
-            .read()
-            .map_err(|e| ExtranetError::Invalid(e.to_string()))?;
-        save_material(data_dir, &c.hash, &bytes)?;
+        save_material(pii, data_dir, msg, c.m)?;
     }
     Ok(())
 }
 
-/// The content-addressed path of a material.
-pub fn material_path(data_dir: &Path, blake3_hex: &str) -> PathBuf {
-    let hex: String = blake3_hex
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let prefix = hex.get(..2).unwrap_or("00").to_owned();
-    data_dir.join("materials").join(prefix).join(hex)
-}
-
-fn save_material(data_dir: &Path, hash: &str, bytes: &[u8]) -> Result<(), ExtranetError> {
-    let path = material_path(data_dir, hash);
-    if path.exists() {
+/// Seals the file of material `m` of `msg` unless it is there already. Blocking.
+fn save_material(
+    pii: &ow_pii::PiiKeyring,
+    data_dir: &Path,
+    msg: &InboundMessage,
+    m: &MaterialRef,
+) -> Result<(), ExtranetError> {
+    let id = material_id(&msg.envelope.message_id, &m.item);
+    let exists = materials::material_file(data_dir, &id).is_some_and(|p| p.exists());
+    if exists {
         return Ok(());
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| ExtranetError::io("create", dir, e))?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", ow_store::new_id()));
-    crate::write_private(&tmp, bytes)?;
-    std::fs::rename(&tmp, &path).map_err(|e| ExtranetError::io("rename", &tmp, e))
+    let Some(file) = msg.file(&m.item) else {
+        return Ok(());
+    };
+    let bytes = file
+        .read()
+        .map_err(|e| ExtranetError::Invalid(e.to_string()))?;
+    materials::store_blocking(pii, data_dir, &id, &mut bytes.as_slice())?;
+    Ok(())
 }
 
 /// The materials of one message that passed their checks, to record on a case.
@@ -450,27 +484,29 @@ async fn insert_materials(
         let Some(m) = refs.get(*index) else {
             continue;
         };
-        if !material_path(state.data_dir(), hash).exists() {
-            // Saved in `prepare` when the exchange imports; a direct call (a tool, a test)
-            // saves it here.
-            if let Some(file) = msg.file(&m.item) {
-                let bytes = file
-                    .read_async()
-                    .await
-                    .map_err(|e| ExtranetError::Invalid(e.to_string()))?;
-                save_material(state.data_dir(), hash, &bytes)?;
-            }
-        }
+        // One sealed file per material, bound to its row id, durable before the row commits:
+        // sealed in `prepare` when the exchange imports; a direct call (a tool, a test) seals
+        // it here, on a blocking thread.
+        let id = material_id(&msg.envelope.message_id, &m.item);
+        let (pii, data_dir, owned_msg, owned_ref) = (
+            state.pii.clone(),
+            state.data_dir().to_path_buf(),
+            msg.clone(),
+            m.clone(),
+        );
+        tokio::task::spawn_blocking(move || save_material(&pii, &data_dir, &owned_msg, &owned_ref))
+            .await
+            .map_err(|e| ExtranetError::Corrupt(format!("the file task failed: {e}")))??;
         let file_name = ow_web::upload::safe_filename(&m.file_name, None);
         sqlx::query(
             "INSERT INTO ext_case_materials (id, application_no, checklist_code, file_name, \
              media_type, size, blake3, source, received_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(ow_store::new_id())
+        .bind(&id)
         .bind(no)
         .bind(&m.checklist_code)
-        .bind(file_name)
+        .bind(cases::seal_file_name(&state.pii, &id, &file_name))
         .bind(&m.media_type)
         .bind(i64::try_from(*size).unwrap_or(i64::MAX))
         .bind(hash)
@@ -637,6 +673,7 @@ async fn submitted(
     .await?;
     cases::insert_event(
         tx,
+        &state.pii,
         no,
         Some(&district.code),
         None,
@@ -701,6 +738,7 @@ async fn supplemented(
     let note: String = sup.note.chars().take(200).collect();
     cases::insert_event(
         tx,
+        &state.pii,
         no,
         Some(&case.district_code),
         None,
@@ -729,11 +767,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn material_paths_are_content_addressed() {
-        let p = material_path(Path::new("/d"), "AB12cd");
-        assert_eq!(p, Path::new("/d/materials/ab/ab12cd"));
-        let p = material_path(Path::new("/d"), "../../etc");
-        assert!(p.starts_with("/d/materials"));
+    fn refusals_name_materials_by_checklist_title_not_file_name() {
+        let m = MaterialRef {
+            item: "m02.pdf".into(),
+            checklist_code: "applicant_identity".into(),
+            file_name: "张三丰身份证.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 1,
+            blake3: String::new(),
+        };
+        let title = material_title(&m);
+        assert!(!title.contains("张三丰"), "{title}");
+        assert!(!title.is_empty());
+        let odd = MaterialRef {
+            checklist_code: "王五 的 文件".into(),
+            ..m
+        };
+        assert_eq!(material_title(&odd), "m02.pdf");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod deadline;
 pub mod error;
 pub mod exchange;
 pub mod import;
+pub mod materials;
 pub mod ops;
 pub mod register;
 pub mod rules;
@@ -123,9 +124,7 @@ impl AppState {
         let data_dir = settings.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| ExtranetError::io("create the data folder", &data_dir, e))?;
-        let materials = data_dir.join("materials");
-        std::fs::create_dir_all(&materials)
-            .map_err(|e| ExtranetError::io("create the folder", &materials, e))?;
+        materials::prepare_dir(&data_dir)?;
         let named = |setting: &str, e: &dyn std::fmt::Display| {
             ExtranetError::Invalid(format!("setting {setting}: {e}"))
         };
@@ -218,6 +217,18 @@ impl AppState {
                 clock: Arc::new(Utc::now),
             }),
         };
+        // Seal what an earlier version stored in clear (materials, file names, reasons) before
+        // anything is served or appended to the audit log.
+        let sealed = materials::seal_stored(&state).await?;
+        if sealed != materials::SealReport::default() {
+            tracing::info!(
+                files = sealed.files_sealed,
+                clear_files_removed = sealed.clear_files_removed,
+                names = sealed.names_sealed,
+                reasons = sealed.reasons_sealed,
+                "personal data stored in clear by an earlier version sealed"
+            );
+        }
         // Bring any event committed before a crash into the audit log.
         let caught_up = state.audit.flush_pending(&state.store).await?;
         if caught_up > 0 {

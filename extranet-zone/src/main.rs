@@ -66,6 +66,9 @@ enum Command {
     /// Create the personal-data key file and the certificate signing key where the
     /// configuration names them, if they do not exist yet (never overwrites).
     InitKeys(ConfigArgs),
+    /// After a personal-data key rotation: seal every stored material again with the active
+    /// key (files sealed with it already are left alone), so an old key can be retired.
+    ResealMaterials(ConfigArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +238,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::InitKeys(args) => {
             let settings = args.load()?;
             init_keys(&settings)
+        }
+        Command::ResealMaterials(args) => {
+            let state = AppState::open(args.load()?, Mode::Offline).await?;
+            let resealed = ow_extranet::materials::reseal_all(&state).await?;
+            state.audit.close().await?;
+            println!(
+                "{resealed} material file(s) sealed again with key {}",
+                state.pii.active_key_id()
+            );
+            Ok(())
         }
     }
 }

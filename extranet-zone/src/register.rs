@@ -49,7 +49,7 @@ impl Unit {
 }
 
 /// A person or organisation to register as a holder.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PartyInput {
     /// Full name.
     pub name: String,
@@ -61,8 +61,23 @@ pub struct PartyInput {
     pub share: String,
 }
 
+impl std::fmt::Debug for PartyInput {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartyInput")
+            .field("name", &ow_domain::mask::mask_name(&self.name))
+            .field("id_type", &self.id_type)
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A holder of a right, opened (full personal data — never shown unmasked on pages).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Holder {
     /// Row id.
     pub id: String,
@@ -76,6 +91,22 @@ pub struct Holder {
     pub id_index: String,
     /// Share.
     pub share: String,
+}
+
+impl std::fmt::Debug for Holder {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Holder")
+            .field("id", &self.id)
+            .field("name", &ow_domain::mask::mask_name(&self.name))
+            .field("id_type", &self.id_type)
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Holder {

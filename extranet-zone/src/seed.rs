@@ -46,7 +46,7 @@ pub struct SeedDistrict {
 }
 
 /// A staff account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct SeedStaff {
     /// Login name.
     pub username: String,
@@ -67,8 +67,24 @@ pub struct SeedStaff {
     pub created: bool,
 }
 
+impl std::fmt::Debug for SeedStaff {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedStaff")
+            .field("username", &self.username)
+            .field(
+                "display_name",
+                &ow_domain::mask::mask_name(&self.display_name),
+            )
+            .field("roles", &self.roles)
+            .field("district_code", &self.district_code)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A fake person.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, PartialEq, Eq)]
 pub struct SeedPerson {
     /// Name.
     pub name: String,
@@ -76,6 +92,20 @@ pub struct SeedPerson {
     pub id_number: String,
     /// Share of the right (holders) or empty.
     pub share: String,
+}
+
+impl std::fmt::Debug for SeedPerson {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedPerson")
+            .field("name", &ow_domain::mask::mask_name(&self.name))
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A unit.

@@ -87,7 +87,7 @@ impl fmt::Display for Role {
 }
 
 /// A staff member as the pages and the workflow see them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StaffMember {
     /// Account id.
     pub id: String,
@@ -101,6 +101,22 @@ pub struct StaffMember {
     pub district_name: String,
     /// Roles.
     pub roles: Vec<Role>,
+}
+
+impl std::fmt::Debug for StaffMember {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffMember")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field(
+                "display_name",
+                &ow_domain::mask::mask_name(&self.display_name),
+            )
+            .field("district_code", &self.district_code)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StaffMember {
@@ -120,7 +136,7 @@ impl StaffMember {
 }
 
 /// A new account to create.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewStaff {
     /// Login name: 3–32 of `a-z 0-9 . _ -`.
     pub username: String,
@@ -134,8 +150,23 @@ pub struct NewStaff {
     pub password: Option<String>,
 }
 
+impl std::fmt::Debug for NewStaff {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewStaff")
+            .field("username", &self.username)
+            .field(
+                "display_name",
+                &ow_domain::mask::mask_name(&self.display_name),
+            )
+            .field("district_code", &self.district_code)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A created account with its credentials, shown once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CreatedStaff {
     /// The account.
     pub member: StaffMember,
@@ -145,6 +176,15 @@ pub struct CreatedStaff {
     pub totp_base32: String,
     /// The `otpauth://` URI of the secret.
     pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for CreatedStaff {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedStaff")
+            .field("member", &self.member)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an account could not be created.
@@ -619,6 +659,146 @@ pub async fn end_session(store: &Store, token: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Debug` of everything in the back office that holds a name, an ID number, a phone, a
+    /// password, a secret, a file name or a reason shows none of them in clear.
+    #[test]
+    fn debug_of_personal_data_and_secrets_is_redacted() {
+        const NAME: &str = "欧阳明月";
+        const ID: &str = "370781199001012345";
+        const PHONE: &str = "13800138000";
+        const SECRET: &str = "Pa55-word-never-shown";
+        let member = StaffMember {
+            id: "s1".into(),
+            username: "qz-accept".into(),
+            display_name: NAME.into(),
+            district_code: "370781".into(),
+            district_name: "青州市".into(),
+            roles: vec![Role::Accept],
+        };
+        let shown = [
+            format!("{member:?}"),
+            format!(
+                "{:?}",
+                NewStaff {
+                    username: "qz-new".into(),
+                    display_name: NAME.into(),
+                    district_code: "370781".into(),
+                    roles: vec![Role::Accept],
+                    password: Some(SECRET.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                CreatedStaff {
+                    member: member.clone(),
+                    password: SECRET.into(),
+                    totp_base32: SECRET.into(),
+                    otpauth_uri: format!("otpauth://totp/{SECRET}"),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::cases::Party {
+                    id: "p1".into(),
+                    role: "buyer".into(),
+                    name: NAME.into(),
+                    id_type: "1".into(),
+                    id_number: ID.into(),
+                    id_index: "ix".into(),
+                    phone: Some(PHONE.into()),
+                    share: "1/1".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::cases::Material {
+                    id: "m1".into(),
+                    checklist_code: "applicant_identity".into(),
+                    file_name: format!("{NAME}身份证.pdf"),
+                    media_type: "application/pdf".into(),
+                    size: 1,
+                    blake3: String::new(),
+                    source: "application".into(),
+                    received_at_ms: 0,
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::cases::Event {
+                    id: "e1".into(),
+                    staff_id: None,
+                    staff_name: Some(NAME.into()),
+                    action: "case.refuse".into(),
+                    from_status: None,
+                    to_status: None,
+                    reason: Some(format!("{NAME} {ID} {PHONE}")),
+                    opinion_sealed: None,
+                    at_ms: 0,
+                    audit_index: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::register::PartyInput {
+                    name: NAME.into(),
+                    id_type: "1".into(),
+                    id_number: ID.into(),
+                    share: "1/1".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::register::Holder {
+                    id: "h1".into(),
+                    name: NAME.into(),
+                    id_type: "1".into(),
+                    id_number: ID.into(),
+                    id_index: "ix".into(),
+                    share: "1/1".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::seed::SeedPerson {
+                    name: NAME.into(),
+                    id_number: ID.into(),
+                    share: "1/1".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::seed::SeedStaff {
+                    username: "qz-accept".into(),
+                    display_name: NAME.into(),
+                    password: Some(SECRET.into()),
+                    totp_secret: Some(SECRET.into()),
+                    otpauth_uri: Some(format!("otpauth://totp/{SECRET}")),
+                    roles: vec!["accept".into()],
+                    district_code: "370781".into(),
+                    created: true,
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::workflow::ActionInput {
+                    reason: Some(format!("{NAME} {ID} {PHONE}")),
+                    opinion: Some(format!("{NAME} {ID} {PHONE}")),
+                    requested_materials: vec!["tax_receipt".into()],
+                }
+            ),
+        ];
+        for text in &shown {
+            for clear in [NAME, ID, PHONE, SECRET] {
+                assert!(!text.contains(clear), "{clear} shown in {text}");
+            }
+        }
+        assert!(
+            shown[3].contains("欧*"),
+            "names are shown masked: {}",
+            shown[3]
+        );
+    }
 
     #[tokio::test]
     async fn a_new_session_clears_the_staff_members_expired_ones() {

@@ -186,7 +186,7 @@ pub fn available(status: CaseStatus, staff: &StaffMember) -> Vec<Action> {
 }
 
 /// What the registrar typed.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ActionInput {
     /// The reason (required for refusals and supplement requests).
     pub reason: Option<String>,
@@ -195,6 +195,15 @@ pub struct ActionInput {
     /// The registrar's opinion (required where [`Action::needs_opinion`]); stored sealed with
     /// the event, never sent to the portal, never written to the audit log.
     pub opinion: Option<String>,
+}
+
+impl std::fmt::Debug for ActionInput {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionInput")
+            .field("requested_materials", &self.requested_materials)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an action was not carried out.
@@ -370,7 +379,7 @@ pub async fn perform(
          updated_at_ms = $4 WHERE application_no = $5 AND status = $6",
     )
     .bind(to.code())
-    .bind(reason.as_deref())
+    .bind(cases::seal_status_reason(&state.pii, no, reason.as_deref()))
     .bind(requested.join(","))
     .bind(now)
     .bind(no)
@@ -389,6 +398,7 @@ pub async fn perform(
     }
     let event_id = cases::insert_event(
         &mut tx,
+        &state.pii,
         no,
         Some(&staff.district_code),
         Some(&staff.id),

@@ -164,7 +164,9 @@ async fn workflow_and_numbering_on_every_backend() {
             .unwrap();
         assert!(case.accepted_at_ms.is_some(), "{backend}");
         // Opinions are stored sealed with their events and open again.
-        let events = ow_extranet::cases::events(&mut conn, "B1").await.unwrap();
+        let events = ow_extranet::cases::events(&mut conn, &state.pii, "B1")
+            .await
+            .unwrap();
         let review = events.iter().find(|e| e.action == "case.review").unwrap();
         let sealed = review.opinion_sealed.clone().unwrap();
         assert!(!sealed.contains("材料齐全"), "{backend}: sealed at rest");

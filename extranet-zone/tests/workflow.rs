@@ -749,7 +749,21 @@ async fn the_audit_log_verifies_and_names_an_edited_entry() {
     let refusal = entries
         .iter()
         .find(|e| e.kind.as_deref() == Some("case.refuse-registration"));
-    assert_eq!(refusal.unwrap().reason.as_deref(), Some("材料不齐"));
+    // The entry holds a digest of the sealed reason, never the reason (personal data).
+    let stored: String = sqlx::query_scalar(
+        "SELECT reason FROM ext_case_events WHERE action = 'case.refuse-registration'",
+    )
+    .fetch_one(server.state.store.reader())
+    .await
+    .unwrap();
+    assert!(stored.starts_with("v1."), "reason sealed in the row");
+    let digest = ow_extranet::audit::sealed_reason_digest(&stored);
+    assert_eq!(refusal.unwrap().reason.as_deref(), Some(digest.as_str()));
+    let log_text = std::fs::read_to_string(dir.join(ow_ferrylog::ENTRIES_FILE)).unwrap();
+    assert!(
+        !log_text.contains("材料不齐"),
+        "reason in clear in the audit log"
+    );
     // Every event row knows its place in the log.
     let unlogged: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM ext_case_events WHERE audit_index IS NULL")
@@ -761,7 +775,7 @@ async fn the_audit_log_verifies_and_names_an_edited_entry() {
     // Someone edits the refusal's reason: verification names the entry.
     let path = dir.join(ow_ferrylog::ENTRIES_FILE);
     let text = std::fs::read_to_string(&path).unwrap();
-    let edited = text.replace("材料不齐", "材料齐全");
+    let edited = text.replace(&digest[7..], &"0".repeat(32));
     assert_ne!(text, edited);
     std::fs::write(&path, edited).unwrap();
     let index = refusal.unwrap().index;
@@ -774,34 +788,116 @@ async fn the_audit_log_verifies_and_names_an_edited_entry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_database_file_holds_no_id_number_in_clear() {
+async fn no_file_under_the_back_offices_folders_holds_personal_data_in_clear() {
     let mut server = TestServer::start().await;
-    submit_transfer(&server, "A20260080", QZ_UNIT_SOLE).await;
-    server.stop().await;
-    let data = server.state.settings.data_dir.clone();
-    let mut bytes = Vec::new();
-    for name in ["extranet.db", "extranet.db-wal"] {
-        if let Ok(b) = std::fs::read(data.join(name)) {
-            bytes.extend_from_slice(&b);
-        }
+    let (seller, seller_id) = holder(&server, QZ_UNIT_SOLE, 0);
+    let (buyer_name, buyer_id) = buyer(&server, 0);
+    // The citizen's identity scan shows their name and number, and is named after them.
+    let mut msg = application(
+        "A20260080",
+        "370781",
+        QZ_UNIT_SOLE,
+        vec![party(&seller, &seller_id, "1/1")],
+        vec![party(&buyer_name, &buyer_id, "1/1")],
+    );
+    let scan = format!("%PDF-1.4\n% {buyer_name} {buyer_id}\n%%EOF\n").into_bytes();
+    if let Message::ApplicationSubmitted(a) = &mut msg.envelope.message {
+        a.materials[0].file_name = format!("{buyer_name}身份证.pdf");
+        a.materials[0].size = scan.len() as u64;
+        a.materials[0].blake3 = blake3::hash(&scan).to_hex().to_string();
     }
-    assert!(bytes.len() > 10_000);
-    let mut people: Vec<String> = server
+    let item = msg.files[0].item.clone();
+    msg.files[0] = ow_extranet::exchange::InboundFile::from_bytes(item, "application/pdf", scan);
+    assert_eq!(server.import(&msg).await, Some(Disposition::Imported));
+    // A supplement request whose reason quotes the seller, and a supplement with a note.
+    let accept = server.login("qz-accept").await;
+    let reason = format!("请补充{seller}的完税凭证");
+    let (status, page) = accept
+        .act(
+            "A20260080",
+            "supplement",
+            &[("reason", reason.as_str()), ("materials", "tax_receipt")],
+        )
+        .await;
+    assert_eq!(
+        (status, case_status(&page).as_str()),
+        (200, "supplement_requested")
+    );
+    let receipt = pdf(&format!("{seller} tax receipt"));
+    let sup = ow_extranet::exchange::InboundMessage {
+        bundle_id: ow_store::new_id(),
+        channel: "internet-to-extranet".parse().unwrap(),
+        envelope: ow_extranet::exchange::Envelope::new(
+            Message::SupplementSubmitted(ow_extranet::exchange::SupplementSubmitted {
+                application_no: "A20260080".into(),
+                note: format!("{buyer_name}已补充，电话13800138000"),
+                materials: vec![ow_extranet::exchange::MaterialRef {
+                    item: "s01.pdf".into(),
+                    checklist_code: "tax_receipt".into(),
+                    file_name: format!("{seller}完税凭证.pdf"),
+                    media_type: "application/pdf".into(),
+                    size: receipt.len() as u64,
+                    blake3: blake3::hash(&receipt).to_hex().to_string(),
+                }],
+                submitted_at_ms: ow_store::now_ms(),
+            }),
+            ow_store::now_ms(),
+        ),
+        files: vec![ow_extranet::exchange::InboundFile::from_bytes(
+            "s01.pdf",
+            "application/pdf",
+            receipt,
+        )],
+    };
+    assert_eq!(server.import(&sup).await, Some(Disposition::Imported));
+    // The staff page shows the file names and the reason, opened.
+    let (_, page) = accept.get("/cases/A20260080").await;
+    assert!(page.contains(&format!("{buyer_name}身份证.pdf")), "{page}");
+    assert!(page.contains(&reason), "{page}");
+    // Carried through to the certificate.
+    let review = server.login("qz-review").await;
+    let record = server.login("qz-record").await;
+    let cert = server.login("qz-cert").await;
+    for (staff, action, expect) in [
+        (&accept, "accept", "accepted"),
+        (&review, "review", "reviewed"),
+        (&record, "record", "recorded"),
+        (&cert, "prepare", "certificate_prepared"),
+        (&cert, "issue", "completed"),
+    ] {
+        let (status, page) = staff.act("A20260080", action, &[]).await;
+        assert_eq!(
+            (status, case_status(&page).as_str()),
+            (200, expect),
+            "{action}"
+        );
+    }
+    server.stop().await;
+
+    // Every file under the back office's folders (data, materials, audit log, exchange work
+    // folder, outbox, inbox), searched as it is on disk.
+    use ow_pii::scan::{Needle, PersonalKind, scan_tree};
+    let mut needles = vec![Needle::new(PersonalKind::Phone, "13800138000")];
+    let people = server
         .seed
         .units
         .iter()
-        .flat_map(|u| u.holders.iter().map(|h| h.id_number.clone()))
-        .collect();
-    people.push(server.seed.demo_buyers[0].id_number.clone());
-    for id in people {
-        assert!(
-            !bytes.windows(id.len()).any(|w| w == id.as_bytes()),
-            "{id} found in clear"
-        );
+        .flat_map(|u| u.holders.iter())
+        .chain(server.seed.demo_buyers.iter());
+    for p in people {
+        needles.push(Needle::new(PersonalKind::Name, &p.name));
+        needles.push(Needle::new(PersonalKind::IdNumber, &p.id_number));
     }
-    for name in ["王建国", "张小三"] {
-        assert!(!bytes.windows(name.len()).any(|w| w == name.as_bytes()));
-    }
+    let root = server.dir.path();
+    // Certificates travel sealed in the queued row, never as a file in `data/outgoing/`: no hit
+    // at all is allowed.
+    let hits = scan_tree(root, &needles);
+    let list = hits
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(hits.is_empty(), "personal data in clear:\n{list}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -830,6 +926,7 @@ async fn certificates_left_in_the_outgoing_folder_are_purged_unless_still_queued
             item: "certificate.json".into(),
             media_type: "application/json".into(),
             path: waiting.clone(),
+            sealed_context: None,
         }],
     )
     .await

@@ -146,6 +146,7 @@ fn end_to_end(bench: &Bench, items: &[PathBuf], batch: usize, version: u16) -> (
                     name: "item.bin".into(),
                     media_type: "application/octet-stream".into(),
                     path: item.clone(),
+                    open: None,
                 }],
             })
             .collect();

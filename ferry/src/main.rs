@@ -453,6 +453,7 @@ fn pack_command(args: PackArgs) -> Result<ExitCode> {
             name,
             media_type,
             path,
+            open: None,
         });
     }
     let request = PackRequest {

@@ -8,7 +8,9 @@
 //! two leaves a hidden `.pack-…` file that [`recover_outbox`] finishes on the next start.
 
 use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use ow_bundle::{BundleBuilder, Channel, Header, Limits, SigningKey, TrustStore};
@@ -19,8 +21,14 @@ use crate::{AgentError, bundle_file_name, dropfolder};
 
 const PACK_PREFIX: &str = ".pack-";
 
+/// Opens an item whose file does not hold its bytes in clear (a sealed file of personal data):
+/// given the file's path, a reader of the item's bytes and their exact number. Called once per
+/// packing attempt.
+pub type OpenItem =
+    Arc<dyn Fn(&Path) -> std::io::Result<(Box<dyn Read + Send>, u64)> + Send + Sync>;
+
 /// One file to put in a bundle.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PackItem {
     /// Item name inside the bundle (a plain file name).
     pub name: String,
@@ -28,6 +36,19 @@ pub struct PackItem {
     pub media_type: String,
     /// Where its bytes are.
     pub path: PathBuf,
+    /// How to read them when the file is sealed; `None` reads the file as it is.
+    pub open: Option<OpenItem>,
+}
+
+impl std::fmt::Debug for PackItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackItem")
+            .field("name", &self.name)
+            .field("media_type", &self.media_type)
+            .field("path", &self.path)
+            .field("sealed", &self.open.is_some())
+            .finish()
+    }
 }
 
 /// What to pack.
@@ -301,12 +322,18 @@ fn write_bundle(
     }
     let mut files = Vec::new();
     for item in &request.items {
-        let file = File::open(&item.path).map_err(|e| AgentError::io(&item.path, e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| AgentError::io(&item.path, e))?
-            .len();
-        files.push((item, file, size));
+        let (reader, size): (Box<dyn Read + Send>, u64) = match &item.open {
+            Some(open) => open(&item.path).map_err(|e| AgentError::io(&item.path, e))?,
+            None => {
+                let file = File::open(&item.path).map_err(|e| AgentError::io(&item.path, e))?;
+                let size = file
+                    .metadata()
+                    .map_err(|e| AgentError::io(&item.path, e))?
+                    .len();
+                (Box::new(file), size)
+            }
+        };
+        files.push((item, reader, size));
     }
     for (item, file, size) in files {
         builder = builder.item(item.name.as_str(), item.media_type.as_str(), file, size);
@@ -431,6 +458,7 @@ mod tests {
                 name: "item.txt".into(),
                 media_type: "text/plain".into(),
                 path,
+                open: None,
             }],
         }
     }

@@ -114,6 +114,7 @@ impl Setup {
                 name: "item.txt".into(),
                 media_type: "text/plain".into(),
                 path: item,
+                open: None,
             }],
         };
         let packed = pack::pack_into_outbox(

@@ -29,7 +29,7 @@ use crate::error::{AppError, FieldError};
 use crate::util::BEIJING;
 
 /// What the registration form (or API) sends.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegisterInput {
     /// 姓名.
     #[serde(default)]
@@ -52,6 +52,20 @@ pub struct RegisterInput {
     #[serde(default)]
     #[schema(max_length = 1024)]
     pub password_confirm: String,
+}
+
+impl std::fmt::Debug for RegisterInput {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterInput")
+            .field("name", &ow_domain::mask::mask_name(&self.name))
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("phone", &ow_domain::mask::mask_phone(&self.phone))
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a valid registration form is told, whether or not its ID number already had an
@@ -103,13 +117,21 @@ impl LoginError {
     }
 }
 
-/// A signed-in citizen, resolved from the session cookie.
-#[derive(Debug, Clone)]
+/// A signed-in citizen, resolved from the session cookie. `Debug` does not show the token.
+#[derive(Clone)]
 pub struct Session {
     /// The account.
     pub account_id: String,
     /// The clear session token (from the cookie; for the CSRF token only).
     pub token: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The citizen's own details, masked for display.

@@ -220,7 +220,7 @@ fn over_long(fields: &[(&str, &str, usize)]) -> Vec<FieldError> {
 type ApiResult = Result<Response, ApiProblem>;
 
 /// Login request.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// ID number or phone.
     #[schema(max_length = 64)]
@@ -228,6 +228,15 @@ pub struct LoginRequest {
     /// Password.
     #[schema(max_length = 1024)]
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("login", &ow_domain::mask::mask_all(&self.login))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Login answer: the session cookie is set; send `csrf_token` as `X-CSRF-Token` on writes.
@@ -247,8 +256,8 @@ pub struct RegisterResponse {
     pub message: String,
 }
 
-/// An application with its timeline.
-#[derive(Debug, Serialize, ToSchema)]
+/// An application with its timeline. `Debug` does not show the reason.
+#[derive(Serialize, ToSchema)]
 pub struct ApplicationView {
     /// 申请编号.
     pub application_no: String,
@@ -270,6 +279,22 @@ pub struct ApplicationView {
     pub timeline: Vec<TimelineEntry>,
     /// Materials sent.
     pub materials: Vec<MaterialView>,
+}
+
+impl std::fmt::Debug for ApplicationView {
+    /// The registrar's reason may quote people: not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationView")
+            .field("application_no", &self.application_no)
+            .field("business_type", &self.business_type)
+            .field("status", &self.status)
+            .field("requested_materials", &self.requested_materials)
+            .field("district_code", &self.district_code)
+            .field("submitted_at_ms", &self.submitted_at_ms)
+            .field("timeline", &self.timeline)
+            .field("materials", &self.materials)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Submission answer.
@@ -315,7 +340,7 @@ pub struct ApplicationUpload {
 }
 
 /// Multipart body of `POST /api/v1/applications/{no}/supplements` (documentation only).
-#[derive(Debug, ToSchema)]
+#[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SupplementUpload {
     /// The checklist code the files answer.
@@ -325,6 +350,16 @@ pub struct SupplementUpload {
     /// One or more files (PDF, JPEG, PNG).
     #[schema(format = Binary, value_type = String)]
     pub file: Vec<u8>,
+}
+
+impl std::fmt::Debug for SupplementUpload {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupplementUpload")
+            .field("checklist_code", &self.checklist_code)
+            .field("file_len", &self.file.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /api/v1/register`.

@@ -131,7 +131,35 @@ impl App {
         } else {
             None
         };
-        Self::from_parts(settings, store, pii, trust, exchange)
+        let app = Self::from_parts(settings, store, pii, trust, exchange)?;
+        app.seal_stored_materials().await?;
+        Ok(app)
+    }
+
+    /// Seals the material files an earlier version stored in clear, and re-seals those sealed
+    /// with an older key, before the portal serves anything (only files not yet delivered are
+    /// kept); seals reasons stored in clear. Logs counts, never names.
+    pub async fn seal_stored_materials(&self) -> Result<(), AppError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM inet_materials WHERE delivered_at_ms IS NULL")
+                .fetch_all(self.store.reader())
+                .await?;
+        let (from_clear, resealed) = self.files.seal_legacy(ids).await?;
+        let reasons = crate::applications::seal_stored_reasons(self).await?;
+        if reasons > 0 {
+            tracing::info!(
+                reasons,
+                "reasons stored in clear by an earlier version sealed"
+            );
+        }
+        if from_clear + resealed > 0 {
+            tracing::info!(
+                from_clear,
+                resealed,
+                "stored materials sealed with the current personal-data key"
+            );
+        }
+        Ok(())
     }
 
     /// Assembles the state from opened parts (the store must be migrated).
@@ -191,7 +219,7 @@ impl App {
             max_file_bytes: settings.uploads.max_file_bytes,
             max_files: settings.uploads.max_files,
         };
-        let files = FileStore::new(settings.data_dir.join("files"))?;
+        let files = FileStore::new(settings.data_dir.join("files"), pii.clone())?;
         let certificate_font = ow_certificate::CertificateFont::load(
             &settings.certificate_font_file,
             settings.certificate_font_index,

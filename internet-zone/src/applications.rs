@@ -28,9 +28,108 @@ pub const MAX_PARTIES: usize = 10;
 const FORM_FIELD: Field = Field::Other("application-form");
 const FILE_NAME_FIELD: Field = Field::Other("material-file-name");
 const NOTE_FIELD: Field = Field::Other("supplement-note");
+/// A registrar's reason (refusals and supplement requests quote file names and people).
+const REASON_FIELD: Field = Field::Other("status-reason");
+
+/// The sealing context of an application's current status reason.
+fn status_reason_ctx(application_id: &str) -> Vec<u8> {
+    format!("inet_applications:{application_id}:status_reason").into_bytes()
+}
+
+/// The sealing context of a timeline entry's reason: the entry's unique key.
+fn timeline_reason_ctx(application_id: &str, status: &str, changed_at_ms: i64) -> Vec<u8> {
+    format!("inet_timeline:{application_id}:{status}:{changed_at_ms}").into_bytes()
+}
+
+/// Seals an application's status reason for `inet_applications.status_reason`.
+pub(crate) fn seal_status_reason(
+    app_pii: &ow_pii::PiiKeyring,
+    application_id: &str,
+    reason: Option<&str>,
+) -> Option<String> {
+    reason.map(|r| {
+        app_pii
+            .seal(
+                REASON_FIELD,
+                &status_reason_ctx(application_id),
+                r.as_bytes(),
+            )
+            .to_text()
+    })
+}
+
+/// Opens a stored reason. A value that is not sealed (written in clear by an earlier version
+/// and not yet sealed at start, see [`seal_stored_reasons`]) is returned as it is.
+fn open_reason(
+    pii: &ow_pii::PiiKeyring,
+    context: &[u8],
+    stored: Option<String>,
+) -> Result<Option<String>, AppError> {
+    match stored {
+        Some(text) if text.starts_with("v1.") => Ok(Some(
+            pii.open_string(REASON_FIELD, context, &Sealed::from_text(&text)?)?
+                .to_string(),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Seals the reasons an earlier version stored in clear (status reasons and timeline reasons).
+/// Run at start; returns how many values were sealed.
+pub async fn seal_stored_reasons(app: &App) -> Result<usize, AppError> {
+    let mut sealed = 0;
+    let rows = sqlx::query(
+        "SELECT id, status_reason FROM inet_applications \
+         WHERE status_reason IS NOT NULL AND status_reason NOT LIKE 'v1.%'",
+    )
+    .fetch_all(app.store.reader())
+    .await?;
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let reason: String = r.try_get("status_reason")?;
+        sqlx::query(
+            "UPDATE inet_applications SET status_reason = $1 WHERE id = $2 AND status_reason = $3",
+        )
+        .bind(seal_status_reason(&app.pii, &id, Some(&reason)))
+        .bind(&id)
+        .bind(&reason)
+        .execute(app.store.writer())
+        .await?;
+        sealed += 1;
+    }
+    let rows = sqlx::query(
+        "SELECT id, application_id, status, changed_at_ms, reason FROM inet_timeline \
+         WHERE reason IS NOT NULL AND reason NOT LIKE 'v1.%'",
+    )
+    .fetch_all(app.store.reader())
+    .await?;
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let application_id: String = r.try_get("application_id")?;
+        let status: String = r.try_get("status")?;
+        let changed_at_ms: i64 = r.try_get("changed_at_ms")?;
+        let reason: String = r.try_get("reason")?;
+        let value = app
+            .pii
+            .seal(
+                REASON_FIELD,
+                &timeline_reason_ctx(&application_id, &status, changed_at_ms),
+                reason.as_bytes(),
+            )
+            .to_text();
+        sqlx::query("UPDATE inet_timeline SET reason = $1 WHERE id = $2 AND reason = $3")
+            .bind(value)
+            .bind(&id)
+            .bind(&reason)
+            .execute(app.store.writer())
+            .await?;
+        sealed += 1;
+    }
+    Ok(sealed)
+}
 
 /// A seller or buyer as typed (not yet validated).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartyInput {
     /// 姓名.
     #[serde(default)]
@@ -44,6 +143,21 @@ pub struct PartyInput {
     /// 份额: `1/2`, `0.5` or `50%`.
     #[serde(default)]
     pub share: String,
+}
+
+impl std::fmt::Debug for PartyInput {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartyInput")
+            .field("name", &ow_domain::mask::mask_name(&self.name))
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("phone", &ow_domain::mask::mask_phone(&self.phone))
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartyInput {
@@ -441,7 +555,7 @@ pub fn check_form(form: &ApplicationForm, app: &App) -> Result<ValidApplication,
 }
 
 /// A stored material (file metadata; the name opened).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct MaterialView {
     /// Material id.
     pub id: String,
@@ -465,8 +579,22 @@ pub struct MaterialView {
     pub delivered: bool,
 }
 
-/// A draft or application row (without the opened form).
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for MaterialView {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaterialView")
+            .field("id", &self.id)
+            .field("checklist_code", &self.checklist_code)
+            .field("media_type", &self.media_type)
+            .field("size", &self.size)
+            .field("supplement", &self.supplement)
+            .field("delivered", &self.delivered)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A draft or application row (without the opened form). `Debug` does not show the reason.
+#[derive(Clone)]
 pub struct ApplicationRow {
     /// Internal id (drafts are addressed by it).
     pub id: String,
@@ -489,6 +617,22 @@ pub struct ApplicationRow {
     form_sealed: String,
 }
 
+impl std::fmt::Debug for ApplicationRow {
+    /// The registrar's reason may quote people: not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationRow")
+            .field("id", &self.id)
+            .field("application_no", &self.application_no)
+            .field("state", &self.state)
+            .field("status", &self.status)
+            .field("requested_materials", &self.requested_materials)
+            .field("district_code", &self.district_code)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("submitted_at_ms", &self.submitted_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ApplicationRow {
     /// The status, parsed.
     pub fn case_status(&self) -> Option<CaseStatus> {
@@ -501,7 +645,7 @@ impl ApplicationRow {
 pub const RECEIVED: &str = "received";
 
 /// One entry of the status timeline.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// Status code (`submitted`, `accepted`, `supplement_requested`, …), or `received` for
     /// the back office's receipt of the materials.
@@ -514,6 +658,17 @@ pub struct TimelineEntry {
     pub requested_materials: Vec<String>,
     /// When, Unix milliseconds.
     pub changed_at_ms: i64,
+}
+
+impl std::fmt::Debug for TimelineEntry {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimelineEntry")
+            .field("status", &self.status)
+            .field("requested_materials", &self.requested_materials)
+            .field("changed_at_ms", &self.changed_at_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 fn form_ctx(id: &str) -> Vec<u8> {
@@ -531,14 +686,15 @@ macro_rules! row_columns {
     };
 }
 
-fn row_of(r: &sqlx::any::AnyRow) -> Result<ApplicationRow, AppError> {
+fn row_of(pii: &ow_pii::PiiKeyring, r: &sqlx::any::AnyRow) -> Result<ApplicationRow, AppError> {
     let requested: Option<String> = r.try_get("requested_materials")?;
+    let id: String = r.try_get("id")?;
     Ok(ApplicationRow {
-        id: r.try_get("id")?,
+        status_reason: open_reason(pii, &status_reason_ctx(&id), r.try_get("status_reason")?)?,
+        id,
         application_no: r.try_get("application_no")?,
         state: r.try_get("state")?,
         status: r.try_get("status")?,
-        status_reason: r.try_get("status_reason")?,
         requested_materials: requested
             .map(|t| serde_json::from_str(&t))
             .transpose()?
@@ -601,7 +757,7 @@ pub async fn get_draft(
     .bind(account_id)
     .fetch_optional(app.store.reader())
     .await?;
-    row.as_ref().map(row_of).transpose()
+    row.as_ref().map(|r| row_of(&app.pii, r)).transpose()
 }
 
 /// The citizen's submitted application with this number.
@@ -619,7 +775,7 @@ pub async fn get_application(
     .bind(account_id)
     .fetch_optional(app.store.reader())
     .await?;
-    row.as_ref().map(row_of).transpose()
+    row.as_ref().map(|r| row_of(&app.pii, r)).transpose()
 }
 
 /// The citizen's drafts and applications, newest first.
@@ -632,7 +788,7 @@ pub async fn list(app: &App, account_id: &str) -> Result<Vec<ApplicationRow>, Ap
     .bind(account_id)
     .fetch_all(app.store.reader())
     .await?;
-    rows.iter().map(row_of).collect()
+    rows.iter().map(|r| row_of(&app.pii, r)).collect()
 }
 
 /// Saves the form of a draft (sealed). `false` if the draft is not the citizen's.
@@ -937,10 +1093,9 @@ fn outbound_files(
             _ => "bin",
         };
         let item = format!("m{:02}.{ext}", i + 1);
-        let path = app
+        let file = app
             .files
-            .path_for(&m.id)
-            .ok_or_else(|| AppError::Corrupt("material id".into()))?;
+            .outbound(&m.id, item.clone(), m.media_type.clone())?;
         refs.push(MaterialRef {
             item: item.clone(),
             checklist_code: m.checklist_code.clone(),
@@ -949,11 +1104,7 @@ fn outbound_files(
             size: u64::try_from(m.size).unwrap_or(0),
             blake3: m.blake3.clone(),
         });
-        files.push(OutboundFile {
-            item,
-            media_type: m.media_type.clone(),
-            path,
-        });
+        files.push(file);
     }
     Ok((refs, files))
 }
@@ -1091,6 +1242,7 @@ async fn finish_submission(
     }
     insert_timeline(
         tx,
+        &app.pii,
         draft_id,
         CaseStatus::Submitted.code(),
         None,
@@ -1131,6 +1283,7 @@ async fn finish_submission(
 /// Adds a timeline row (idempotent on application, status and time).
 pub(crate) async fn insert_timeline(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    pii: &ow_pii::PiiKeyring,
     application_id: &str,
     status: &str,
     reason: Option<&str>,
@@ -1142,6 +1295,14 @@ pub(crate) async fn insert_timeline(
     } else {
         Some(serde_json::to_string(requested)?)
     };
+    let reason = reason.map(|r| {
+        pii.seal(
+            REASON_FIELD,
+            &timeline_reason_ctx(application_id, status, changed_at_ms),
+            r.as_bytes(),
+        )
+        .to_text()
+    });
     sqlx::query(
         "INSERT INTO inet_timeline (id, application_id, status, reason, requested_materials, changed_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id, status, changed_at_ms) DO NOTHING",
@@ -1171,6 +1332,12 @@ pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEnt
         .map(|r| {
             let status: String = r.try_get("status")?;
             let requested: Option<String> = r.try_get("requested_materials")?;
+            let changed_at_ms: i64 = r.try_get("changed_at_ms")?;
+            let reason = open_reason(
+                &app.pii,
+                &timeline_reason_ctx(application_id, &status, changed_at_ms),
+                r.try_get("reason")?,
+            )?;
             Ok(TimelineEntry {
                 status_zh: if status == RECEIVED {
                     "登记机构已收到".to_owned()
@@ -1180,12 +1347,12 @@ pub async fn timeline(app: &App, application_id: &str) -> Result<Vec<TimelineEnt
                         .unwrap_or_else(|| status.clone())
                 },
                 status,
-                reason: r.try_get("reason")?,
+                reason,
                 requested_materials: requested
                     .map(|t| serde_json::from_str(&t))
                     .transpose()?
                     .unwrap_or_default(),
-                changed_at_ms: r.try_get("changed_at_ms")?,
+                changed_at_ms,
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
@@ -1303,6 +1470,7 @@ pub async fn submit_supplement(
     .await?;
     insert_timeline(
         &mut tx,
+        &app.pii,
         &row.id,
         CaseStatus::Submitted.code(),
         Some("已提交补正材料"),
@@ -1330,14 +1498,15 @@ pub async fn submit_supplement(
     Ok(supplement_id)
 }
 
-/// The bytes of one material of the citizen's own draft or application.
+/// The file of one material of the citizen's own draft or application, opened as a stream (and
+/// its length).
 /// `None` if it is not the citizen's; no bytes once the back office has it (the portal keeps
 /// materials only until they have crossed).
 pub async fn material_file(
     app: &App,
     account_id: &str,
     material_id: &str,
-) -> Result<Option<(MaterialView, Option<Vec<u8>>)>, AppError> {
+) -> Result<Option<(MaterialView, Option<(axum::body::Body, u64)>)>, AppError> {
     let row = sqlx::query(
         "SELECT m.application_id FROM inet_materials m JOIN inet_applications a ON a.id = m.application_id \
          WHERE m.id = $1 AND a.account_id = $2",
@@ -1358,8 +1527,8 @@ pub async fn material_file(
     if m.delivered {
         return Ok(Some((m, None)));
     }
-    let bytes = app.files.read(&m.id).await?;
-    Ok(Some((m, Some(bytes))))
+    let body = app.files.body(&m.id).await?;
+    Ok(Some((m, Some(body))))
 }
 
 /// Marks the materials carried by outbox message `message_id` as received by the back office,
@@ -1388,6 +1557,112 @@ pub(crate) async fn materials_delivered(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Debug` of everything on the portal that holds a name, an ID number, a phone, a
+    /// password, a session token, a file name or a reason shows none of them in clear.
+    #[test]
+    fn debug_of_personal_data_and_secrets_is_redacted() {
+        const NAME: &str = "欧阳明月";
+        const ID: &str = "370781199001012345";
+        const PHONE: &str = "13800138000";
+        const SECRET: &str = "Pa55-word-never-shown";
+        let reason = Some(format!("{NAME} {ID} {PHONE}"));
+        let timeline = TimelineEntry {
+            status: "refused".into(),
+            status_zh: "不予受理".into(),
+            reason: reason.clone(),
+            requested_materials: vec![],
+            changed_at_ms: 0,
+        };
+        let material = MaterialView {
+            id: "m1".into(),
+            checklist_code: "applicant_identity".into(),
+            checklist_name: "申请人身份证明".into(),
+            file_name: format!("{NAME}{ID}.pdf"),
+            media_type: "application/pdf".into(),
+            size: 1,
+            blake3: String::new(),
+            supplement: false,
+            delivered: false,
+        };
+        let shown = [
+            format!(
+                "{:?}",
+                PartyInput {
+                    name: NAME.into(),
+                    id_number: ID.into(),
+                    phone: PHONE.into(),
+                    share: "1/1".into(),
+                }
+            ),
+            format!("{material:?}"),
+            format!("{timeline:?}"),
+            format!(
+                "{:?}",
+                ApplicationRow {
+                    id: "a1".into(),
+                    application_no: None,
+                    state: "submitted".into(),
+                    status: Some("refused".into()),
+                    status_reason: reason.clone(),
+                    requested_materials: vec![],
+                    district_code: None,
+                    created_at_ms: 0,
+                    submitted_at_ms: None,
+                    form_sealed: format!("{NAME} {ID}"),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::api::ApplicationView {
+                    application_no: "SQ1".into(),
+                    business_type: "2000402".into(),
+                    status: "refused".into(),
+                    status_zh: "不予受理".into(),
+                    status_reason: reason,
+                    requested_materials: vec![],
+                    district_code: None,
+                    submitted_at_ms: None,
+                    timeline: vec![timeline.clone()],
+                    materials: vec![material.clone()],
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::accounts::RegisterInput {
+                    name: NAME.into(),
+                    id_number: ID.into(),
+                    phone: PHONE.into(),
+                    password: SECRET.into(),
+                    password_confirm: SECRET.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::accounts::Session {
+                    account_id: "acc".into(),
+                    token: SECRET.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::api::LoginRequest {
+                    login: ID.into(),
+                    password: SECRET.into(),
+                }
+            ),
+        ];
+        for text in &shown {
+            for clear in [NAME, ID, PHONE, SECRET] {
+                assert!(!text.contains(clear), "{clear} shown in {text}");
+            }
+        }
+        assert!(
+            shown[0].contains("欧*"),
+            "names are shown masked: {}",
+            shown[0]
+        );
+    }
 
     fn p(name: &str, id: &str, share: &str) -> PartyInput {
         PartyInput {

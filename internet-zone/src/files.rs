@@ -1,15 +1,23 @@
-//! Uploaded materials on disk, one file per material under `<data_dir>/files/ab/<material id>`
-//! (kept only until the back office has them),
-//! and the checks every upload passes first (ow-web: magic bytes, size).
+//! Uploaded materials on disk, one sealed file per material under
+//! `<data_dir>/files/ab/<material id>` (kept only until the back office has them), and the checks
+//! every upload passes first (ow-web: magic bytes, size).
+//!
+//! Every file is sealed with the zone's personal-data keys (`ow_pii` sealed files: a stream of
+//! authenticated chunks bound to `internet/material/<material id>`), created 0600 in folders
+//! 0700. Files an earlier version stored in clear are sealed in place when the portal starts
+//! ([`FileStore::seal_legacy`]); until then nothing reads them.
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use ow_pii::{FileSealing, OpenReader, PiiKeyring};
 use ow_web::upload::{CheckedUpload, UploadError, UploadLimits, check_upload};
 
 use crate::error::AppError;
 
-/// One file received in a request, not yet checked.
-#[derive(Debug, Clone)]
+/// One file received in a request, not yet checked. `Debug` shows no file name and no bytes.
+#[derive(Clone)]
 pub struct ReceivedFile {
     /// The form field it came in (a checklist code, or `file`).
     pub field: String,
@@ -23,8 +31,19 @@ pub struct ReceivedFile {
     pub size: u64,
 }
 
-/// A file that passed the checks.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for ReceivedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedFile")
+            .field("field", &self.field)
+            .field("file_name", &"<redacted>")
+            .field("declared_type", &self.declared_type)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file that passed the checks. `Debug` shows no file name and no bytes.
+#[derive(Clone)]
 pub struct AcceptedFile {
     /// The form field it came in.
     pub field: String,
@@ -32,6 +51,16 @@ pub struct AcceptedFile {
     pub checked: CheckedUpload,
     /// The bytes.
     pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for AcceptedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptedFile")
+            .field("field", &self.field)
+            .field("media", &self.checked.media.mime())
+            .field("size", &self.checked.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Checks every file; the first refusal refuses them all (so nothing is stored).
@@ -57,26 +86,6 @@ pub fn check_all(
         });
     }
     Ok(out)
-}
-
-/// Writes `bytes` to a temporary name beside `path`, syncs the data and renames it into place
-/// (the caller syncs the folder).
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::now_v7().simple()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_data()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(AppError::io(path, e));
-    }
-    Ok(())
 }
 
 /// Syncs a folder, so that the names created or removed in it are durable.
@@ -106,18 +115,37 @@ fn side_by_side<T: Sync>(
     })
 }
 
-/// The folder of uploaded materials.
+/// The sealing context of a material's file: the zone and the material id, so a file moved to
+/// another material (or to the back office's folder) does not open.
+pub fn material_context(material_id: &str) -> String {
+    format!("internet/material/{material_id}")
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only (0700).
+fn create_private_dir(dir: &Path) -> Result<(), AppError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| AppError::io(dir, e))
+}
+
+/// The folder of uploaded materials, sealed with the zone's personal-data keys.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: PathBuf,
+    pii: Arc<PiiKeyring>,
 }
 
 impl FileStore {
-    /// Files under `root` (created when missing).
-    pub fn new(root: impl Into<PathBuf>) -> Result<Self, AppError> {
+    /// Files under `root` (created 0700 when missing; an existing folder is made 0700), sealed
+    /// and opened with `pii`.
+    pub fn new(root: impl Into<PathBuf>, pii: Arc<PiiKeyring>) -> Result<Self, AppError> {
         let root = root.into();
-        std::fs::create_dir_all(&root).map_err(|e| AppError::io(&root, e))?;
-        Ok(FileStore { root })
+        create_private_dir(&root)?;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| AppError::io(&root, e))?;
+        Ok(FileStore { root, pii })
     }
 
     /// The folder.
@@ -141,8 +169,27 @@ impl FileStore {
         })
     }
 
-    /// Stores each accepted file under its material id, durably, before the caller commits
-    /// rows that point at them. Runs on a blocking thread and hands the files back.
+    /// The file of a material as the exchange packs it: opened with the zone's keys while the
+    /// bundle is written.
+    pub fn outbound(
+        &self,
+        material_id: &str,
+        item: String,
+        media_type: String,
+    ) -> Result<ow_exchange::OutboundFile, AppError> {
+        let path = self
+            .path_for(material_id)
+            .ok_or_else(|| AppError::Corrupt("stored material id is malformed".into()))?;
+        Ok(ow_exchange::OutboundFile {
+            item,
+            media_type,
+            path,
+            sealed_context: Some(material_context(material_id)),
+        })
+    }
+
+    /// Stores each accepted file, sealed, under its material id, durably, before the caller
+    /// commits rows that point at them. Runs on a blocking thread and hands the files back.
     pub async fn put_accepted(
         &self,
         files: Vec<(String, AcceptedFile)>,
@@ -187,10 +234,10 @@ impl FileStore {
         .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
     }
 
-    /// Writes each file to a temporary name, syncs its data, renames it to its material id and
-    /// syncs the folders, so that a row committed afterwards never points at a file a crash
-    /// could lose. The files are written and synced side by side: a request waits for about one
-    /// sync, not one per file.
+    /// Seals each file under a temporary name (0600), syncs its data, renames it to its
+    /// material id and syncs the folders, so that a row committed afterwards never points at a
+    /// file a crash could lose. The files are sealed and synced side by side: a request waits
+    /// for about one sync, not one per file.
     fn store_blocking(&self, items: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, AppError> {
         let mut paths = Vec::with_capacity(items.len());
         let mut new = Vec::new();
@@ -199,21 +246,21 @@ impl FileStore {
                 .path_for(id)
                 .ok_or_else(|| AppError::Corrupt(format!("material id {id:?}")))?;
             paths.push(path.clone());
-            if !new.iter().any(|(p, _)| p == &path) {
-                new.push((path, *bytes));
+            if !new.iter().any(|(_, p, _)| p == &path) {
+                new.push((*id, path, *bytes));
             }
         }
         if new.is_empty() {
             return Ok(paths);
         }
         let mut dirs: Vec<PathBuf> = Vec::new();
-        for (path, _) in &new {
+        for (_, path, _) in &new {
             let dir = path
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| self.root.clone());
             if !dir.is_dir() {
-                std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
+                create_private_dir(&dir)?;
                 // A new fan-out folder's own entry lives in the root.
                 if !dirs.contains(&self.root) {
                     dirs.push(self.root.clone());
@@ -223,19 +270,100 @@ impl FileStore {
                 dirs.push(dir);
             }
         }
-        side_by_side(&new, |(path, bytes)| write_synced(path, bytes))?;
+        side_by_side(&new, |(id, path, bytes)| {
+            self.pii
+                .seal_to_path(material_context(id).as_bytes(), &mut &bytes[..], path)
+                .map(drop)
+                .map_err(|e| AppError::Corrupt(format!("cannot store a material: {e}")))
+        })?;
         side_by_side(&dirs, |dir| sync_dir(dir))?;
         Ok(paths)
     }
 
-    /// Reads the file of the material with this id.
-    pub async fn read(&self, material_id: &str) -> Result<Vec<u8>, AppError> {
+    /// Opens the sealed file of the material with this id (blocking: call it off the async
+    /// workers): a reader of its bytes, which are authenticated chunk by chunk, and their
+    /// number.
+    pub fn open_blocking(
+        &self,
+        material_id: &str,
+    ) -> Result<(OpenReader<std::fs::File>, u64), AppError> {
         let path = self
             .path_for(material_id)
             .ok_or_else(|| AppError::Corrupt("stored material id is malformed".into()))?;
-        tokio::fs::read(&path)
+        self.pii
+            .open_file(material_context(material_id).as_bytes(), &path)
+            .map_err(|e| match e {
+                ow_pii::PiiError::Io { cause, .. } => AppError::io(&path, cause),
+                other => AppError::Corrupt(format!("material {material_id}: {other}")),
+            })
+    }
+
+    /// The file of the material with this id as a response body streamed from a blocking
+    /// thread (one chunk in memory), and its size. The first chunk is opened before this
+    /// returns, so a file that does not open is an error here, not a cut download.
+    pub async fn body(&self, material_id: &str) -> Result<(axum::body::Body, u64), AppError> {
+        let store = self.clone();
+        let id = material_id.to_owned();
+        let (reader, len) = tokio::task::spawn_blocking(move || store.open_blocking(&id))
             .await
-            .map_err(|e| AppError::io(&path, e))
+            .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))??;
+        let id = material_id.to_owned();
+        let body = ow_web::download::blocking_reader_body(reader, move |e| {
+            tracing::error!(material = %id, error = %e, "a stored material failed while it was sent");
+        })
+        .await
+        .map_err(|e| AppError::Corrupt(format!("material {material_id}: {e}")))?;
+        Ok((body, len))
+    }
+
+    /// Reads and opens the whole file of the material with this id (tests and small files).
+    pub async fn read(&self, material_id: &str) -> Result<Vec<u8>, AppError> {
+        let store = self.clone();
+        let id = material_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let (mut reader, len) = store.open_blocking(&id)?;
+            let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            reader
+                .read_to_end(&mut out)
+                .map_err(|e| AppError::Corrupt(format!("material {id}: {e}")))?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
+    }
+
+    /// Seals, in place, the files of these materials that an earlier version stored in clear,
+    /// and re-seals those sealed with an older key (after a rotation). Files already gone are
+    /// skipped. Returns how many were sealed from clear and how many re-sealed. Run at start,
+    /// before the server answers.
+    pub async fn seal_legacy(&self, material_ids: Vec<String>) -> Result<(usize, usize), AppError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (mut from_clear, mut resealed) = (0, 0);
+            for id in &material_ids {
+                let Some(path) = store.path_for(id) else {
+                    continue;
+                };
+                if !path.exists() {
+                    continue;
+                }
+                let context = material_context(id);
+                match store.pii.ensure_sealed_file(context.as_bytes(), &path) {
+                    Ok(FileSealing::Current) => {}
+                    Ok(FileSealing::Resealed) => resealed += 1,
+                    Ok(FileSealing::SealedFromClear) => from_clear += 1,
+                    Err(e) => {
+                        return Err(AppError::Corrupt(format!(
+                            "material {id} cannot be sealed: {e}"
+                        )));
+                    }
+                }
+            }
+            Ok((from_clear, resealed))
+        })
+        .await
+        .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
     }
 
     /// How many files are stored (for tests and the operator).
@@ -277,7 +405,8 @@ mod tests {
     #[tokio::test]
     async fn stored_by_material_id_read_back_and_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let fs = FileStore::new(dir.path().join("files")).unwrap();
+        let pii = Arc::new(PiiKeyring::ephemeral().unwrap());
+        let fs = FileStore::new(dir.path().join("files"), pii).unwrap();
         let limits = UploadLimits {
             max_file_bytes: 1000,
             max_files: 5,
@@ -296,15 +425,74 @@ mod tests {
         assert_eq!(stored.len(), 2);
         // Equal bytes, two materials: two files, so removing one never takes the other's.
         assert_eq!(fs.count(), 2);
+        // Sealed on disk: no clear byte of the upload, owner-only file and folders.
+        let on_disk = std::fs::read(fs.path_for(&a).unwrap()).unwrap();
+        assert!(ow_pii::is_sealed_file(&on_disk));
+        assert!(!on_disk.windows(4).any(|w| w == b"%PDF"));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fs.path_for(&a).unwrap()), 0o600);
+        assert_eq!(mode(fs.path_for(&a).unwrap().parent().unwrap()), 0o700);
+        assert_eq!(mode(fs.root()), 0o700);
         assert_eq!(fs.read(&a).await.unwrap(), b"%PDF-1.7 one");
+        let (body, len) = fs.body(&a).await.unwrap();
+        assert_eq!(len, 12);
+        assert_eq!(
+            axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap()
+                .as_ref(),
+            b"%PDF-1.7 one"
+        );
+        // One material's file put in place of another's does not open.
+        std::fs::copy(fs.path_for(&a).unwrap(), fs.path_for(&b).unwrap()).unwrap();
+        assert!(fs.read(&b).await.is_err());
+        assert!(fs.body(&b).await.is_err());
+        std::fs::copy(fs.path_for(&a).unwrap(), fs.path_for(&b).unwrap()).unwrap();
         assert_eq!(fs.remove(vec![a.clone()]).await.unwrap(), 1);
         assert_eq!(fs.remove(vec![a.clone()]).await.unwrap(), 0, "already gone");
         assert_eq!(fs.count(), 1);
         assert!(fs.read(&a).await.is_err());
-        assert_eq!(fs.read(&b).await.unwrap(), b"%PDF-1.7 one");
+        assert!(
+            fs.read(&b).await.is_err(),
+            "still the other material's file"
+        );
         assert!(fs.path_for("../../etc/passwd").is_none());
         assert!(fs.path_for(&b.to_uppercase()).is_none());
         assert!(fs.path_for("0123").is_none());
+    }
+
+    #[tokio::test]
+    async fn clear_files_of_an_earlier_version_are_sealed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let pii = Arc::new(PiiKeyring::ephemeral().unwrap());
+        let fs = FileStore::new(dir.path().join("files"), pii).unwrap();
+        let id = ow_store::new_id();
+        let path = fs.path_for(&id).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"%PDF-1.7 370781199001011234").unwrap();
+        let gone = ow_store::new_id();
+        assert_eq!(
+            fs.seal_legacy(vec![id.clone(), gone, "not-an-id".into()])
+                .await
+                .unwrap(),
+            (1, 0)
+        );
+        let on_disk = std::fs::read(&path).unwrap();
+        assert!(!on_disk.windows(18).any(|w| w == b"370781199001011234"));
+        assert_eq!(fs.read(&id).await.unwrap(), b"%PDF-1.7 370781199001011234");
+        assert_eq!(fs.seal_legacy(vec![id]).await.unwrap(), (0, 0), "once only");
+    }
+
+    #[test]
+    fn debug_shows_no_file_name() {
+        let f = rf("张三丰身份证.pdf", b"%PDF-1.7 fine");
+        assert!(!format!("{f:?}").contains("张三丰"));
+        let limits = UploadLimits {
+            max_file_bytes: 1000,
+            max_files: 5,
+        };
+        let accepted = check_all(vec![f], &limits).unwrap();
+        assert!(!format!("{accepted:?}").contains("张三丰"));
     }
 
     #[test]

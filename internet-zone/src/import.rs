@@ -116,6 +116,7 @@ impl PortalImporter {
         };
         insert_timeline(
             tx,
+            &self.pii,
             &id,
             step,
             s.reason.as_deref(),
@@ -135,7 +136,11 @@ impl PortalImporter {
                  status_changed_at_ms = $4 WHERE id = $5",
             )
             .bind(status.code())
-            .bind(s.reason.as_deref())
+            .bind(crate::applications::seal_status_reason(
+                &self.pii,
+                &id,
+                s.reason.as_deref(),
+            ))
             .bind(requested)
             .bind(s.changed_at_ms)
             .bind(&id)

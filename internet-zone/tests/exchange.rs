@@ -224,6 +224,7 @@ async fn pack_raw(root: &Path, keys: &Path, message: Message) {
                 name: "message.json".into(),
                 media_type: "application/json".into(),
                 path,
+                open: None,
             }],
         },
         chrono::Utc::now(),

@@ -84,7 +84,7 @@ pub struct ECertificate {
 }
 
 /// A rights holder (权利人) or obligor (义务人) with full personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Holder {
     /// Name of the person or organisation.
@@ -96,6 +96,21 @@ pub struct Holder {
     pub id_number: String,
     /// 共有份额 such as `1/2` for 按份共有; `null` otherwise.
     pub share: Option<Share>,
+}
+
+impl std::fmt::Debug for Holder {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Holder")
+            .field("name", &self.name)
+            .field("id_type", &self.id_type)
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Holder {

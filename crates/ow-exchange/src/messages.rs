@@ -182,7 +182,7 @@ impl Message {
 }
 
 /// A person or organisation on an application (seller = 义务人, buyer = 权利人).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Party {
     /// Full name.
@@ -198,8 +198,21 @@ pub struct Party {
     pub share: String,
 }
 
+impl std::fmt::Debug for Party {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Party")
+            .field("name", &"<redacted>")
+            .field("id_type", &self.id_type)
+            .field("id_number", &"<redacted>")
+            .field("phone", &self.phone.as_ref().map(|_| "<redacted>"))
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A material (收件材料) carried as a bundle item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaterialRef {
     /// The item name inside the bundle (a plain file name, e.g. `m01.pdf`).
@@ -214,6 +227,19 @@ pub struct MaterialRef {
     pub size: u64,
     /// BLAKE3 of the bytes, lowercase hex (the bundle checks it again).
     pub blake3: String,
+}
+
+impl std::fmt::Debug for MaterialRef {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaterialRef")
+            .field("item", &self.item)
+            .field("checklist_code", &self.checklist_code)
+            .field("media_type", &self.media_type)
+            .field("size", &self.size)
+            .field("blake3", &self.blake3)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A submitted application (二手房转移登记 and later business types).
@@ -247,7 +273,7 @@ pub struct ApplicationSubmitted {
 }
 
 /// Supplement materials for an application the registrar asked to complete (补正).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupplementSubmitted {
     /// The application.
@@ -261,8 +287,19 @@ pub struct SupplementSubmitted {
     pub submitted_at_ms: i64,
 }
 
+impl std::fmt::Debug for SupplementSubmitted {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupplementSubmitted")
+            .field("application_no", &self.application_no)
+            .field("materials", &self.materials)
+            .field("submitted_at_ms", &self.submitted_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A status change of an application, for the citizen's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationStatus {
     /// The application.
@@ -282,6 +319,19 @@ pub struct ApplicationStatus {
     /// longer keep its materials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_message_id: Option<String>,
+}
+
+impl std::fmt::Debug for ApplicationStatus {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationStatus")
+            .field("application_no", &self.application_no)
+            .field("status", &self.status)
+            .field("requested_materials", &self.requested_materials)
+            .field("changed_at_ms", &self.changed_at_ms)
+            .field("received_message_id", &self.received_message_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An e-certificate issued for an application. The signed certificate is the bundle item
@@ -456,6 +506,61 @@ impl Envelope {
             });
         }
         Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_name_number_phone_file_name_note_or_reason() {
+        let (name, id, phone) = ("欧阳明月", "370781199001012345", "13800138000");
+        let material = MaterialRef {
+            item: "m01.pdf".into(),
+            checklist_code: "applicant_identity".into(),
+            file_name: format!("{name}身份证.pdf"),
+            media_type: "application/pdf".into(),
+            size: 1,
+            blake3: String::new(),
+        };
+        let shown = [
+            format!(
+                "{:?}",
+                Party {
+                    name: name.into(),
+                    id_type: "1".into(),
+                    id_number: id.into(),
+                    phone: Some(phone.into()),
+                    share: "1/1".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                SupplementSubmitted {
+                    application_no: "SQ1".into(),
+                    note: format!("{name} {phone}"),
+                    materials: vec![material],
+                    submitted_at_ms: 0,
+                }
+            ),
+            format!(
+                "{:?}",
+                ApplicationStatus {
+                    application_no: "SQ1".into(),
+                    status: "refused".into(),
+                    reason: Some(format!("{name} {id}")),
+                    requested_materials: vec![],
+                    changed_at_ms: 0,
+                    received_message_id: None,
+                }
+            ),
+        ];
+        for text in &shown {
+            for clear in [name, id, phone] {
+                assert!(!text.contains(clear), "{clear} shown in {text}");
+            }
+        }
     }
 }
 

@@ -23,6 +23,11 @@ pub struct OutboundFile {
     pub media_type: String,
     /// Where the bytes are.
     pub path: PathBuf,
+    /// When the file is sealed personal data (`ow_pii` sealed file, e.g. an uploaded material):
+    /// the context it was sealed for. The packer opens it with the zone's keyring as it packs,
+    /// so its clear bytes exist only inside the (encrypted) bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_context: Option<String>,
 }
 
 /// A small file that travels with a message from memory: it is stored sealed in the queued

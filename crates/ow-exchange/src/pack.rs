@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::Utc;
 use ow_bundle::Channel;
@@ -422,7 +423,7 @@ fn pack_error(err: ow_ferry::AgentError) -> ExchangeError {
 /// Opens a queued message, checks it against the contract and writes its `message.json` and
 /// inline files into `dir` (0600 files in a 0700 folder).
 fn prepare_request(
-    pii: &PiiKeyring,
+    pii: &Arc<PiiKeyring>,
     channel: Channel,
     q: &Queued,
     dir: &Path,
@@ -491,6 +492,7 @@ fn prepare_request(
         name: MESSAGE_ITEM.to_string(),
         media_type: "application/json".to_string(),
         path: message_path,
+        open: None,
     }];
     for (i, f) in inline.iter().enumerate() {
         let bytes = pii.open(
@@ -504,9 +506,11 @@ fn prepare_request(
             name: f.item.clone(),
             media_type: f.media_type.clone(),
             path,
+            open: None,
         });
     }
     items.extend(files.into_iter().map(|f| PackItem {
+        open: f.sealed_context.map(|context| sealed_opener(pii, context)),
         name: f.item,
         media_type: f.media_type,
         path: f.path,
@@ -541,4 +545,16 @@ pub(crate) fn clip(reason: &str) -> String {
         end -= 1;
     }
     format!("{}...", &line[..end])
+}
+
+/// Opens a sealed outbound file (an uploaded material) with the zone's keyring while it is
+/// packed: its clear bytes go straight into the encrypted bundle, never to a file.
+fn sealed_opener(pii: &Arc<PiiKeyring>, context: String) -> ow_ferry::pack::OpenItem {
+    let pii = pii.clone();
+    Arc::new(move |path: &Path| {
+        let (reader, len) = pii
+            .open_file(context.as_bytes(), path)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Ok((Box::new(reader) as Box<dyn std::io::Read + Send>, len))
+    })
 }

@@ -189,6 +189,7 @@ async fn pack_raw(world: &World, message_json: &[u8], kind: &str, extra: usize) 
         name: "message.json".into(),
         media_type: "application/json".into(),
         path,
+        open: None,
     }];
     for i in 0..extra {
         let p = dir.join(format!("m{i:03}.pdf"));
@@ -197,6 +198,7 @@ async fn pack_raw(world: &World, message_json: &[u8], kind: &str, extra: usize) 
             name: format!("m{i:03}.pdf"),
             media_type: "application/pdf".into(),
             path: p,
+            open: None,
         });
     }
     let state = ow_ferry::state::FerryState::open(&world.ferry_state(Zone::Extranet))
@@ -442,6 +444,7 @@ async fn a_message_that_cannot_be_packed_is_set_aside_and_the_next_is_packed() {
                 item: format!("m{i}.pdf"),
                 media_type: "application/pdf".into(),
                 path: world.root.join("none.pdf"),
+                sealed_context: None,
             })
             .collect();
         assert!(matches!(
@@ -479,6 +482,7 @@ async fn a_message_that_cannot_be_packed_is_set_aside_and_the_next_is_packed() {
                 item: "m01.pdf".into(),
                 media_type: "application/pdf".into(),
                 path: pdf.clone(),
+                sealed_context: None,
             }],
         )
         .await;

@@ -50,6 +50,7 @@ async fn messages_cross_exactly_once_on_every_backend() {
                 item: "m01.pdf".into(),
                 media_type: "application/pdf".into(),
                 path: pdf,
+                sealed_context: None,
             }],
         )
         .await;

@@ -69,6 +69,26 @@ pub enum PiiError {
         field: Field,
     },
 
+    /// A chunk of a sealed file failed authentication: the file was altered, cut short,
+    /// extended, had chunks dropped or reordered, or belongs to another record.
+    #[error(
+        "cannot open the sealed file: chunk {chunk} failed authentication (the file was altered, \
+         cut short or reordered, or it belongs to another record); restore it from a backup"
+    )]
+    FileAuthentication {
+        /// The index of the chunk that failed (from 0).
+        chunk: u64,
+    },
+
+    /// A sealed file could not be read or written.
+    #[error("{what}: {cause}")]
+    Io {
+        /// The file, or what was being done.
+        what: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+
     /// The sealed value is not in a known encoding.
     #[error("malformed sealed value: {reason}")]
     Malformed {
@@ -78,6 +98,32 @@ pub enum PiiError {
 }
 
 impl PiiError {
+    /// The personal-data error inside an I/O error returned by a sealed file's reader or writer
+    /// (an authentication failure, an unknown key …), if it is one.
+    pub fn in_io(err: &std::io::Error) -> Option<&PiiError> {
+        err.get_ref()
+            .and_then(|inner| inner.downcast_ref::<PiiError>())
+    }
+
+    /// Turns an I/O error met while working on `path` into a `PiiError`: the personal-data error
+    /// inside it if there is one, else [`PiiError::Io`] naming the path.
+    pub fn from_io(path: &std::path::Path, err: std::io::Error) -> Self {
+        if PiiError::in_io(&err).is_some() {
+            if let Some(Ok(inner)) = err.into_inner().map(|e| e.downcast::<PiiError>()) {
+                return *inner;
+            }
+            return PiiError::malformed("a sealed-file error could not be unpacked");
+        }
+        PiiError::io(path, err)
+    }
+
+    pub(crate) fn io(path: &std::path::Path, cause: std::io::Error) -> Self {
+        Self::Io {
+            what: path.display().to_string(),
+            cause,
+        }
+    }
+
     pub(crate) fn malformed(reason: impl Into<String>) -> Self {
         Self::Malformed {
             reason: reason.into(),

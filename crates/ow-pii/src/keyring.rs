@@ -15,9 +15,11 @@ use crate::{Field, PiiError, PiiKeyId, Sealed};
 const AD_DOMAIN: &[u8] = b"OneWindow ow-pii v1\0";
 
 /// One encryption key. The cipher holds the subkey and wipes it on drop.
-struct SealKey {
-    id: PiiKeyId,
+pub(crate) struct SealKey {
+    pub(crate) id: PiiKeyId,
     cipher: XChaCha20Poly1305,
+    /// The cipher for sealed files (its own subkey).
+    pub(crate) file_cipher: XChaCha20Poly1305,
 }
 
 /// The personal-data keys of a zone: every encryption key of the key file (the active one seals,
@@ -25,7 +27,7 @@ struct SealKey {
 ///
 /// `Debug` shows key ids only; all key material is wiped from memory when the keyring is dropped.
 pub struct PiiKeyring {
-    keys: Vec<SealKey>,
+    pub(crate) keys: Vec<SealKey>,
     active: usize,
     index_id: PiiKeyId,
     index_key: Secret,
@@ -98,9 +100,14 @@ impl PiiKeyring {
                     "OneWindow ow-pii XChaCha20-Poly1305 v1",
                     &entry.key[..],
                 ));
+                let file_subkey = Zeroizing::new(blake3::derive_key(
+                    crate::file::FILE_SUBKEY_CONTEXT,
+                    &entry.key[..],
+                ));
                 SealKey {
                     id: entry.id,
                     cipher: XChaCha20Poly1305::new(Key::from_slice(&subkey[..])),
+                    file_cipher: XChaCha20Poly1305::new(Key::from_slice(&file_subkey[..])),
                 }
             })
             .collect();

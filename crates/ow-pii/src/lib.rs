@@ -13,6 +13,10 @@
 //! - **Blind index.** [`PiiKeyring::blind_index`] is a keyed BLAKE3 hash of a normalised value
 //!   ([`normalize_id_number`], [`normalize_phone`]) under a per-field key derived from the index
 //!   key, which never rotates. It supports exact-match lookup only.
+//! - **Files.** [`PiiKeyring::seal_writer`] and [`PiiKeyring::open_reader`] seal and open files
+//!   (uploaded materials) as a stream of 64 KiB chunks (STREAM over XChaCha20-Poly1305), bound to
+//!   the record they belong to; [`PiiKeyring::ensure_sealed_file`] re-seals after a rotation and
+//!   seals files an earlier version stored in clear.
 //!
 //! Nothing here prints a key or a plaintext: `Debug` of the keyring shows key ids, `Debug` of a
 //! sealed value its key id and length, errors never quote either. Key material and opened
@@ -35,13 +39,21 @@
 
 mod error;
 mod field;
+mod file;
 mod keyfile;
 mod keyring;
 mod normalize;
+#[cfg(feature = "test-util")]
+pub mod scan;
 mod sealed;
 
 pub use error::PiiError;
 pub use field::Field;
+pub use file::{
+    FILE_CHUNK_SIZE, FILE_HEADER_LEN, FILE_MAGIC, FILE_NONCE_PREFIX_LEN, FILE_VERSION, FileSealing,
+    MAX_FILE_CHUNK_SIZE, MIN_FILE_CHUNK_SIZE, OpenReader, SealWriter, SealedFileHeader,
+    create_private, is_sealed_file,
+};
 pub use keyring::PiiKeyring;
 pub use normalize::{normalize_id_number, normalize_phone};
 pub use sealed::{

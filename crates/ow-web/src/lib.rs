@@ -16,6 +16,7 @@
 //! | [`throttle`] | per-source throttling of login, registration and verification (governor), client addresses behind trusted proxies |
 //! | [`totp`] | authenticator-app one-time codes (RFC 6238, SHA-1, 6 digits, 30 s) |
 //! | [`upload`] | magic-byte sniffing, size limits and safe file names for uploads |
+//! | [`download`] | response bodies streamed from a blocking reader (sealed files) |
 //! | [`headers`] | security headers on every response |
 //! | [`page`] | the shared style sheet and HTML escaping |
 //! | [`problem`] | `application/problem+json` error bodies for the API |
@@ -41,6 +42,7 @@
 
 mod common_passwords;
 pub mod csrf;
+pub mod download;
 pub mod headers;
 pub mod health;
 pub mod lockout;

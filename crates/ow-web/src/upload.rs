@@ -320,7 +320,7 @@ fn describe(bytes: &[u8]) -> (String, String) {
 }
 
 /// An upload that passed [`check_upload`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CheckedUpload {
     /// The type decided from the content.
     pub media: AllowedMedia,
@@ -335,6 +335,18 @@ pub struct CheckedUpload {
     /// Whether the browser's declared `Content-Type` agreed with the content (informational:
     /// it is never trusted).
     pub declared_type_matched: bool,
+}
+
+impl std::fmt::Debug for CheckedUpload {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedUpload")
+            .field("media", &self.media)
+            .field("size", &self.size)
+            .field("blake3_hex", &self.blake3_hex)
+            .field("declared_type_matched", &self.declared_type_matched)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Longest display name kept, in characters.

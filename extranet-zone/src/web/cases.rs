@@ -30,8 +30,7 @@ use crate::rules::{self, RuleViolation};
 use crate::staff::{Role, StaffMember};
 use crate::workflow::{self, Action, ActionError, ActionInput};
 
-/// The field kinds a full view of the parties opens, as the audit log records them.
-const FULL_VIEW_FIELDS: &str = "person-name,id-number";
+use crate::cases::FULL_VIEW_FIELDS;
 
 /// Whether `staff` may see the parties of their district's cases in full: registrars (any
 /// workflow role); a district admin alone may not.
@@ -179,8 +178,12 @@ async fn build_case_page(
     let parties = cases::parties(&mut conn, &state.pii, no)
         .await
         .map_err(internal)?;
-    let materials = cases::materials(&mut conn, no).await.map_err(internal)?;
-    let events = cases::events(&mut conn, no).await.map_err(internal)?;
+    let materials = cases::materials(&mut conn, &state.pii, no)
+        .await
+        .map_err(internal)?;
+    let events = cases::events(&mut conn, &state.pii, no)
+        .await
+        .map_err(internal)?;
     let show_rules = matches!(
         case.status,
         CaseStatus::Submitted
@@ -314,7 +317,10 @@ async fn build_case_page(
         price: yuan(case.price_fen),
         submitted: fmt_ms(case.submitted_at_ms),
         received: fmt_ms(case.received_at_ms),
-        reason: case.status_reason.clone().unwrap_or_default(),
+        reason: case
+            .status_reason_opened(&state.pii)
+            .map_err(internal)?
+            .unwrap_or_default(),
         requested: case
             .requested_materials
             .iter()
@@ -384,6 +390,7 @@ async fn log_full_view(state: &AppState, staff: &StaffMember, no: &str) -> Resul
     let mut tx = state.store.begin().await.map_err(internal)?;
     cases::insert_event(
         &mut tx,
+        &state.pii,
         no,
         Some(&staff.district_code),
         Some(&staff.id),

@@ -19,7 +19,6 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::{PageError, authed, internal};
 use crate::AppState;
 use crate::cases::{self, Material};
-use crate::import::material_path;
 
 /// The routes of this part of the back office.
 pub(super) fn routes() -> Router<AppState> {
@@ -103,10 +102,23 @@ pub fn content_disposition(disposition: &str, file_name: &str, media_type: &str)
 
 /// The bytes of material `m` of case `no`, checked against the hash recorded at import.
 async fn read_material(state: &AppState, no: &str, m: &Material) -> Result<Vec<u8>, PageError> {
-    let path = material_path(state.data_dir(), &m.blake3);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| PageError::Internal(format!("material {} of {no}: {e}", m.id)))?;
+    // The sealed file is opened on a blocking thread; every chunk is authenticated (a replaced
+    // or altered file fails), and the bytes are checked against the row's hash as well.
+    let (pii, data_dir, id) = (
+        state.pii.clone(),
+        state.data_dir().to_path_buf(),
+        m.id.clone(),
+    );
+    let bytes = tokio::task::spawn_blocking(move || {
+        let (mut reader, _) =
+            crate::materials::open_blocking(&pii, &data_dir, &id).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut bytes).map_err(|e| e.to_string())?;
+        Ok::<_, String>(bytes)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|e| PageError::Internal(format!("material {} of {no}: {e}", m.id)))?;
     if blake3::hash(&bytes).to_hex().as_str() != m.blake3 {
         return Err(PageError::Internal(format!(
             "material {} of {no} does not match its hash",
@@ -127,7 +139,9 @@ async fn material(
         .await
         .map_err(internal)?
         .ok_or(PageError::NotFound)?;
-    let materials = cases::materials(&mut conn, &no).await.map_err(internal)?;
+    let materials = cases::materials(&mut conn, &state.pii, &no)
+        .await
+        .map_err(internal)?;
     drop(conn);
     let m = materials
         .into_iter()

@@ -72,7 +72,7 @@ pub async fn register_form(
 }
 
 /// The registration form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct RegisterForm {
     #[serde(default)]
     csrf: String,
@@ -86,6 +86,20 @@ pub struct RegisterForm {
     password: String,
     #[serde(default)]
     password_confirm: String,
+}
+
+impl std::fmt::Debug for RegisterForm {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterForm")
+            .field("name", &ow_domain::mask::mask_name(&self.name))
+            .field(
+                "id_number",
+                &ow_domain::mask::mask_id_number(&self.id_number),
+            )
+            .field("phone", &ow_domain::mask::mask_phone(&self.phone))
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /register`.
@@ -155,7 +169,7 @@ pub async fn login_form(
 }
 
 /// The login form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
     csrf: String,
@@ -163,6 +177,15 @@ pub struct LoginForm {
     login: String,
     #[serde(default)]
     password: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    /// Personal data and secrets are shown masked or redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("login", &ow_domain::mask::mask_all(&self.login))
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /login`.

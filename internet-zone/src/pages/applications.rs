@@ -358,10 +358,10 @@ pub async fn material_download(
     Citizen(s): Citizen,
     Path(id): Path<String>,
 ) -> PageResult {
-    let (m, bytes) = applications::material_file(&app, &s.account_id, &id)
+    let (m, body) = applications::material_file(&app, &s.account_id, &id)
         .await?
         .ok_or(PageError::NotFound)?;
-    let Some(bytes) = bytes else {
+    let Some((body, len)) = body else {
         let html = error_page(
             "材料已送达",
             "该材料已送达不动产登记机构，为保护您的个人信息，网上办事大厅不再保存副本。如需查阅，请联系登记机构。",
@@ -369,7 +369,10 @@ pub async fn material_download(
         return Ok((StatusCode::GONE, axum::response::Html(html)).into_response());
     };
     let ext = m.file_name.rsplit('.').next().unwrap_or("bin");
-    let mut r = bytes.into_response();
+    let mut r = body.into_response();
+    // Known from the sealed file's layout: a download cut by a failing chunk is seen as cut.
+    r.headers_mut()
+        .insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Ok(v) = HeaderValue::from_str(&m.media_type) {
         r.headers_mut().insert(CONTENT_TYPE, v);
     }
