@@ -138,8 +138,9 @@ fn threads_for(bytes: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
-/// Runs `f(first_chunk_index_in_batch, part)` over `parts` (whole chunks, in order), on several
-/// threads for a large batch; returns the first error in chunk order.
+/// Runs `f` over `parts` (one per chunk, in order), on several threads for a batch of `bytes` of
+/// at least [`PARALLEL_MIN`] (contiguous runs of parts per thread); returns the first error in
+/// chunk order.
 fn in_parallel<T: Send, E: Send>(
     parts: Vec<T>,
     bytes: usize,

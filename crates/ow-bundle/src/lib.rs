@@ -2,7 +2,9 @@
 //!
 //! Data crosses the gaps between the internet, extranet and intranet zones only as *bundles*:
 //! single files whose header is readable without keys (for routing and audit), whose payload is
-//! zstd-compressed and, by default, age-encrypted for the receiving zone, and whose every byte is
+//! zstd-compressed and, by default, encrypted for the receiving zone (format version 2: chunks of
+//! XChaCha20-Poly1305 sealed and opened in parallel, under a key wrapped with age; version 1, still
+//! read and written on request: one age stream), and whose every byte is
 //! covered by one Ed25519 signature of the sending zone plus per-item BLAKE3 and SHA-256 hashes.
 //!
 //! The byte layout, every header field, the order of checks and the error codes are specified in
