@@ -24,14 +24,21 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 18;
 
 /// Smallest and largest chunk sizes a reader accepts (powers of two only).
 pub const MIN_CHUNK_SIZE: u32 = 1 << 12;
-/// See [`MIN_CHUNK_SIZE`].
-pub const MAX_CHUNK_SIZE: u32 = 1 << 24;
+/// See [`MIN_CHUNK_SIZE`]. A reader holds a batch of chunks twice (stored and opened), so this
+/// bounds its memory whatever a header says.
+pub const MAX_CHUNK_SIZE: u32 = 1 << 22;
 
 /// Largest wrapped key (an age file holding 32 bytes is about 200 bytes).
 pub const MAX_WRAPPED_KEY_LEN: usize = 1024;
 
-/// Chunks sealed or opened per batch (split across the threads).
-const BATCH_CHUNKS: usize = 16;
+/// Bytes of plaintext sealed or opened per batch (split across the threads): 16 chunks of the
+/// default size; at least two chunks of any size.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Chunks per batch for `chunk_size`.
+fn batch_chunks(chunk_size: usize) -> usize {
+    (BATCH_BYTES / chunk_size.max(1)).max(2)
+}
 
 /// Batches smaller than this are sealed or opened on the calling thread alone.
 const PARALLEL_MIN: usize = 1 << 20;
@@ -275,7 +282,7 @@ impl<W: Write> Sealer<W> {
     }
 
     fn batch_len(&self) -> usize {
-        self.chunk_size * BATCH_CHUNKS
+        self.chunk_size * batch_chunks(self.chunk_size)
     }
 
     fn seal(&mut self, len: usize, ends: bool) -> io::Result<()> {
@@ -383,7 +390,7 @@ impl<R: Read> Opener<R> {
 
     fn refill(&mut self) -> io::Result<()> {
         let full = self.chunk_size + TAG_LEN;
-        let want = u64::try_from(full * BATCH_CHUNKS)
+        let want = u64::try_from(full * batch_chunks(self.chunk_size))
             .unwrap_or(u64::MAX)
             .min(self.remaining);
         let want = usize::try_from(want).unwrap_or(usize::MAX);
@@ -472,8 +479,8 @@ mod tests {
             c - 1,
             c,
             c + 1,
-            c * BATCH_CHUNKS,
-            c * BATCH_CHUNKS + 1,
+            c * batch_chunks(c),
+            c * batch_chunks(c) + 1,
             c * 40 + 3,
         ] {
             let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
@@ -500,6 +507,9 @@ mod tests {
         assert!(check_chunk_size(MAX_CHUNK_SIZE * 2).is_err());
         assert!(check_chunk_size(MIN_CHUNK_SIZE + 1).is_err());
         assert!(check_chunk_size(DEFAULT_CHUNK_SIZE).is_ok());
+        assert!(check_chunk_size(MAX_CHUNK_SIZE).is_ok());
+        assert_eq!(batch_chunks(DEFAULT_CHUNK_SIZE as usize), 16);
+        assert_eq!(batch_chunks(MAX_CHUNK_SIZE as usize), 2);
     }
 
     #[test]

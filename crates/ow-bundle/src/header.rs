@@ -107,7 +107,7 @@ pub enum Encryption {
         /// [`EncryptionPublic::key_id`](crate::EncryptionPublic::key_id) of the recipient.
         recipient_key_id: KeyId,
         /// Plaintext bytes per chunk (each stored chunk is 16 bytes longer); a power of two from
-        /// 4 KiB to 16 MiB.
+        /// 4 KiB to 4 MiB.
         chunk_size: u32,
         /// The 32-byte payload key as a binary age v1 file for the recipient.
         wrapped_key: WrappedKey,

@@ -187,7 +187,7 @@ impl<'a> BundleBuilder<'a> {
     }
 
     /// Plaintext bytes per encrypted chunk in format version 2 (default 256 KiB; a power of two
-    /// from 4 KiB to 16 MiB). Ignored for version 1 and for unencrypted bundles.
+    /// from 4 KiB to 4 MiB). Ignored for version 1 and for unencrypted bundles.
     pub fn chunk_size(mut self, bytes: u32) -> Self {
         self.chunk_size = bytes;
         self

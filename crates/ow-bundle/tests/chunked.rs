@@ -487,6 +487,7 @@ fn bad_chunk_fields_are_malformed_headers() {
     for (from, to) in [
         ("\"chunk_size\":4096", "\"chunk_size\":4097"),
         ("\"chunk_size\":4096", "\"chunk_size\":2048"),
+        ("\"chunk_size\":4096", "\"chunk_size\":8388608"),
         ("\"chunk_size\":4096,", ""),
         ("\"wrapped_key\":\"", "\"wrapped_key\":\"!"),
         ("\"chunk_size\":4096", "\"chunk_size\":4096,\"extra\":1"),
