@@ -14,6 +14,9 @@
 #   OW_PORTAL_URL=URL          the portal's public URL, as browsers reach it (default http://ADDR)
 #   OW_OFFICE_LISTEN=ADDR      the back office's listen address (default 127.0.0.1:8082)
 #   OW_OFFICE_URL=URL          the back office's public URL (default http://ADDR)
+#   OW_COURIER_EVERY=SECONDS   how often the disc courier carries offline media between the
+#                              extranet and the intranet (default 60; 0: only when you run
+#                              deploy/local/courier.sh yourself)
 # To try the portal from a phone on the same network: OW_PORTAL_LISTEN=0.0.0.0:8080
 # OW_PORTAL_URL=http://<this machine's address>:8080 (README, "Try it from a phone").
 set -euo pipefail
@@ -28,6 +31,10 @@ office_listen=${OW_OFFICE_LISTEN:-127.0.0.1:8082}
 office_url=${OW_OFFICE_URL:-http://$office_listen}
 portal_url=${portal_url%/}
 office_url=${office_url%/}
+courier_every=${OW_COURIER_EVERY:-60}
+case "$courier_every" in
+  ''|*[!0-9]*) echo "OW_COURIER_EVERY must be whole seconds, not $courier_every" >&2; exit 2 ;;
+esac
 # A health check must reach the server even when it listens on every interface.
 local_url() {
   local addr=$1
@@ -124,6 +131,14 @@ done
 pids+=("$!")
 "$bin/ow-extranet" serve --config "$conf/extranet.toml" "${office_sets[@]}" >>"$run/extranet.log" 2>&1 &
 pids+=("$!")
+# Offline media (光盘摆渡): folders under $run/media/drive/ stand for the disc drive; the courier
+# exports, carries and imports discs between the extranet and the intranet on a timer.
+mkdir -p "$run/media/drive"
+if [ "$courier_every" -gt 0 ]; then
+  OW_FERRY="$ferry" OW_RUN_DIR="$run" "$root/deploy/local/courier.sh" --every "$courier_every" \
+    >>"$run/courier.log" 2>&1 &
+  pids+=("$!")
+fi
 healthy=
 for _ in $(seq 1 300); do
   if "$bin/ow-internet" healthcheck --url "$(local_url "$portal_listen")" >/dev/null 2>&1 &&
@@ -158,6 +173,9 @@ cat <<INFO
     status:          $ferry status --config $conf/extranet.ferry.toml
     audit the log:   $ferry log verify --log $run/extranet/ferry/log/internet-to-extranet-rx \\
                        --public-key $run/keys/extranet.sign.pub
+    offline media:   discs carried every ${courier_every}s (0: off) between the extranet and the
+                     intranet, in $run/media/drive/; carry now: OW_FERRY=$ferry \\
+                       OW_RUN_DIR=$run deploy/local/courier.sh   (log: $run/courier.log)
     Ctrl-C stops everything.
 INFO
 wait "${pids[@]}"

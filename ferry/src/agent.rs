@@ -96,6 +96,9 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
         let checkpoint_every = config.log.checkpoint_every;
         let watch_tx = wake_tx.clone();
         let name = send.name.clone();
+        let heartbeat = config.oneway.heartbeat;
+        let heartbeat_key = signing_key.clone();
+        let heartbeat_trust = Arc::clone(&trust);
         let handle = thread::Builder::new()
             .name(format!("tx:{}", send.name))
             .spawn(move || -> Result<(), AgentError> {
@@ -110,7 +113,15 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
                         key,
                         checkpoint_every,
                     )?;
-                    Sender::start(send.clone(), zone, state, log).await
+                    let mut sender = Sender::start(send.clone(), zone, state, log).await?;
+                    if let Some(interval) = heartbeat {
+                        sender.set_heartbeat(crate::sender::HeartbeatSource {
+                            signing_key: heartbeat_key,
+                            trust: heartbeat_trust,
+                            interval,
+                        });
+                    }
+                    Ok::<_, AgentError>(sender)
                 });
                 let mut sender = match start {
                     Ok(s) => {
@@ -170,6 +181,7 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
         let checkpoint_every = config.log.checkpoint_every;
         let trust = Arc::clone(&trust);
         let decryption = decryption.clone();
+        let silence_alarm = config.oneway.silence_alarm;
         let watch_tx = wake_tx.clone();
         let name = receive.name.clone();
         let handle = thread::Builder::new()
@@ -189,7 +201,13 @@ pub fn start_zone(config: &FerryConfig) -> Result<RunningZone, AgentError> {
                         key,
                         checkpoint_every,
                     )?;
-                    Receiver::start(receive.clone(), zone, state, log, trust, decryption).await
+                    let mut receiver =
+                        Receiver::start(receive.clone(), zone, state, log, trust, decryption)
+                            .await?;
+                    if let Some(threshold) = silence_alarm {
+                        receiver.set_silence_alarm(threshold).await?;
+                    }
+                    Ok::<_, AgentError>(receiver)
                 });
                 let mut receiver = match start {
                     Ok(r) => {

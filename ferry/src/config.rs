@@ -59,6 +59,21 @@ pub struct FerryConfig {
     pub receive: Vec<ReceiveConfig>,
     /// Offline-media routes: `ow-ferry media export` / `media import` ([`crate::media`]).
     pub media: Vec<crate::media::MediaRoute>,
+    /// The one-way discipline: heartbeats, the "no traffic" alarm, receipts ([`OnewaySettings`]).
+    pub oneway: OnewaySettings,
+}
+
+/// The one-way discipline's timings (`[oneway]`; each 0 or absent turns it off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnewaySettings {
+    /// A sending agent that has sent nothing for this long sends a `ferry.heartbeat` bundle.
+    pub heartbeat: Option<Duration>,
+    /// A receiving channel on which nothing (not even a heartbeat) has landed for this long shows
+    /// the `no-traffic` alarm in `ow-ferry status`.
+    pub silence_alarm: Option<Duration>,
+    /// A sent bundle that no receipt has confirmed this long after it was sent is listed for
+    /// resend (`unconfirmed` in `ow-ferry status`).
+    pub confirm_within: Option<Duration>,
 }
 
 /// Where the zone's keys are.
@@ -162,6 +177,23 @@ struct RawConfig {
     receive: Vec<RawReceive>,
     #[serde(default)]
     media: Vec<crate::media::config::RawMedia>,
+    #[serde(default)]
+    oneway: RawOneway,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOneway {
+    #[serde(default)]
+    heartbeat_s: u64,
+    #[serde(default)]
+    silence_alarm_s: u64,
+    #[serde(default)]
+    confirm_within_s: u64,
+}
+
+fn seconds(s: u64) -> Option<Duration> {
+    (s > 0).then(|| Duration::from_secs(s))
 }
 
 #[derive(Deserialize)]
@@ -402,6 +434,11 @@ impl FerryConfig {
         .map_err(|(setting, problem)| invalid(setting, problem))?;
         Ok(Self {
             media,
+            oneway: OnewaySettings {
+                heartbeat: seconds(raw.oneway.heartbeat_s),
+                silence_alarm: seconds(raw.oneway.silence_alarm_s),
+                confirm_within: seconds(raw.oneway.confirm_within_s),
+            },
             zone: raw.zone,
             keys: KeysConfig {
                 signing_key: resolve(&raw.keys.signing_key),

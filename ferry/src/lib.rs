@@ -18,12 +18,16 @@
 //! * [`audit`]: one tamper-evident ferry log per agent.
 //! * [`media`]: offline media — a channel's bundles on a disc as a signed BagIt bag, and back.
 //! * [`ops`]: `inspect`, `verify` and `status` for operators and tests.
+//! * [`heartbeat`], [`receipts`], [`reconcile`], [`resend`]: the one-way discipline — heartbeats
+//!   and alarms, receipts carried back on media, what crossed and what was lost, and sending a
+//!   lost bundle again as itself.
 
 pub mod agent;
 pub mod audit;
 mod chain;
 pub mod config;
 pub mod dropfolder;
+pub mod heartbeat;
 pub mod holds;
 pub mod intake;
 pub mod manifests;
@@ -31,7 +35,10 @@ pub mod media;
 pub mod ops;
 pub mod pack;
 pub mod policy;
+pub mod receipts;
 pub mod receiver;
+pub mod reconcile;
+pub mod resend;
 pub mod sender;
 pub mod state;
 

@@ -76,13 +76,80 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Judge the alarms as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
     },
+    /// Receipts: what landed, signed, carried back on the return channel.
+    #[command(subcommand)]
+    Receipts(ReceiptsCommand),
     /// Audit a ferry log: verify, search, prove inclusion.
     #[command(subcommand)]
     Log(LogCommand),
     /// Offline media: write pending bundles onto a disc, or import one (docs/offline-media.md).
     #[command(subcommand)]
     Media(MediaCommand),
+    /// From the two sides' ferry logs, per channel: sent, received, confirmed, lost (with
+    /// sequences), duplicated, refused (with reasons), and whether each log verifies against its
+    /// signed checkpoints. Exit 1 when a log does not verify.
+    Reconcile(ReconcileArgs),
+    /// Send lost bundles again as themselves (same id, sequence and signature) from `sent/`: the
+    /// receiver lands one it never landed and refuses one it had as a duplicate. Prints JSON;
+    /// exit 1 when a sequence could not be resent.
+    Resend {
+        /// The sending zone's ferry configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The channel the bundles were sent on.
+        #[arg(long)]
+        channel: Channel,
+        /// The sequences to resend (repeat, or separate with commas).
+        #[arg(long = "sequence", required = true, value_delimiter = ',')]
+        sequences: Vec<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptsCommand {
+    /// Pack a signed receipt per receiving channel (every bundle landed from --from-sequence on,
+    /// and the receiving agent's latest log checkpoint) into the return channel's outbox, for
+    /// the next disc. The sending zone's receiving agent imports it and marks its bundles
+    /// confirmed. Prints JSON.
+    Write {
+        /// The receiving zone's ferry configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only the receipt for this channel (one that ends in this zone).
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// List the bundles landed from this sequence on (default 1: all of them).
+        #[arg(long)]
+        from_sequence: Option<u64>,
+        /// Write into this folder instead of the return channel's outbox.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ReconcileArgs {
+    /// A sending side's log folder (a sending agent's, or its `-resend` log); repeat as needed.
+    #[arg(long = "sender-log")]
+    sender_logs: Vec<PathBuf>,
+    /// A receiving side's log folder; repeat as needed.
+    #[arg(long = "receiver-log")]
+    receiver_logs: Vec<PathBuf>,
+    /// Folder with the zones' `<zone>.sign.pub` files, to verify each log against its
+    /// checkpoints (without it the logs are read but not verified).
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// A sending zone's ferry configuration: also report what the receipts it imported confirm
+    /// (each was checked when imported: signature, pinned key, channel, checkpoint).
+    #[arg(long)]
+    receipts: Option<PathBuf>,
+    /// Print JSON instead of a report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -97,12 +164,20 @@ enum MediaCommand {
         /// The channel to export (needed when several media routes export).
         #[arg(long)]
         channel: Option<Channel>,
-        /// The disc's folder: absent or empty.
+        /// The disc's folder: absent or empty. One disc; bundles that do not fit stay pending.
+        #[arg(long, required_unless_present = "set", conflicts_with = "set")]
+        disc: Option<PathBuf>,
+        /// Write every pending bundle as a set of discs, one sub-folder `disc-<k>-of-<n>` each
+        /// (absent or empty folder); a bundle larger than a disc is split into parts.
         #[arg(long)]
-        disc: PathBuf,
+        set: Option<PathBuf>,
         /// Capacity of one disc: bytes, or e.g. 4.7G, 25G, 100G (powers of 1000).
         #[arg(long, value_parser = ow_ferry::media::parse_capacity)]
         capacity: Option<u64>,
+        /// Also write an ISO 9660/Joliet image of each disc with xorriso: FILE for one disc,
+        /// FILE with `-<k>-of-<n>` before its extension for each disc of a set.
+        #[arg(long, value_name = "FILE")]
+        iso: Option<PathBuf>,
     },
     /// Check a disc completely and land its bundles exactly once, through the receiving agent's
     /// verification and landing. A refused disc imports nothing; exit status 1 and the reason.
@@ -113,7 +188,7 @@ enum MediaCommand {
         /// The channel to import (needed when several media routes import).
         #[arg(long)]
         channel: Option<Channel>,
-        /// The disc's folder (its mount point).
+        /// The disc's folder (its mount point), or an ISO image of the disc (read with xorriso).
         #[arg(long)]
         disc: PathBuf,
     },
@@ -233,7 +308,7 @@ struct ShowArgs {
     #[arg(long)]
     case_id: Option<String>,
     /// Only this event (queued, sent, received, landed, rejected, imported, media-exported,
-    /// media-imported, media-refused, gap, started, stopped).
+    /// media-imported, media-refused, gap, started, stopped, action, alarm).
     #[arg(long)]
     event: Option<String>,
     /// JSON lines instead of a table.
@@ -313,9 +388,10 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => verify_command(args),
-        Command::Status { config, json } => {
+        Command::Status { config, json, at } => {
             let config = FerryConfig::load(&config)?;
-            let report = tokio_runtime()?.block_on(ops::status(&config))?;
+            let report =
+                tokio_runtime()?.block_on(ops::status_at(&config, at.unwrap_or_else(Utc::now)))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -325,7 +401,89 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Log(command) => log_command(command),
         Command::Media(command) => media_command(command),
+        Command::Reconcile(args) => reconcile_command(args),
+        Command::Receipts(ReceiptsCommand::Write {
+            config,
+            channel,
+            from_sequence,
+            out,
+        }) => {
+            let config = FerryConfig::load(&config)?;
+            let written = tokio_runtime()?.block_on(ow_ferry::receipts::write_receipts(
+                &config,
+                channel,
+                from_sequence,
+                out.as_deref(),
+                Utc::now(),
+            ))?;
+            println!("{}", serde_json::to_string_pretty(&written)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resend {
+            config,
+            channel,
+            sequences,
+        } => {
+            let config = FerryConfig::load(&config)?;
+            let outcomes = tokio_runtime()?
+                .block_on(ow_ferry::resend::resend(&config, channel, &sequences))?;
+            println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            let all = outcomes.iter().all(|o| o.outcome == "resent");
+            Ok(if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
+}
+
+fn reconcile_command(args: ReconcileArgs) -> Result<ExitCode> {
+    use ow_ferry::reconcile::{self, LogSource, Side};
+    if args.sender_logs.is_empty() && args.receiver_logs.is_empty() {
+        bail!("give at least one --sender-log or --receiver-log");
+    }
+    let sources: Vec<LogSource> = args
+        .sender_logs
+        .iter()
+        .map(|dir| (dir, Side::Sender))
+        .chain(args.receiver_logs.iter().map(|dir| (dir, Side::Receiver)))
+        .map(|(dir, side)| LogSource {
+            dir: dir.clone(),
+            side,
+        })
+        .collect();
+    // Key names are `onewindow-<zone>`; the key hash in each signature binds name and key.
+    let keys = args.keys.clone();
+    let key_for = move |name: &str| {
+        let zone = name.strip_prefix("onewindow-")?;
+        if zone.is_empty() || !zone.bytes().all(|b| b.is_ascii_lowercase()) {
+            return None;
+        }
+        let path = keys.as_ref()?.join(format!("{zone}.sign.pub"));
+        ow_keys::load_verifying_key(&path).ok()
+    };
+    let mut report = reconcile::reconcile(&sources, &key_for)?;
+    if let Some(config) = &args.receipts {
+        let config = FerryConfig::load(config)?;
+        let receipts = tokio_runtime()?.block_on(async {
+            let state = ow_ferry::state::FerryState::open(&config.state_db()).await?;
+            let receipts = ow_ferry::receipts::imported_receipts(&state).await;
+            state.close().await;
+            receipts
+        })?;
+        reconcile::add_receipts(&mut report, &receipts);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", reconcile::table(&report));
+    }
+    Ok(if report.logs_verify() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn media_command(command: MediaCommand) -> Result<ExitCode> {
@@ -336,12 +494,36 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
             config,
             channel,
             disc,
+            set,
             capacity,
+            iso,
         } => {
             let config = FerryConfig::load(&config)?;
+            let (folder, is_set) = match (disc, set) {
+                (_, Some(set)) => (set, true),
+                (Some(disc), None) => (disc, false),
+                (None, None) => {
+                    anyhow::bail!("name the disc folder (--disc) or set folder (--set)")
+                }
+            };
             runtime
-                .block_on(media::run_export(&config, channel, &disc, capacity))
-                .map(|report| serde_json::to_string_pretty(&report))
+                .block_on(media::run_export(
+                    &config,
+                    channel,
+                    &folder,
+                    capacity,
+                    is_set,
+                    iso.as_deref(),
+                ))
+                .and_then(|report| {
+                    // The export's journal goes only once the operator has the summary.
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                    media::export::printed(&report).map(|()| Ok(String::new()))
+                })
         }
         MediaCommand::Import {
             config,
@@ -356,7 +538,10 @@ fn media_command(command: MediaCommand) -> Result<ExitCode> {
     };
     match outcome {
         Ok(json) => {
-            println!("{}", json?);
+            let json = json?;
+            if !json.is_empty() {
+                println!("{json}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(refused @ MediaError::Refused { .. }) => {

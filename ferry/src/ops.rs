@@ -124,16 +124,40 @@ pub struct AgentStatus {
     /// Files the agent could not handle and holds back with backoff, or gave up on (`gave_up`):
     /// they stay where they are until an operator removes or repairs them.
     pub held: Vec<Held>,
+    /// Sent bundles a verified receipt confirmed (send only).
+    pub confirmed: Option<u64>,
+    /// When the latest bundle (a heartbeat included) landed (receive only).
+    pub last_landed_at: Option<chrono::DateTime<Utc>>,
+    /// `lost`, `no-traffic` and `unconfirmed` alarms ([`crate::heartbeat::Alarm`]).
+    pub alarms: Vec<crate::heartbeat::Alarm>,
 }
 
 /// The status of every agent in a zone's configuration. Safe to run while the agents run.
 pub async fn status(config: &FerryConfig) -> Result<Vec<AgentStatus>, AgentError> {
+    status_at(config, Utc::now()).await
+}
+
+/// [`status`] with the alarms judged as of `now`.
+pub async fn status_at(
+    config: &FerryConfig,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<AgentStatus>, AgentError> {
+    use crate::heartbeat::{lost_alarm, silence_alarm, unconfirmed_alarm};
     let state = FerryState::open(&config.state_db()).await?;
     let mut report = Vec::new();
     for send in &config.send {
         let channel = send.channel.to_string();
         let (count, last_sequence) = state.sent_summary(&channel).await?;
+        let mut alarms = Vec::new();
+        if let Some(within) = config.oneway.confirm_within {
+            let cutoff = now - chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
+            let late = crate::receipts::unconfirmed(&state, &channel, cutoff).await?;
+            alarms.extend(unconfirmed_alarm(&channel, &late, within));
+        }
         report.push(AgentStatus {
+            confirmed: Some(crate::receipts::confirmed_count(&state, &channel).await?),
+            last_landed_at: None,
+            alarms,
             agent: send.name.clone(),
             role: "send",
             channel,
@@ -147,13 +171,22 @@ pub async fn status(config: &FerryConfig) -> Result<Vec<AgentStatus>, AgentError
     }
     for receive in &config.receive {
         let channel = receive.channel.to_string();
+        let gaps = state.missing_ranges(&channel).await?;
+        let last_landed_at = state.last_landed_at(&channel).await?;
+        let mut alarms: Vec<_> = lost_alarm(&channel, &gaps).into_iter().collect();
+        if let Some(threshold) = config.oneway.silence_alarm {
+            alarms.extend(silence_alarm(&channel, last_landed_at, now, threshold));
+        }
         report.push(AgentStatus {
             agent: receive.name.clone(),
             role: "receive",
             last_sequence: state.highest_landed(&channel).await?,
             count: state.landed_count(&channel).await?,
             backlog: count_candidates(&receive.gateway)?,
-            gaps: state.missing_ranges(&channel).await?,
+            gaps,
+            confirmed: None,
+            last_landed_at,
+            alarms,
             quarantined: count_reasons(&receive.quarantine)?,
             held: state.held(&receive.name).await?,
             channel,
@@ -223,6 +256,12 @@ pub fn status_table(report: &[AgentStatus]) -> String {
         ));
     }
     for a in report {
+        for alarm in &a.alarms {
+            out.push_str(&format!(
+                "ALARM {} on {}: [{}] {}\n",
+                a.agent, a.channel, alarm.code, alarm.message
+            ));
+        }
         for h in &a.held {
             out.push_str(&format!(
                 "held by {}: {} [{}{}] after {} attempt(s): {}\n",

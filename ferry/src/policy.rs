@@ -131,7 +131,10 @@ impl ChannelPolicy {
                 ),
             ));
         }
-        if !self.allowed_kinds.is_empty() && !self.allowed_kinds.iter().any(|k| k == &header.kind) {
+        if !self.allowed_kinds.is_empty()
+            && !self.allowed_kinds.iter().any(|k| k == &header.kind)
+            && !crate::receipts::is_ferry_kind(&header.kind)
+        {
             return Err(Refusal::new(
                 "kind-not-allowed",
                 format!(

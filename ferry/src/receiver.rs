@@ -94,6 +94,11 @@ pub struct Receiver {
     /// A pass failed after staging: finish or hand back staged files before the next one.
     needs_recovery: bool,
     hooks: ReceiverHooks,
+    /// The `no-traffic` alarm ([`crate::heartbeat::SilenceWatch`]) and the last landing seen.
+    silence: Option<(
+        crate::heartbeat::SilenceWatch,
+        Option<chrono::DateTime<Utc>>,
+    )>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -251,6 +256,7 @@ impl Receiver {
             handled: Handled::default(),
             needs_recovery: false,
             hooks: ReceiverHooks::default(),
+            silence: None,
         };
         receiver.recover().await?;
         Ok(receiver)
@@ -291,7 +297,11 @@ impl Receiver {
                 Some(h) => self.state.landed_by_id(&h.bundle_id).await?,
                 None => None,
             };
-            if landed.is_some() {
+            if let (Some(header), Some(_)) = (&header, &landed)
+                && crate::receipts::is_ferry_kind(&header.kind)
+            {
+                self.take_ferry_bundle(header, &staged).await?;
+            } else if landed.is_some() {
                 fs::rename(&staged, inbox.join(final_name))
                     .map_err(|e| AgentError::io(&staged, e))?;
                 info!(agent = %self.config.name, file = final_name, "finished landing");
@@ -324,8 +334,54 @@ impl Receiver {
         let result = self.poll_once().await;
         if result.is_err() {
             self.needs_recovery = true;
+        } else {
+            self.watch_silence(Utc::now()).await?;
         }
         result
+    }
+
+    /// Logs the `no-traffic` alarm when nothing landed on the channel for `threshold`
+    /// (`[oneway] silence_alarm_s`), once per silence.
+    pub async fn set_silence_alarm(
+        &mut self,
+        threshold: std::time::Duration,
+    ) -> Result<(), AgentError> {
+        let last = self
+            .state
+            .last_landed_at(&self.config.channel.to_string())
+            .await?;
+        self.silence = Some((
+            crate::heartbeat::SilenceWatch::new(threshold, Utc::now()),
+            last,
+        ));
+        Ok(())
+    }
+
+    /// Checks the channel's silence as of `now`, logging the alarm when it is due.
+    pub async fn watch_silence(&mut self, now: chrono::DateTime<Utc>) -> Result<(), AgentError> {
+        let channel = self.config.channel.to_string();
+        let Some((watch, last)) = &self.silence else {
+            return Ok(());
+        };
+        if !watch.due(*last, now) {
+            return Ok(());
+        }
+        // Bundles may have landed through another process (a disc's import): ask the database
+        // before raising the alarm.
+        let last = self.state.last_landed_at(&channel).await?;
+        let Some((watch, seen)) = &mut self.silence else {
+            return Ok(());
+        };
+        *seen = last;
+        if let Some(alarm) = watch.check(&channel, last, now) {
+            warn!(agent = %self.config.name, "{}", alarm.message);
+            self.log.agent_event(
+                Event::Alarm,
+                Some(format!("{}: {}", alarm.code, alarm.message)),
+            )?;
+            self.log.sync()?;
+        }
+        Ok(())
     }
 
     async fn poll_once(&mut self) -> Result<ReceivePass, AgentError> {
@@ -668,6 +724,14 @@ impl Receiver {
             .collect();
         self.state.record_landed(&rows).await?;
         for s in &staged {
+            if crate::receipts::is_ferry_kind(&s.header.kind) {
+                // The ferry's own (heartbeat, receipt): consumed here, never handed to the zone.
+                self.take_ferry_bundle(&s.header, &s.staged).await?;
+                if let Some(marker) = &s.marker {
+                    remove_if_present(marker);
+                }
+                continue;
+            }
             let target = inbox.join(&s.final_name);
             fs::rename(&s.staged, &target).map_err(|e| AgentError::io(&s.staged, e))?;
             if let Some(marker) = &s.marker {
@@ -682,6 +746,9 @@ impl Receiver {
             );
         }
         dropfolder::fsync_dir(&inbox).map_err(|e| AgentError::io(&inbox, e))?;
+        if let Some((_, last)) = &mut self.silence {
+            *last = Some(landed_at);
+        }
         counts.landed = staged.len();
         Ok(counts)
     }
@@ -865,6 +932,17 @@ impl Receiver {
         );
         self.state.record_held(&row).await?;
         Ok(())
+    }
+
+    /// Consumes a landed heartbeat or receipt ([`crate::receipts::take_landed`]).
+    async fn take_ferry_bundle(&mut self, header: &Header, file: &Path) -> Result<(), AgentError> {
+        let intake = crate::receipts::FerryIntake {
+            state: &self.state,
+            trust: &self.trust,
+            decryption: &self.decryption,
+            quarantine: &self.config.quarantine,
+        };
+        crate::receipts::take_landed(&intake, &mut self.log, header, file).await
     }
 
     /// Logs the stop and writes the final checkpoint.

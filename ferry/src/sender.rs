@@ -45,6 +45,19 @@ pub struct Sender {
     log: AgentLog,
     limits: Limits,
     holds: Holds,
+    heartbeat: Option<HeartbeatSource>,
+    /// The last time a bundle was sent (or the agent started), for heartbeats.
+    last_activity: chrono::DateTime<Utc>,
+}
+
+/// What a sending agent needs to send heartbeats ([`crate::heartbeat`]).
+pub struct HeartbeatSource {
+    /// The zone's signing key.
+    pub signing_key: ed25519_dalek::SigningKey,
+    /// The trust file (the receiving zone's encryption key).
+    pub trust: std::sync::Arc<ow_bundle::TrustStore>,
+    /// Send one after this long without sending anything.
+    pub interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Sender {
@@ -104,7 +117,45 @@ impl Sender {
             state,
             log,
             limits: Limits::default(),
+            heartbeat: None,
+            last_activity: Utc::now(),
         })
+    }
+
+    /// Sends a `ferry.heartbeat` whenever nothing was sent for the source's interval.
+    pub fn set_heartbeat(&mut self, source: HeartbeatSource) {
+        self.heartbeat = Some(source);
+    }
+
+    /// Packs a heartbeat into the outbox when one is due at `now` and the outbox is empty.
+    /// Returns whether one was packed.
+    pub async fn heartbeat_if_due(
+        &mut self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, AgentError> {
+        let Some(source) = &self.heartbeat else {
+            return Ok(false);
+        };
+        if !crate::heartbeat::due(self.last_activity, now, source.interval) {
+            return Ok(false);
+        }
+        let outbox = self.config.outbox.clone();
+        let waiting =
+            dropfolder::list_candidates(&outbox).map_err(|e| AgentError::io(&outbox, e))?;
+        if !waiting.is_empty() {
+            return Ok(false);
+        }
+        crate::heartbeat::pack_heartbeat(
+            &self.state,
+            &source.signing_key,
+            &source.trust,
+            &outbox,
+            self.config.channel,
+            now,
+        )
+        .await?;
+        self.last_activity = now;
+        Ok(true)
     }
 
     /// The agent's name.
@@ -114,6 +165,12 @@ impl Sender {
 
     /// Sends everything waiting in the outbox, in batches.
     pub async fn poll(&mut self) -> Result<SendPass, AgentError> {
+        if let Err(err) = self.heartbeat_if_due(Utc::now()).await {
+            // A heartbeat that cannot be packed never holds up the bundles waiting; it is tried
+            // again an interval later.
+            warn!(agent = %self.config.name, "cannot send a heartbeat: {err}");
+            self.last_activity = Utc::now();
+        }
         let outbox = self.config.outbox.clone();
         let listed =
             dropfolder::list_candidates(&outbox).map_err(|e| AgentError::io(&outbox, e))?;
@@ -294,6 +351,7 @@ impl Sender {
         dropfolder::fsync_dir(&sent_dir).map_err(|e| AgentError::io(&sent_dir, e))?;
         let outbox = self.config.outbox.clone();
         dropfolder::fsync_dir(&outbox).map_err(|e| AgentError::io(&outbox, e))?;
+        self.last_activity = sent_at;
         Ok((placed.len(), rejected))
     }
 

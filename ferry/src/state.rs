@@ -378,6 +378,37 @@ impl FerryState {
         .transpose()
     }
 
+    /// The sent record at a sequence number on a channel, if any (`ow-ferry resend`).
+    pub async fn sent_at_sequence(
+        &self,
+        channel: &str,
+        sequence: u64,
+    ) -> Result<Option<Sent>, StateError> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT bundle_id FROM tx_sent WHERE channel = ? AND sequence = ?")
+                .bind(channel)
+                .bind(sequence_text(sequence))
+                .fetch_optional(&self.pool)
+                .await?;
+        match id {
+            Some(id) => self.sent_by_id(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// When the latest bundle landed on a channel (`None` before the first): the receiving side's
+    /// "no traffic" alarm measures silence from it.
+    pub async fn last_landed_at(&self, channel: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        // Every landed_at is written by `to_rfc3339` in UTC (`+00:00`, fractions of 0, 3, 6 or 9
+        // digits), whose text order is time order.
+        let latest: Option<String> =
+            sqlx::query_scalar("SELECT MAX(landed_at) FROM rx_landed WHERE channel = ?")
+                .bind(channel)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(latest.as_deref().map(parse_time).transpose()?)
+    }
+
     /// Records a batch of sent bundles in one transaction (a bundle sent twice keeps its first
     /// record).
     pub async fn record_sent(&self, batch: &[Sent]) -> Result<(), StateError> {

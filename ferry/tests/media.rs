@@ -508,3 +508,714 @@ fn an_import_killed_at_any_point_finishes_exactly_once_when_run_again() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Bytes no compressor shrinks (xorshift), so a packed bundle is about as large as its item.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+impl Media {
+    /// Packs one bundle whose item is `bytes` long.
+    fn pack_large(&self, bytes: usize, seed: u64) {
+        fs::create_dir_all(&self.outbox).unwrap();
+        let item = self.pair.root().join(format!("scan-{seed}.bin"));
+        fs::write(&item, noise(bytes, seed)).unwrap();
+        let out = ferry(&[
+            "pack",
+            "--config",
+            self.pair.sender_config.to_str().unwrap(),
+            "--channel",
+            "internet-to-extranet",
+            "--kind",
+            "demo.item",
+            "--out",
+            self.outbox.to_str().unwrap(),
+            item.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    fn export_set(&self, set: &Path, capacity: &str) -> Output {
+        ferry(&[
+            "media",
+            "export",
+            "--config",
+            self.pair.sender_config.to_str().unwrap(),
+            "--set",
+            set.to_str().unwrap(),
+            "--capacity",
+            capacity,
+        ])
+    }
+}
+
+/// The disc folders of an exported set, in disc order.
+fn set_discs(report: &serde_json::Value) -> Vec<PathBuf> {
+    report["discs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| PathBuf::from(d["folder"].as_str().unwrap()))
+        .collect()
+}
+
+/// Runs the reference BagIt validator on `bag` if it is installed; true if it ran.
+fn bagit_validate(bag: &Path) -> bool {
+    let candidates: [(&str, &[&str]); 2] = [("bagit.py", &[]), ("python3", &["-m", "bagit"])];
+    for (program, prefix) in candidates {
+        let probe = Command::new(program).args(prefix).arg("--help").output();
+        if !matches!(&probe, Ok(out) if out.status.success()) {
+            continue;
+        }
+        let out = Command::new(program)
+            .args(prefix)
+            .arg("--validate")
+            .arg(bag)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} --validate refused {}: {}{}",
+            bag.display(),
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+        return true;
+    }
+    assert!(
+        std::env::var("OW_REQUIRE_BAGIT").as_deref() != Ok("1"),
+        "OW_REQUIRE_BAGIT=1 but neither `bagit.py` nor `python3 -m bagit` runs; install it with \
+         `pip install bagit`"
+    );
+    false
+}
+
+/// A set of discs made with `--capacity`: small bundles whole, a bundle larger than a disc split
+/// into parts; imported in shuffled order, each disc lands what it can, names the discs still
+/// missing, and the split bundle lands once its last part comes — the same bytes that were sent.
+#[test]
+fn a_set_of_discs_imports_in_any_order_and_reassembles_a_split_bundle() {
+    let media = Media::new();
+    media.pack(2);
+    media.pack_large(2_500_000, 7);
+    media.pack(2);
+    let big_sent: Vec<u8> = {
+        let mut names = names(&media.outbox);
+        names.sort();
+        fs::read(media.outbox.join(&names[2])).unwrap()
+    };
+    assert!(big_sent.len() > 2_500_000);
+
+    // Capacity 5 MB leaves about 0.8 MB of payload per disc after the tag-file reserve.
+    let set = media.pair.root().join("set-1");
+    let out = media.export_set(&set, "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["bundles"], 5, "{report}");
+    assert_eq!(report["split"], 1, "{report}");
+    let discs = set_discs(&report);
+    let n = discs.len();
+    assert!(n >= 4, "{report}");
+    assert_eq!(report["disc_count"], n);
+    assert!(names(&media.outbox).is_empty());
+    let set_id = report["set_id"].as_str().unwrap().to_owned();
+    for (k, disc) in discs.iter().enumerate() {
+        let info = fs::read_to_string(disc.join("bag-info.txt")).unwrap();
+        assert!(
+            info.contains(&format!("Bag-Count: {} of {n}", k + 1)),
+            "{info}"
+        );
+        assert!(
+            info.contains(&format!("Bag-Group-Identifier: {set_id}")),
+            "{info}"
+        );
+        assert!(info.contains("OW-Set-Sequence-Range: 1-5"), "{info}");
+        let signed = fs::read_to_string(disc.join("ow-media-manifest.txt")).unwrap();
+        assert!(
+            signed.contains(&format!("disc {} of {n}\n", k + 1)),
+            "{signed}"
+        );
+        assert!(signed.contains(&format!("set-id {set_id}\n")), "{signed}");
+        bagit_validate(disc);
+    }
+    assert_eq!(count(&events(&media.tx_media_log()), "media-exported"), 5);
+
+    // One altered byte in a part refuses its disc and holds nothing of it.
+    let middle = &discs[n / 2];
+    let part = names(&middle.join("data/parts"))[0].clone();
+    let part = middle.join("data/parts").join(part);
+    flip(&part, 1000);
+    assert_refused(&media, &media.import(middle), "altered");
+    flip(&part, 1000);
+
+    // Shuffled: the last disc, the first, then the rest from the back.
+    let mut order: Vec<usize> = vec![n - 1, 0];
+    order.extend((1..n - 1).rev());
+    let mut landed_before = 0;
+    for (i, &k) in order.iter().enumerate() {
+        let out = media.import(&discs[k]);
+        assert!(out.status.success(), "disc {}: {}", k + 1, stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let missing: Vec<u64> = report["discs_missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let expected: Vec<u64> = (1..=n as u64)
+            .filter(|d| !order[..=i].contains(&(*d as usize - 1)))
+            .collect();
+        assert_eq!(missing, expected, "{report}");
+        let landed = media.pair.inbox_bundles().len();
+        if i + 1 < n {
+            // The split bundle waits for its last part; the whole ones land as they come.
+            assert!(
+                report["set_status"]
+                    .as_str()
+                    .unwrap()
+                    .contains("waiting for disc")
+            );
+            assert!(
+                landed < 5,
+                "the split bundle landed before all its parts came"
+            );
+        } else {
+            assert_eq!(report["assembled"], 1, "{report}");
+            assert_eq!(landed, 5, "{report}");
+        }
+        assert!(landed >= landed_before);
+        landed_before = landed;
+    }
+    let log = events(&media.rx_media_log());
+    assert_eq!(count(&log, "landed"), 5, "{log:?}");
+    assert_eq!(count(&log, "media-imported"), n, "{log:?}");
+    // The landed bytes are the bytes sent.
+    let mut landed = media.pair.inbox_bundles();
+    landed.sort();
+    assert_eq!(
+        fs::read(media.pair.inbox.join(&landed[2])).unwrap(),
+        big_sent
+    );
+
+    // Any disc of the set again is a replay; nothing twice.
+    for disc in &discs {
+        let out = media.import(disc);
+        assert!(stderr(&out).contains("[replayed]"), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 5);
+}
+
+/// `--disc` writes one disc: a bundle larger than the disc is refused with the way out, and the
+/// disc that the rest fill leaves what does not fit pending for the next.
+#[test]
+fn a_single_disc_export_names_the_set_option_for_a_bundle_larger_than_the_disc() {
+    let media = Media::new();
+    media.pack_large(1_500_000, 3);
+    let disc = media.pair.root().join("disc-small");
+    let out = ferry(&[
+        "media",
+        "export",
+        "--config",
+        media.pair.sender_config.to_str().unwrap(),
+        "--disc",
+        disc.to_str().unwrap(),
+        "--capacity",
+        "5M",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--set"), "{}", stderr(&out));
+    assert_eq!(
+        names(&media.outbox).len(),
+        1,
+        "the bundle must stay pending"
+    );
+}
+
+/// Disc folders (with a signed manifest: complete or nearly) under `root`'s export folders.
+fn written_discs(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for set in names(root)
+        .into_iter()
+        .filter(|n| n.starts_with("kill-set-"))
+    {
+        for disc in names(&root.join(&set)) {
+            let disc = root.join(&set).join(disc);
+            if disc.join("ow-media-manifest.txt").is_file() {
+                found.push(disc);
+            }
+        }
+    }
+    found
+}
+
+/// `kill -9` of the real `media export` at many points, each followed by the next export: the
+/// next export names the interrupted discs (complete and recorded: carry them) or empties them
+/// (not recorded: their bundles are still pending). Carrying what the exports named, the
+/// receiving side gets every bundle exactly once, and no other complete disc is left behind.
+#[test]
+fn an_export_killed_at_any_point_loses_nothing_and_exports_nothing_twice() {
+    let media = Media::new();
+    let root = media.pair.root().to_path_buf();
+    let mut carry: Vec<PathBuf> = Vec::new();
+    let mut packed = 0;
+    for attempt in 0u64..8 {
+        media.pack(4);
+        media.pack_large(1_200_000, 100 + attempt);
+        packed += 5;
+        let set = root.join(format!("kill-set-{attempt}"));
+        let child = Command::new(common::BIN)
+            .args([
+                "media",
+                "export",
+                "--config",
+                media.pair.sender_config.to_str().unwrap(),
+                "--set",
+                set.to_str().unwrap(),
+                "--capacity",
+                "5M",
+            ])
+            .env("OW_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis((attempt * 53 + 3) % 350));
+        // SIGKILL, as `kill -9`.
+        let _ = Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            carry.extend(set_discs(&report));
+        }
+        // The next export deals with what the killed one left, then exports what is pending.
+        for retry in 0..3 {
+            let next = root.join(format!("kill-set-{attempt}-next-{retry}"));
+            let out = media.export_set(&next, "5M");
+            let err = stderr(&out);
+            eprintln!(
+                "attempt {attempt}, next export {retry}: {}",
+                err.lines().last().unwrap_or("summary printed")
+            );
+            if out.status.success() {
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                carry.extend(set_discs(&report));
+                break;
+            }
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            if err.contains("must be carried") {
+                for disc in names(&set) {
+                    let disc = set.join(disc);
+                    assert!(err.contains(&disc.display().to_string()), "{err}");
+                    carry.push(disc);
+                }
+            } else if err.contains("were emptied") {
+                assert!(written_discs(&root).iter().all(|d| !d.starts_with(&set)));
+            } else {
+                assert!(err.contains("nothing to export"), "{err}");
+                break;
+            }
+        }
+    }
+    carry.sort();
+    carry.dedup();
+    // No complete disc lies anywhere that the exports did not name.
+    for disc in written_discs(&root) {
+        assert!(
+            carry.contains(&disc),
+            "{} was neither named nor emptied",
+            disc.display()
+        );
+    }
+    for disc in carry.iter().rev() {
+        let out = media.import(disc);
+        assert!(out.status.success(), "{}: {}", disc.display(), stderr(&out));
+    }
+    let landed = media.pair.inbox_bundles();
+    let unique: std::collections::BTreeSet<&String> = landed.iter().collect();
+    assert_eq!(unique.len(), landed.len(), "a bundle landed twice");
+    assert_eq!(landed.len(), packed, "bundles lost");
+    assert!(names(&media.outbox).is_empty());
+}
+
+/// The narrowest window of a killed export — after its discs were recorded, before its summary
+/// was printed — left as the kill leaves it (the journal still there): the next export refuses to
+/// start and names the recorded discs to carry; the one after exports normally.
+#[test]
+fn an_export_stopped_after_recording_names_its_discs_on_the_next_run() {
+    let media = Media::new();
+    media.pack(3);
+    let set = media.pair.root().join("set-recorded");
+    let out = media.export_set(&set, "25G");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let journal = media
+        .pair
+        .root()
+        .join("internet/ferry/media-exports/internet-to-extranet-media-tx.json");
+    assert!(
+        !journal.exists(),
+        "the journal outlived the printed summary"
+    );
+    fs::write(
+        &journal,
+        serde_json::json!({
+            "set_id": report["set_id"],
+            "discs": set_discs(&report),
+            "set_folder": set,
+            "started_at": "2026-03-01T08:00:00Z",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    media.pack(1);
+    let out = media.export_set(&media.pair.root().join("set-after"), "25G");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("must be carried"), "{err}");
+    for disc in set_discs(&report) {
+        assert!(err.contains(&disc.display().to_string()), "{err}");
+        assert!(
+            disc.join("ow-media-manifest.txt").is_file(),
+            "a recorded disc was touched"
+        );
+    }
+    let out = media.export_set(&media.pair.root().join("set-after"), "25G");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(after["bundles"], 1);
+}
+
+/// A route with `order = "strict"` refuses a disc whose set leaves a gap after what landed,
+/// naming the missing sequences; once the gap is filled the same disc imports, and the discs of a
+/// set in shuffled order still import.
+#[test]
+fn a_strict_route_refuses_a_gap_and_takes_a_shuffled_set() {
+    let media = Media::new();
+    let rx = fs::read_to_string(&media.pair.receiver_config).unwrap();
+    fs::write(
+        &media.pair.receiver_config,
+        format!("{rx}order = \"strict\"\n"),
+    )
+    .unwrap();
+    let first = media.disc("disc-first", 2);
+    let second = media.disc("disc-second", 2);
+
+    let out = media.import(&second);
+    assert_refused(&media, &out, "out-of-order");
+    assert!(stderr(&out).contains("sequence(s) 1–2"), "{}", stderr(&out));
+    assert!(media.import(&first).status.success());
+    let out = media.import(&second);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(media.pair.inbox_bundles().len(), 4);
+
+    // A set of three discs (one bundle each), imported last disc first.
+    for seed in 0..3 {
+        media.pack_large(500_000, 40 + seed);
+    }
+    let out = media.export_set(&media.pair.root().join("set-strict"), "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let discs = set_discs(&serde_json::from_slice(&out.stdout).unwrap());
+    assert_eq!(discs.len(), 3);
+    for disc in discs.iter().rev() {
+        let out = media.import(disc);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 7);
+
+    // A gap in the middle of what landed is named too.
+    media.pack(1);
+    let skipped = media.pair.root().join("disc-skipped");
+    assert!(media.export(&skipped).status.success());
+    let late = media.disc("disc-late", 1);
+    let out = media.import(&late);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("[out-of-order]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sequence(s) 8 of"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `--iso`: an ISO 9660/Joliet image per disc of a set, its volume id naming set and disc, and
+/// `media import --disc IMAGE` reads it (xorriso extracts it to a private folder first). Absent
+/// xorriso the test passes unless `OW_REQUIRE_XORRISO=1`; the export then says how to get it.
+#[test]
+fn a_set_round_trips_through_iso_images() {
+    let media = Media::new();
+    let have = Command::new("xorriso")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    // Without xorriso on PATH, --iso refuses before writing anything and says how to get it.
+    let empty_path = media.pair.root().join("no-tools");
+    fs::create_dir_all(&empty_path).unwrap();
+    media.pack(2);
+    media.pack_large(1_000_000, 9);
+    let images = media.pair.root().join("images");
+    fs::create_dir_all(&images).unwrap();
+    let iso = images.join("out.iso");
+    let export = |path: Option<&Path>| {
+        let mut command = Command::new(common::BIN);
+        command.args([
+            "media",
+            "export",
+            "--config",
+            media.pair.sender_config.to_str().unwrap(),
+            "--set",
+            media.pair.root().join("set-iso").to_str().unwrap(),
+            "--capacity",
+            "5M",
+            "--iso",
+            iso.to_str().unwrap(),
+        ]);
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        command.env("OW_LOG", "error").output().unwrap()
+    };
+    let out = export(Some(&empty_path));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("apt install xorriso"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(names(&media.outbox).len(), 3, "nothing may be exported");
+    if !have {
+        assert!(
+            std::env::var("OW_REQUIRE_XORRISO").as_deref() != Ok("1"),
+            "OW_REQUIRE_XORRISO=1 but xorriso does not run; apt install xorriso"
+        );
+        eprintln!("xorriso not installed: the ISO round trip is skipped");
+        return;
+    }
+    let out = export(None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = report["disc_count"].as_u64().unwrap();
+    assert!(n >= 2, "{report}");
+    let written: Vec<PathBuf> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect();
+    assert_eq!(written.len() as u64, n);
+    let set_tail: String =
+        report["set_id"].as_str().unwrap().replace('-', "")[20..].to_ascii_uppercase();
+    for (k, image) in written.iter().enumerate() {
+        assert_eq!(image, &images.join(format!("out-{}-of-{n}.iso", k + 1)));
+        let info = Command::new("xorriso")
+            .args(["-indev", image.to_str().unwrap(), "-pvd_info"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            text.contains(&format!("OW_{set_tail}_{}OF{n}", k + 1)),
+            "{text}"
+        );
+    }
+    // Imported from the images alone, last first; the disc folders are gone.
+    fs::remove_dir_all(media.pair.root().join("set-iso")).unwrap();
+    for image in written.iter().rev() {
+        let out = media.import(image);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            image.display(),
+            stderr(&out)
+        );
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 3);
+    // No extracted copy is left behind, and an image of something else is refused with why.
+    let staging = media
+        .pair
+        .root()
+        .join("extranet/ferry/media-staging/internet-to-extranet-media-rx");
+    assert!(
+        names(&staging).iter().all(|n| !n.starts_with(".iso-")),
+        "{:?}",
+        names(&staging)
+    );
+    let junk = images.join("junk.iso");
+    fs::write(&junk, vec![0u8; 100_000]).unwrap();
+    let out = media.import(&junk);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[unreadable]"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("junk.iso"), "{}", stderr(&out));
+    // Recorded like any refused disc: a reason file naming the image, a media-refused entry.
+    assert!(names(&media.refused).contains(&"junk.iso.disc.reason".to_owned()));
+    assert_eq!(count(&events(&media.rx_media_log()), "media-refused"), 1);
+    assert_eq!(media.pair.inbox_bundles().len(), 3);
+}
+
+/// `kill -9` of the real import of each disc of a set with a split bundle, at many points, then
+/// the same disc again: every bundle — the split one too — lands exactly once, nothing is lost.
+#[test]
+fn a_set_import_killed_at_any_point_lands_every_bundle_exactly_once() {
+    let media = Media::new();
+    media.pack(3);
+    media.pack_large(2_000_000, 11);
+    media.pack(3);
+    let out = media.export_set(&media.pair.root().join("set-kill"), "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let discs = set_discs(&serde_json::from_slice(&out.stdout).unwrap());
+    assert!(discs.len() >= 3);
+    let mut order: Vec<&PathBuf> = discs.iter().collect();
+    order.rotate_left(1);
+    for (i, disc) in order.into_iter().enumerate() {
+        for attempt in 0u64..3 {
+            let mut child = Command::new(common::BIN)
+                .args([
+                    "media",
+                    "import",
+                    "--config",
+                    media.pair.receiver_config.to_str().unwrap(),
+                    "--disc",
+                    disc.to_str().unwrap(),
+                ])
+                .env("OW_LOG", "error")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let delay = (i as u64 * 71 + attempt * 43 + 7) % 300;
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            let _ = child.kill();
+            let _ = child.wait();
+            let landed = media.pair.inbox_bundles();
+            let unique: std::collections::BTreeSet<&String> = landed.iter().collect();
+            assert_eq!(unique.len(), landed.len(), "a bundle landed twice");
+        }
+        let out = media.import(disc);
+        assert!(
+            out.status.success() || stderr(&out).contains("[replayed]"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 7, "bundles lost");
+    for disc in &discs {
+        let out = media.import(disc);
+        assert!(stderr(&out).contains("[replayed]"), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 7);
+}
+
+/// Re-signs a copy of `disc` at `to` with the sender's real key after `edit` changed its signed
+/// manifest (and `Bag-Count`): a disc the sending zone really signed, yet at odds with its set.
+fn resign(
+    media: &Media,
+    disc: &Path,
+    to: &Path,
+    edit: impl Fn(&mut ow_ferry::media::signed::MediaManifest),
+) {
+    use ow_ferry::media::signed::MediaManifest;
+    copy_dir(disc, to);
+    let trust = ow_keys::load_trust(&media.pair.root().join("trust.toml")).unwrap();
+    let key = ow_keys::load_signing_key(&media.pair.keys.join("internet.sign.secret")).unwrap();
+    let text = fs::read_to_string(to.join("ow-media-manifest.txt")).unwrap();
+    let (mut manifest, _) = MediaManifest::open(&text, &trust).unwrap();
+    let before = (manifest.disc_index, manifest.disc_count);
+    edit(&mut manifest);
+    let info = fs::read_to_string(to.join("bag-info.txt"))
+        .unwrap()
+        .replace(
+            &format!("Bag-Count: {} of {}", before.0, before.1),
+            &format!(
+                "Bag-Count: {} of {}",
+                manifest.disc_index, manifest.disc_count
+            ),
+        );
+    let info = info.replace(
+        &text
+            .lines()
+            .find_map(|l| l.strip_prefix("disc-id "))
+            .map(|id| format!("External-Identifier: {id}"))
+            .unwrap(),
+        &format!("External-Identifier: {}", manifest.disc_id),
+    );
+    fs::write(to.join("bag-info.txt"), &info).unwrap();
+    let mut lines = String::new();
+    for name in [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha256.txt",
+        "manifest-sha512.txt",
+        "manifest-blake3.txt",
+        "ow-contents.txt",
+    ] {
+        let bytes = fs::read(to.join(name)).unwrap();
+        let digest: String = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        lines.push_str(&format!("{digest}  {name}\n"));
+    }
+    fs::write(to.join("tagmanifest-sha256.txt"), &lines).unwrap();
+    manifest.tagmanifest_sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(lines.as_bytes()))
+    };
+    fs::write(to.join("ow-media-manifest.txt"), manifest.sign(&key)).unwrap();
+}
+
+/// Discs the sender signed but that disagree with their set are refused through the binary: a
+/// second disc for a place already imported (`replayed`), a disc giving the set another disc
+/// count (`altered`). The set's genuine discs then import.
+#[test]
+fn discs_at_odds_with_their_set_are_refused() {
+    let media = Media::new();
+    media.pack(1);
+    media.pack_large(1_200_000, 21);
+    let out = media.export_set(&media.pair.root().join("set-odd"), "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let discs = set_discs(&serde_json::from_slice(&out.stdout).unwrap());
+    let n = discs.len() as u32;
+    assert!(n >= 2);
+    assert!(media.import(&discs[0]).status.success());
+
+    let twin = media.pair.root().join("disc-twin");
+    resign(&media, &discs[0], &twin, |m| {
+        m.disc_id = "0193f5c2-7d7e-7a40-9c55-000000000001".into();
+    });
+    let out = media.import(&twin);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[replayed]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already imported"),
+        "{}",
+        stderr(&out)
+    );
+
+    let recount = media.pair.root().join("disc-recount");
+    resign(&media, &discs[1], &recount, |m| {
+        m.disc_id = "0193f5c2-7d7e-7a40-9c55-000000000002".into();
+        m.disc_count = n + 1;
+    });
+    let out = media.import(&recount);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[altered]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("said {n}")),
+        "{}",
+        stderr(&out)
+    );
+
+    for disc in &discs[1..] {
+        let out = media.import(disc);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(media.pair.inbox_bundles().len(), 2);
+}

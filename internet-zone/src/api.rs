@@ -27,7 +27,8 @@ use crate::certificates::{self, CertificateSummary, VerifyResult};
 use crate::error::FieldError;
 use crate::files::check_all;
 use crate::pages::attachment;
-use crate::web::{ApiCitizen, MultipartError, check_api_csrf, read_multipart};
+use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
+use crate::web::{ApiCitizen, check_api_csrf};
 
 /// The `application/problem+json` body of every error ([`ApiProblem`]), for the document.
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,11 +74,13 @@ fn validation(errors: Vec<FieldError>) -> Response {
     r
 }
 
-fn upload_problem(e: MultipartError) -> ApiProblem {
+fn upload_body_problem(e: UploadBodyError) -> ApiProblem {
     match e {
-        MultipartError::Upload(u) => ApiProblem::from(u),
-        MultipartError::TooLarge => too_large(),
-        MultipartError::Malformed(m) => ApiProblem::bad_request(m),
+        UploadBodyError::Csrf(c) => ApiProblem::from(c),
+        UploadBodyError::Upload(u) => ApiProblem::from(u),
+        UploadBodyError::TooLarge => too_large(),
+        UploadBodyError::Malformed(m) => ApiProblem::bad_request(m),
+        UploadBodyError::Internal(e) => e.into(),
     }
 }
 
@@ -528,9 +531,9 @@ pub async fn create_application(
     ApiMultipart(mp): ApiMultipart,
 ) -> ApiResult {
     check_api_csrf(&s, &headers)?;
-    let (fields, files) = read_multipart(mp, app.upload_limits.max_file_bytes)
+    let (fields, files) = read_upload(mp, &app.files, &app.upload_limits, TokenCheck::Checked)
         .await
-        .map_err(upload_problem)?;
+        .map_err(upload_body_problem)?;
     let Some(json) = fields.get("application") else {
         return Ok(validation(vec![FieldError::new(
             "application",
@@ -600,9 +603,9 @@ pub async fn supplement(
     {
         return Err(ApiProblem::not_found());
     }
-    let (fields, mut files) = read_multipart(mp, app.upload_limits.max_file_bytes)
+    let (fields, mut files) = read_upload(mp, &app.files, &app.upload_limits, TokenCheck::Checked)
         .await
-        .map_err(upload_problem)?;
+        .map_err(upload_body_problem)?;
     let code = fields.get("checklist_code").cloned().unwrap_or_default();
     if !applications::is_checklist_code(&code) {
         return Ok(validation(vec![FieldError::new(

@@ -132,6 +132,16 @@ impl App {
             None
         };
         let app = Self::from_parts(settings, store, pii, trust, exchange)?;
+        let files = app.files.clone();
+        let interrupted = tokio::task::spawn_blocking(move || files.purge_staging())
+            .await
+            .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))??;
+        if interrupted > 0 {
+            tracing::info!(
+                interrupted,
+                "uploads a stop interrupted removed from staging"
+            );
+        }
         app.seal_stored_materials().await?;
         Ok(app)
     }

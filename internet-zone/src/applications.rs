@@ -1000,7 +1000,7 @@ pub async fn add_draft_materials(
     if get_draft(app, account_id, draft_id).await?.is_none() {
         return Ok(false);
     }
-    let files = app.files.put_accepted(with_ids(files)).await?;
+    let files = app.files.put_accepted(files).await?;
     let mut tx = app.store.begin().await?;
     add_materials(app, &mut tx, draft_id, None, &files, now_ms).await?;
     tx.commit().await?;
@@ -1141,7 +1141,6 @@ pub async fn submit_new(
     files: Vec<AcceptedFile>,
     now_ms: i64,
 ) -> Result<String, SubmitError> {
-    let files = with_ids(files);
     let valid = check_submission(form, &views_of(&files, false), app)?;
     let files = app.files.put_accepted(files).await?;
     let id = ow_store::new_id();
@@ -1159,7 +1158,7 @@ pub async fn submit_new(
     .execute(&mut *tx)
     .await?;
     add_materials(app, &mut tx, &id, None, &files, now_ms).await?;
-    let mats = views_of(&files, false);
+    let mats = views_of(files.iter().map(|(_, f)| f), false);
     let no = finish_submission(app, &mut tx, account_id, &id, valid, &mats, now_ms).await?;
     tx.commit().await?;
     app.wake_exchange();
@@ -1168,16 +1167,15 @@ pub async fn submit_new(
 }
 
 /// Gives each accepted file a new material id.
-fn with_ids(files: Vec<AcceptedFile>) -> Vec<(String, AcceptedFile)> {
-    files.into_iter().map(|f| (ow_store::new_id(), f)).collect()
-}
-
 /// How accepted files look as materials.
-fn views_of(files: &[(String, AcceptedFile)], supplement: bool) -> Vec<MaterialView> {
+fn views_of<'a>(
+    files: impl IntoIterator<Item = &'a AcceptedFile>,
+    supplement: bool,
+) -> Vec<MaterialView> {
     files
-        .iter()
-        .map(|(id, f)| MaterialView {
-            id: id.clone(),
+        .into_iter()
+        .map(|f| MaterialView {
+            id: f.material_id().to_owned(),
             checklist_code: f.field.clone(),
             checklist_name: String::new(),
             file_name: f.checked.safe_filename.clone(),
@@ -1443,7 +1441,7 @@ pub async fn submit_supplement(
         return Err(SubmitError::Invalid(vec![e]));
     }
     let supplement_id = ow_store::new_id();
-    let files = app.files.put_accepted(with_ids(files)).await?;
+    let files = app.files.put_accepted(files).await?;
     let mut tx = app.store.begin().await.map_err(AppError::from)?;
     sqlx::query("INSERT INTO inet_supplements (id, application_id, note_sealed, submitted_at_ms) VALUES ($1, $2, $3, $4)")
         .bind(&supplement_id)
@@ -1458,7 +1456,7 @@ pub async fn submit_supplement(
         .await?;
     add_materials(app, &mut tx, &row.id, Some(&supplement_id), &files, now_ms).await?;
     // Only this supplement's files travel.
-    let mats = views_of(&files, true);
+    let mats = views_of(files.iter().map(|(_, f)| f), true);
     let (refs, outbound) = outbound_files(app, &mats)?;
     sqlx::query(
         "UPDATE inet_applications SET status = 'submitted', status_reason = NULL, requested_materials = NULL, \

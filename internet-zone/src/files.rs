@@ -6,18 +6,24 @@
 //! authenticated chunks bound to `internet/material/<material id>`), created 0600 in folders
 //! 0700. Files an earlier version stored in clear are sealed in place when the portal starts
 //! ([`FileStore::seal_legacy`]); until then nothing reads them.
+//!
+//! An upload is sealed into `<data_dir>/files/.staging/` as it arrives (`crate::uploads`);
+//! a file that passes the checks is renamed from there to its place ([`FileStore::put_accepted`]).
+//! Whatever a crash leaves in the staging folder is removed at start
+//! ([`FileStore::purge_staging`]).
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ow_pii::{FileSealing, OpenReader, PiiKeyring};
-use ow_web::upload::{CheckedUpload, UploadError, UploadLimits, check_upload};
+use ow_web::upload::{CheckedUpload, UploadError, UploadLimits, check_streamed_upload};
 
 use crate::error::AppError;
+use crate::uploads::StagedFile;
 
-/// One file received in a request, not yet checked. `Debug` shows no file name and no bytes.
-#[derive(Clone)]
+/// One file received in a request, sealed in the staging folder, not yet checked. `Debug`
+/// shows no file name and no bytes.
 pub struct ReceivedFile {
     /// The form field it came in (a checklist code, or `file`).
     pub field: String,
@@ -25,10 +31,9 @@ pub struct ReceivedFile {
     pub file_name: String,
     /// The declared `Content-Type` (not trusted).
     pub declared_type: Option<String>,
-    /// The bytes (at most the limit plus one byte: more is never kept).
-    pub bytes: Vec<u8>,
-    /// The full size received, which may be over the limit.
-    pub size: u64,
+    /// The staged file (at most the limit plus one byte of it is written), its first bytes,
+    /// full size and digest.
+    pub staged: StagedFile,
 }
 
 impl std::fmt::Debug for ReceivedFile {
@@ -37,20 +42,26 @@ impl std::fmt::Debug for ReceivedFile {
             .field("field", &self.field)
             .field("file_name", &"<redacted>")
             .field("declared_type", &self.declared_type)
-            .field("size", &self.size)
+            .field("size", &self.staged.size())
             .finish_non_exhaustive()
     }
 }
 
 /// A file that passed the checks. `Debug` shows no file name and no bytes.
-#[derive(Clone)]
 pub struct AcceptedFile {
     /// The form field it came in.
     pub field: String,
     /// The check result (type, size, hash, safe name).
     pub checked: CheckedUpload,
-    /// The bytes.
-    pub bytes: Vec<u8>,
+    /// The sealed file in the staging folder; its material id is the material's.
+    pub staged: StagedFile,
+}
+
+impl AcceptedFile {
+    /// The id of the material this file becomes.
+    pub fn material_id(&self) -> &str {
+        self.staged.material_id()
+    }
 }
 
 impl std::fmt::Debug for AcceptedFile {
@@ -71,18 +82,18 @@ pub fn check_all(
     limits.check_count(files.len())?;
     let mut out = Vec::with_capacity(files.len());
     for f in files {
-        if f.size > limits.max_file_bytes {
-            return Err(UploadError::TooLarge {
-                filename: Some(ow_web::upload::safe_filename(&f.file_name, None)),
-                size: f.size,
-                limit: limits.max_file_bytes,
-            });
-        }
-        let checked = check_upload(&f.file_name, f.declared_type.as_deref(), &f.bytes, limits)?;
+        let checked = check_streamed_upload(
+            &f.file_name,
+            f.declared_type.as_deref(),
+            f.staged.head(),
+            f.staged.size(),
+            || f.staged.blake3_hex(),
+            limits,
+        )?;
         out.push(AcceptedFile {
             field: f.field,
             checked,
-            bytes: f.bytes,
+            staged: f.staged,
         });
     }
     Ok(out)
@@ -145,6 +156,7 @@ impl FileStore {
         create_private_dir(&root)?;
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| AppError::io(&root, e))?;
+        create_private_dir(&root.join(".staging"))?;
         Ok(FileStore { root, pii })
     }
 
@@ -188,20 +200,22 @@ impl FileStore {
         })
     }
 
-    /// Stores each accepted file, sealed, under its material id, durably, before the caller
-    /// commits rows that point at them. Runs on a blocking thread and hands the files back.
+    /// Moves each accepted file from the staging folder to its place under its material id,
+    /// durably (the data was synced when it was staged; the folders are synced here), before
+    /// the caller commits rows that point at them. Runs on a blocking thread and hands the
+    /// files back with their material ids.
     pub async fn put_accepted(
         &self,
-        files: Vec<(String, AcceptedFile)>,
+        files: Vec<AcceptedFile>,
     ) -> Result<Vec<(String, AcceptedFile)>, AppError> {
         let root = self.clone();
         tokio::task::spawn_blocking(move || {
-            let items: Vec<(&str, &[u8])> = files
-                .iter()
-                .map(|(id, f)| (id.as_str(), f.bytes.as_slice()))
-                .collect();
-            root.store_blocking(&items)?;
-            Ok(files)
+            let mut files = files;
+            root.place_blocking(&mut files)?;
+            Ok(files
+                .into_iter()
+                .map(|f| (f.material_id().to_owned(), f))
+                .collect())
         })
         .await
         .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
@@ -234,27 +248,19 @@ impl FileStore {
         .map_err(|e| AppError::Corrupt(format!("file task failed: {e}")))?
     }
 
-    /// Seals each file under a temporary name (0600), syncs its data, renames it to its
-    /// material id and syncs the folders, so that a row committed afterwards never points at a
-    /// file a crash could lose. The files are sealed and synced side by side: a request waits
-    /// for about one sync, not one per file.
-    fn store_blocking(&self, items: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, AppError> {
-        let mut paths = Vec::with_capacity(items.len());
-        let mut new = Vec::new();
-        for (id, bytes) in items {
+    /// Renames each staged file to its material's path and syncs the folders whose names
+    /// changed (the staging folder, the destinations, and the root when a fan-out folder was
+    /// created), side by side: a request waits for about one sync, not one per folder.
+    fn place_blocking(&self, files: &mut [AcceptedFile]) -> Result<(), AppError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut dirs: Vec<PathBuf> = vec![self.staging_dir()];
+        for f in files.iter_mut() {
+            let id = f.material_id().to_owned();
             let path = self
-                .path_for(id)
+                .path_for(&id)
                 .ok_or_else(|| AppError::Corrupt(format!("material id {id:?}")))?;
-            paths.push(path.clone());
-            if !new.iter().any(|(_, p, _)| p == &path) {
-                new.push((*id, path, *bytes));
-            }
-        }
-        if new.is_empty() {
-            return Ok(paths);
-        }
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        for (_, path, _) in &new {
             let dir = path
                 .parent()
                 .map(Path::to_path_buf)
@@ -266,18 +272,54 @@ impl FileStore {
                     dirs.push(self.root.clone());
                 }
             }
+            std::fs::rename(f.staged.path(), &path).map_err(|e| AppError::io(&path, e))?;
+            f.staged.keep();
             if !dirs.contains(&dir) {
                 dirs.push(dir);
             }
         }
-        side_by_side(&new, |(id, path, bytes)| {
-            self.pii
-                .seal_to_path(material_context(id).as_bytes(), &mut &bytes[..], path)
-                .map(drop)
-                .map_err(|e| AppError::Corrupt(format!("cannot store a material: {e}")))
-        })?;
-        side_by_side(&dirs, |dir| sync_dir(dir))?;
-        Ok(paths)
+        side_by_side(&dirs, |dir| sync_dir(dir))
+    }
+
+    /// The folder uploads are sealed into while they arrive.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.root.join(".staging")
+    }
+
+    /// Where an upload for this material id is sealed while it arrives (hidden name).
+    pub fn staging_path(&self, material_id: &str) -> PathBuf {
+        self.staging_dir().join(format!(".{material_id}.upload"))
+    }
+
+    /// The keyring files are sealed with.
+    pub fn pii(&self) -> &PiiKeyring {
+        &self.pii
+    }
+
+    /// Removes whatever is in the staging folder: uploads a crash or a kill interrupted. Run at
+    /// start, before the server answers. Returns how many were removed.
+    pub fn purge_staging(&self) -> Result<usize, AppError> {
+        let dir = self.staging_dir();
+        let mut removed = 0;
+        let entries = std::fs::read_dir(&dir).map_err(|e| AppError::io(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| AppError::io(&dir, e))?;
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(AppError::io(&path, e)),
+            }
+        }
+        if removed > 0 {
+            sync_dir(&dir)?;
+        }
+        Ok(removed)
+    }
+
+    /// Seals `bytes` into the staging folder as an upload would be (tools and tests).
+    pub fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedFile, AppError> {
+        crate::uploads::stage_blocking(self, bytes)
     }
 
     /// Opens the sealed file of the material with this id (blocking: call it off the async
@@ -392,37 +434,49 @@ impl FileStore {
 mod tests {
     use super::*;
 
-    fn rf(name: &str, bytes: &[u8]) -> ReceivedFile {
+    fn store() -> (tempfile::TempDir, FileStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let pii = Arc::new(PiiKeyring::ephemeral().unwrap());
+        let fs = FileStore::new(dir.path().join("files"), pii).unwrap();
+        (dir, fs)
+    }
+
+    fn rf(fs: &FileStore, name: &str, bytes: &[u8]) -> ReceivedFile {
         ReceivedFile {
             field: "sale_contract".into(),
             file_name: name.into(),
             declared_type: Some("application/pdf".into()),
-            bytes: bytes.to_vec(),
-            size: bytes.len() as u64,
+            staged: fs.stage_bytes(bytes).unwrap(),
         }
     }
 
     #[tokio::test]
     async fn stored_by_material_id_read_back_and_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let pii = Arc::new(PiiKeyring::ephemeral().unwrap());
-        let fs = FileStore::new(dir.path().join("files"), pii).unwrap();
+        let (_dir, fs) = store();
         let limits = UploadLimits {
             max_file_bytes: 1000,
             max_files: 5,
         };
         let same = check_all(
-            vec![rf("a.pdf", b"%PDF-1.7 one"), rf("b.pdf", b"%PDF-1.7 one")],
+            vec![
+                rf(&fs, "a.pdf", b"%PDF-1.7 one"),
+                rf(&fs, "b.pdf", b"%PDF-1.7 one"),
+            ],
             &limits,
         )
         .unwrap();
-        let (a, b) = (ow_store::new_id(), ow_store::new_id());
-        let ids = [a.clone(), b.clone()];
-        let stored = fs
-            .put_accepted(ids.iter().cloned().zip(same).collect())
-            .await
-            .unwrap();
+        // Staged: sealed in the hidden staging folder, not yet counted as stored.
+        assert_eq!(fs.count(), 0);
+        let stored = fs.put_accepted(same).await.unwrap();
         assert_eq!(stored.len(), 2);
+        let (a, b) = (stored[0].0.clone(), stored[1].0.clone());
+        assert_ne!(a, b);
+        drop(stored);
+        assert_eq!(
+            std::fs::read_dir(fs.staging_dir()).unwrap().count(),
+            0,
+            "nothing left in staging"
+        );
         // Equal bytes, two materials: two files, so removing one never takes the other's.
         assert_eq!(fs.count(), 2);
         // Sealed on disk: no clear byte of the upload, owner-only file and folders.
@@ -484,8 +538,25 @@ mod tests {
     }
 
     #[test]
+    fn uploads_a_stop_interrupted_are_purged_from_staging() {
+        let (_dir, fs) = store();
+        // A kill leaves the staged file behind: no destructor runs.
+        let staged = fs.stage_bytes(b"%PDF-1.7 370781199001011234").unwrap();
+        let path = staged.path().to_path_buf();
+        std::mem::forget(staged);
+        assert!(path.exists());
+        let on_disk = std::fs::read(&path).unwrap();
+        assert!(!on_disk.windows(18).any(|w| w == b"370781199001011234"));
+        assert_eq!(fs.count(), 0, "staged files are not stored materials");
+        assert_eq!(fs.purge_staging().unwrap(), 1);
+        assert!(!path.exists());
+        assert_eq!(fs.purge_staging().unwrap(), 0);
+    }
+
+    #[test]
     fn debug_shows_no_file_name() {
-        let f = rf("张三丰身份证.pdf", b"%PDF-1.7 fine");
+        let (_dir, fs) = store();
+        let f = rf(&fs, "张三丰身份证.pdf", b"%PDF-1.7 fine");
         assert!(!format!("{f:?}").contains("张三丰"));
         let limits = UploadLimits {
             max_file_bytes: 1000,
@@ -501,21 +572,25 @@ mod tests {
             max_file_bytes: 1000,
             max_files: 5,
         };
-        let ok = rf("a.pdf", b"%PDF-1.7 fine");
+        let (_dir, fs) = store();
+        let ok = || rf(&fs, "a.pdf", b"%PDF-1.7 fine");
         let exe = rf(
+            &fs,
             "b.pdf",
             b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff",
         );
-        let err = check_all(vec![ok.clone(), exe], &limits).unwrap_err();
+        let err = check_all(vec![ok(), exe], &limits).unwrap_err();
         assert!(
             err.message_zh().contains("不是 PDF"),
             "{}",
             err.message_zh()
         );
-        let mut big = rf("c.pdf", b"%PDF-");
-        big.size = 5000;
-        let err = check_all(vec![ok.clone(), big], &limits).unwrap_err();
+        let mut big = b"%PDF-".to_vec();
+        big.resize(5000, b' ');
+        let err = check_all(vec![ok(), rf(&fs, "c.pdf", &big)], &limits).unwrap_err();
         assert!(err.message_zh().contains("过大"), "{}", err.message_zh());
-        assert_eq!(check_all(vec![ok], &limits).unwrap().len(), 1);
+        // Refused files are removed from staging as they are dropped.
+        assert_eq!(std::fs::read_dir(fs.staging_dir()).unwrap().count(), 0);
+        assert_eq!(check_all(vec![ok()], &limits).unwrap().len(), 1);
     }
 }

@@ -35,6 +35,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod server;
+pub mod uploads;
 pub mod util;
 pub mod web;
 

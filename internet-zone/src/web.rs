@@ -17,7 +17,6 @@ use ow_web::upload::UploadError;
 use crate::accounts::{self, Session};
 use crate::app::{App, AppState};
 use crate::error::AppError;
-use crate::files::ReceivedFile;
 
 /// The cookie carrying the pre-session CSRF secret (login, registration, verify forms).
 pub fn anon_cookie_name(app: &App) -> &'static str {
@@ -266,14 +265,39 @@ impl MultipartError {
     }
 }
 
-/// Text fields and files of a multipart body. Files are parts with a file name; a part whose
-/// file name and content are both empty (a file input left empty) is skipped. A file larger than
-/// the limit is read to its end (the request body limit caps it) but only the first
+/// A small file read into memory (a certificate to verify). `Debug` shows no name or bytes.
+pub struct InMemoryFile {
+    /// The form field it came in.
+    pub field: String,
+    /// The name the browser sent (never log it).
+    pub file_name: String,
+    /// The declared `Content-Type` (not trusted).
+    pub declared_type: Option<String>,
+    /// The bytes (at most the limit plus one byte: more is never kept).
+    pub bytes: Vec<u8>,
+    /// The full size received, which may be over the limit.
+    pub size: u64,
+}
+
+impl std::fmt::Debug for InMemoryFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryFile")
+            .field("field", &self.field)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Text fields and files of a small multipart body, in memory: for routes whose body limit is
+/// small (a certificate to verify). Uploads of materials stream to disk instead
+/// (`crate::uploads::read_upload`). Files are parts with a file name; a part whose file name
+/// and content are both empty (a file input left empty) is skipped. A file larger than the
+/// limit is read to its end (the request body limit caps it) but only the first
 /// `max_file_bytes + 1` bytes are kept.
 pub async fn read_multipart(
     mut mp: Multipart,
     max_file_bytes: u64,
-) -> Result<(HashMap<String, String>, Vec<ReceivedFile>), MultipartError> {
+) -> Result<(HashMap<String, String>, Vec<InMemoryFile>), MultipartError> {
     let mut fields = HashMap::new();
     let mut files = Vec::new();
     let malformed = |e: axum::extract::multipart::MultipartError| {
@@ -302,7 +326,7 @@ pub async fn read_multipart(
                 if file_name.is_empty() && size == 0 {
                     continue;
                 }
-                files.push(ReceivedFile {
+                files.push(InMemoryFile {
                     field: name,
                     file_name,
                     declared_type: declared,

@@ -952,25 +952,27 @@ async fn an_application_cannot_hold_more_materials_than_one_message_may_carry() 
     register(&p, &c, "张小三", "440524188001010014", "13812345678").await;
     login(&p, &c, "13812345678", PASSWORD).await;
     let draft = new_draft(&p, &c).await;
-    let batch = |n: usize, tag: &str| {
-        let mut form = reqwest::multipart::Form::new();
-        for i in 0..n {
-            form = form.part(
-                "marital_status",
-                reqwest::multipart::Part::bytes(pdf(&format!("{tag}{i}")))
-                    .file_name(format!("{tag}{i}.pdf"))
-                    .mime_str("application/pdf")
-                    .unwrap(),
-            );
-        }
-        form
+    let batch = |n: usize, tag: &str| -> Vec<(String, Vec<u8>)> {
+        (0..n)
+            .map(|i| (format!("{tag}{i}.pdf"), pdf(&format!("{tag}{i}"))))
+            .collect()
     };
-    let post = |form: reqwest::multipart::Form| {
+    let post = |files: Vec<(String, Vec<u8>)>| {
         let c = c.clone();
         let url = p.url(&format!("/drafts/{draft}/materials"));
         async move {
             let (_, _, html) = page(&c, &url).await;
-            let form = form.text("csrf", csrf_of(&html));
+            // The token first, as a browser sends the form's fields in their order.
+            let mut form = reqwest::multipart::Form::new().text("csrf", csrf_of(&html));
+            for (name, bytes) in files {
+                form = form.part(
+                    "marital_status",
+                    reqwest::multipart::Part::bytes(bytes)
+                        .file_name(name)
+                        .mime_str("application/pdf")
+                        .unwrap(),
+                );
+            }
             let r = c.post(&url).multipart(form).send().await.unwrap();
             (r.status(), r.text().await.unwrap())
         }
@@ -990,5 +992,70 @@ async fn an_application_cannot_hold_more_materials_than_one_message_may_carry() 
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.contains(&format!("最多可上传{cap}份材料")), "{body}");
     assert_eq!(p.count("SELECT COUNT(*) FROM inet_materials").await, before);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_is_judged_before_its_files_are_written() {
+    let p = start_with(None, |s| s.uploads.max_files = 3).await;
+    let c = browser();
+    register(&p, &c, "张小三", "440524188001010014", "13812345678").await;
+    login(&p, &c, "13812345678", PASSWORD).await;
+    let draft = new_draft(&p, &c).await;
+    let url = p.url(&format!("/drafts/{draft}/materials"));
+    let staged = || {
+        std::fs::read_dir(p.state.files.staging_dir())
+            .unwrap()
+            .count()
+    };
+    let part = |tag: &str| {
+        reqwest::multipart::Part::bytes(pdf(tag))
+            .file_name(format!("{tag}.pdf"))
+            .mime_str("application/pdf")
+            .unwrap()
+    };
+    let (_, _, html) = page(&c, &url).await;
+    let csrf = csrf_of(&html);
+
+    // A file before the form's token (no browser sends one): refused, nothing written.
+    let form = reqwest::multipart::Form::new()
+        .part("sale_contract", part("early"))
+        .text("csrf", csrf.clone());
+    let r = c.post(&url).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A wrong token before the file: refused the same way.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", "0".repeat(csrf.len()))
+        .part("sale_contract", part("forged"));
+    let r = c.post(&url).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // More files than one request may carry: refused with the limit, none kept.
+    let mut form = reqwest::multipart::Form::new().text("csrf", csrf.clone());
+    for i in 0..5 {
+        form = form.part("sale_contract", part(&format!("many{i}")));
+    }
+    let r = c.post(&url).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("一次最多上传 3 个文件"), "{body}");
+    // Another citizen's draft: not found, whatever the body holds.
+    let other = browser();
+    let other_id = id_number("44052418800101002");
+    register(&p, &other, "李小四", &other_id, "13912345678").await;
+    login(&p, &other, "13912345678", PASSWORD).await;
+    let (_, _, html) = page(&other, &p.url("/apply")).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf_of(&html))
+        .part("sale_contract", part("intruder"));
+    let r = other.post(&url).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    assert_eq!(p.count("SELECT COUNT(*) FROM inet_materials").await, 0);
+    assert_eq!(p.state.files.count(), 0);
+    assert_eq!(staged(), 0, "nothing left in staging");
+    // The right way still works.
+    let (status, body) = upload(&p, &c, &draft, "sale_contract", "ok.pdf", pdf("ok")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(p.count("SELECT COUNT(*) FROM inet_materials").await, 1);
     p.stop().await;
 }

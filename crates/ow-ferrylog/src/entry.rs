@@ -63,6 +63,9 @@ pub enum Event {
     /// A person acted in a zone application (a registrar accepting a case, …): `agent` names
     /// the actor by id, `kind` the action, `case_id` the case, `reason` the stated reason.
     Action,
+    /// An alarm was raised about a channel (`reason` holds its code and message, e.g.
+    /// `no-traffic: nothing has landed for 900 s`).
+    Alarm,
 }
 
 impl Event {
@@ -82,11 +85,12 @@ impl Event {
             Event::Started => "started",
             Event::Stopped => "stopped",
             Event::Action => "action",
+            Event::Alarm => "alarm",
         }
     }
 
     /// All events, in declaration order.
-    pub const ALL: [Event; 13] = [
+    pub const ALL: [Event; 14] = [
         Event::Queued,
         Event::Sent,
         Event::Received,
@@ -100,6 +104,7 @@ impl Event {
         Event::Started,
         Event::Stopped,
         Event::Action,
+        Event::Alarm,
     ];
 }
 

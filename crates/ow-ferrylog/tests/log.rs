@@ -151,7 +151,7 @@ fn event_names_are_kebab_case() {
         .collect();
     assert_eq!(
         names.join(","),
-        r#""queued","sent","received","landed","rejected","imported","media-exported","media-imported","media-refused","gap","started","stopped","action""#
+        r#""queued","sent","received","landed","rejected","imported","media-exported","media-imported","media-refused","gap","started","stopped","action","alarm""#
     );
     for e in Event::ALL {
         assert_eq!(e.as_str().parse::<Event>().unwrap(), e);

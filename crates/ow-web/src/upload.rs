@@ -352,6 +352,10 @@ impl std::fmt::Debug for CheckedUpload {
 /// Longest display name kept, in characters.
 pub const MAX_FILENAME_CHARS: usize = 100;
 
+/// How many bytes of a file's beginning [`sniff`] needs; a streamed upload keeps this many in
+/// memory for [`check_streamed_upload`].
+pub const SNIFF_BYTES: usize = 8 * 1024;
+
 /// Checks one uploaded file: size, then type by content; reduces its name to a safe display name.
 /// `declared_content_type` (from the multipart part) is not trusted.
 pub fn check_upload(
@@ -361,6 +365,27 @@ pub fn check_upload(
     limits: &UploadLimits,
 ) -> Result<CheckedUpload, UploadError> {
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    check_streamed_upload(
+        filename,
+        declared_content_type,
+        &bytes[..bytes.len().min(SNIFF_BYTES)],
+        size,
+        || blake3::hash(bytes).to_hex().to_string(),
+        limits,
+    )
+}
+
+/// [`check_upload`] for a file that was streamed elsewhere (to disk) as it arrived: judged on
+/// its first bytes (`head`, at least [`SNIFF_BYTES`] of them when the file is that long), its
+/// full `size`, and its BLAKE3 digest in lower-case hex (asked for only when the file passes).
+pub fn check_streamed_upload(
+    filename: &str,
+    declared_content_type: Option<&str>,
+    head: &[u8],
+    size: u64,
+    blake3_hex: impl FnOnce() -> String,
+    limits: &UploadLimits,
+) -> Result<CheckedUpload, UploadError> {
     // A name for the messages before the type is known.
     let shown = safe_filename(filename, None);
     if size > limits.max_file_bytes {
@@ -371,7 +396,12 @@ pub fn check_upload(
         }
         .with_filename(&shown));
     }
-    let media = sniff(bytes).map_err(|e| e.with_filename(&shown))?;
+    let media = if size == 0 {
+        Err(UploadError::Empty { filename: None })
+    } else {
+        sniff(head)
+    }
+    .map_err(|e| e.with_filename(&shown))?;
     let declared_type_matched = declared_content_type.is_some_and(|declared| {
         let essence = declared.split(';').next().unwrap_or_default().trim();
         essence.eq_ignore_ascii_case(media.mime())
@@ -380,7 +410,7 @@ pub fn check_upload(
     Ok(CheckedUpload {
         media,
         size,
-        blake3_hex: blake3::hash(bytes).to_hex().to_string(),
+        blake3_hex: blake3_hex(),
         safe_filename: safe_filename(filename, Some(media)),
         declared_type_matched,
     })

@@ -53,6 +53,11 @@ pub const BUNDLES_DIR: &str = "data/bundles";
 /// Parts of split bundles live here.
 pub const PARTS_DIR: &str = "data/parts";
 
+/// The file name of part `index` of `count` of the bundle file `name` (under [`PARTS_DIR`]).
+pub fn part_file_name(name: &str, index: u32, count: u32) -> String {
+    format!("{name}.part-{index}-of-{count}")
+}
+
 /// First line of `ow-contents.txt`.
 const CONTENTS_HEADER: &str = "ow-contents v1";
 

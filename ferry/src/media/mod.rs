@@ -5,13 +5,17 @@
 //! * [`bag`]: the BagIt text files (bag-info, manifests, the ferry's contents list) and path checks.
 //! * [`signed`]: the signed media manifest.
 //! * [`config`]: the `[[media]]` routes of a zone's configuration.
-//! * [`export`]: pending bundles of an outbox → one disc (a folder standing for it).
-//! * [`import`]: one disc → checks of every byte → the receiver's landing, exactly once.
+//! * [`iso`]: ISO 9660 images of discs through xorriso.
+//! * [`export`]: pending bundles of an outbox → one disc, or a set of discs with bundles larger
+//!   than a disc split into parts.
+//! * [`import`]: one disc → checks of every byte → the receiver's landing, exactly once; parts
+//!   of split bundles are held until their set brings every part, then reassembled and landed.
 
 pub mod bag;
 pub mod config;
 pub mod export;
 pub mod import;
+pub mod iso;
 pub mod signed;
 
 use std::fs::File;
@@ -160,7 +164,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 /// hashing every byte; returns the bytes copied and their digests. Reads at most `limit + 1`
 /// bytes, so a file that grew is seen as longer than expected without being read to its end.
 pub(crate) fn copy_hashing(
-    source: &mut File,
+    source: &mut impl Read,
     out: &mut File,
     limit: u64,
 ) -> io::Result<(u64, Hex)> {
@@ -215,8 +219,13 @@ pub async fn run_export(
     channel: Option<ow_bundle::Channel>,
     disc: &std::path::Path,
     capacity: Option<u64>,
+    set: bool,
+    iso: Option<&std::path::Path>,
 ) -> Result<export::ExportReport, MediaError> {
     let route = find_route(config, channel, true)?;
+    if iso.is_some() && !iso::available() {
+        return Err(MediaError::Unfit(iso::GET_XORRISO.to_owned()));
+    }
     let key = ow_keys::load_signing_key(&config.keys.signing_key).map_err(AgentError::from)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| AgentError::io(&config.data_dir, e))?;
     let state = crate::state::FerryState::open(&config.state_db()).await?;
@@ -228,10 +237,37 @@ pub async fn run_export(
         key.clone(),
         config.log.checkpoint_every,
     )?;
-    let result = export::export(config.zone, route, disc, capacity, &key, &state, &mut log).await;
+    let result = export::export(
+        config.zone,
+        route,
+        export::Target {
+            folder: disc,
+            set,
+            journal: &config
+                .data_dir
+                .join("media-exports")
+                .join(format!("{}.json", route.name)),
+        },
+        capacity,
+        &key,
+        &state,
+        &mut log,
+    )
+    .await;
     log.close()?;
     state.close().await;
-    result
+    let mut report = result?;
+    // After the discs are recorded: an image that fails leaves the journal, so the next export
+    // names the recorded discs to carry.
+    if let Some(file) = iso {
+        for disc in &report.discs {
+            let image = iso::image_path(file, disc.disc, report.disc_count);
+            let volume = iso::volume_id(&report.set_id, disc.disc, report.disc_count);
+            iso::write_image(&disc.folder, &image, &volume)?;
+            report.images.push(image);
+        }
+    }
+    Ok(report)
 }
 
 /// `ow-ferry media import`: loads the zone's keys, trust and state and imports one disc.
@@ -259,6 +295,24 @@ pub async fn run_import(
         config.log.checkpoint_every,
     )?;
     let staging_root = config.data_dir.join("media-staging");
+    // An ISO image is extracted to a private folder first, then imported like a mounted disc.
+    let image = std::fs::symlink_metadata(disc).is_ok_and(|m| m.is_file());
+    let extracted = if image {
+        match iso::extract_image(disc, &staging_root.join(&route.name)) {
+            Ok(extracted) => Some(extracted),
+            Err(MediaError::Refused { code, message }) => {
+                state.close().await;
+                return Err(import::refuse(route, disc, code, message, log)?);
+            }
+            Err(err) => {
+                state.close().await;
+                return Err(err);
+            }
+        }
+    } else {
+        None
+    };
+    let disc = extracted.as_ref().map_or(disc, |e| e.disc.as_path());
     let ctx = import::ImportContext {
         zone: config.zone,
         trust,
@@ -268,6 +322,7 @@ pub async fn run_import(
     };
     let result = import::import(&ctx, route, disc, log).await;
     state.close().await;
+    drop(extracted);
     result
 }
 

@@ -16,8 +16,9 @@ use crate::app::AppState;
 use crate::applications::{self, BUSINESS, MaterialView, SubmitError};
 use crate::error::FieldError;
 use crate::files::check_all;
+use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::util::fmt_ms;
-use crate::web::{Citizen, PageError, check_form_csrf, form_csrf, read_multipart};
+use crate::web::{Citizen, PageError, check_form_csrf, form_csrf};
 
 fn badge(status: Option<CaseStatus>) -> &'static str {
     match status {
@@ -294,21 +295,27 @@ pub async fn supplement(
     Path(no): Path<String>,
     mp: Multipart,
 ) -> PageResult {
-    let read = read_multipart(mp, app.upload_limits.max_file_bytes).await;
-    if let Ok((fields, _)) = &read {
-        check_form_csrf(
-            &app,
-            Some(&s),
-            &headers,
-            fields.get("csrf").map(String::as_str),
-        )?;
-    }
+    // Whose application, and whether the page's origin is ours, before a byte of the body is
+    // read; the token before the first file is written.
     if applications::get_application(&app, &s.account_id, &no)
         .await?
         .is_none()
     {
         return Err(PageError::NotFound);
     }
+    let check = |t: Option<&str>| check_form_csrf(&app, Some(&s), &headers, t);
+    let read = match read_upload(
+        mp,
+        &app.files,
+        &app.upload_limits,
+        TokenCheck::FormField(&check),
+    )
+    .await
+    {
+        Err(UploadBodyError::Csrf(e)) => return Err(PageError::Csrf(e)),
+        Err(UploadBodyError::Internal(e)) => return Err(e.into()),
+        other => other,
+    };
     let result = match read {
         Err(e) => Err(vec![FieldError::new("file", e.message_zh())]),
         Ok((fields, mut files)) => {

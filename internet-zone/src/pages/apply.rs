@@ -18,8 +18,9 @@ use crate::applications::{
 };
 use crate::error::FieldError;
 use crate::files::check_all;
+use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::util::fmt_fen;
-use crate::web::{Citizen, PageError, check_form_csrf, form_csrf, read_multipart};
+use crate::web::{Citizen, PageError, check_form_csrf, form_csrf};
 
 #[derive(Template)]
 #[template(path = "apply.html")]
@@ -249,30 +250,31 @@ pub async fn upload_materials(
     Query(q): Query<HashMap<String, String>>,
     mp: Multipart,
 ) -> PageResult {
-    let read = read_multipart(mp, app.upload_limits.max_file_bytes).await;
-    let (fields, files) = match &read {
-        Ok((fields, files)) => (fields.clone(), files.clone()),
-        Err(_) => (HashMap::new(), Vec::new()),
-    };
-    if read.is_ok() {
-        check_form_csrf(
-            &app,
-            Some(&s),
-            &headers,
-            fields.get("csrf").map(String::as_str),
-        )?;
-    }
+    // Whose draft, and whether the page's origin is ours, before a byte of the body is read;
+    // the token before the first file is written.
     load_draft(&app, &s, &id).await?;
+    let check = |t: Option<&str>| check_form_csrf(&app, Some(&s), &headers, t);
+    let read = match read_upload(
+        mp,
+        &app.files,
+        &app.upload_limits,
+        TokenCheck::FormField(&check),
+    )
+    .await
+    {
+        Err(UploadBodyError::Csrf(e)) => return Err(PageError::Csrf(e)),
+        Err(UploadBodyError::Internal(e)) => return Err(e.into()),
+        other => other,
+    };
+    let first_field = read
+        .as_ref()
+        .ok()
+        .and_then(|(_, files)| files.first().map(|f| f.field.clone()));
     let item = q
         .get("item")
         .filter(|c| applications::is_checklist_code(c))
-        .or_else(|| {
-            files
-                .first()
-                .map(|f| &f.field)
-                .filter(|c| applications::is_checklist_code(c))
-        })
         .cloned()
+        .or_else(|| first_field.filter(|c| applications::is_checklist_code(c)))
         .or_else(|| {
             BUSINESS
                 .required_materials()
@@ -283,8 +285,8 @@ pub async fn upload_materials(
     let field = format!("material_{item}");
     let result = match read {
         Err(e) => Err(FieldError::new(field, e.message_zh())),
-        Ok(_) if files.is_empty() => Err(FieldError::new(field, "请选择要上传的文件")),
-        Ok(_) => match files
+        Ok((_, files)) if files.is_empty() => Err(FieldError::new(field, "请选择要上传的文件")),
+        Ok((_, files)) => match files
             .iter()
             .find(|f| !applications::is_checklist_code(&f.field))
         {
