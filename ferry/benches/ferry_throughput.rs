@@ -3,7 +3,9 @@
 //!
 //! * small: N bundles of one 1 KiB item, pack → outbox → sending agent → gateway folder →
 //!   receiving agent (verify) → inbox; bundles/s from the first pack to the last landing.
-//! * large: one bundle with a 256 MiB item, the same path; MB/s.
+//! * large: one bundle with a 256 MiB item, the same path; MB/s. Bundles are written in format
+//!   version 2 (the default); the large bundle and the batched small bundles are measured in
+//!   version 1 too (the trust file's `bundle_format_version = 1`), in the same run.
 //! * references: fsync'd 1 KiB file writes/s, a plain copy of the same bytes between the same
 //!   folders, and BLAKE3 hashing speed.
 //!
@@ -108,7 +110,7 @@ fn count_landed(inbox: &Path) -> usize {
 
 /// Runs both zones' agents and packs `items` (one bundle each) as fast as the packer goes;
 /// returns the seconds from the first pack to the last landing and the seconds packing took.
-fn end_to_end(bench: &Bench, items: &[PathBuf], batch: usize) -> (f64, f64) {
+fn end_to_end(bench: &Bench, items: &[PathBuf], batch: usize, version: u16) -> (f64, f64) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,7 +118,11 @@ fn end_to_end(bench: &Bench, items: &[PathBuf], batch: usize) -> (f64, f64) {
     let receiving = agent::start_zone(&bench.receiver).unwrap();
     let sending = agent::start_zone(&bench.sender).unwrap();
     let signing = ow_keys::load_signing_key(&bench.sender.keys.signing_key).unwrap();
-    let trust = ow_keys::load_trust(&bench.sender.keys.trust_file).unwrap();
+    let mut trust = ow_keys::load_trust(&bench.sender.keys.trust_file).unwrap();
+    trust.set_bundle_format_version(
+        Channel::new(Zone::Internet, Zone::Extranet).unwrap(),
+        version,
+    );
     let state = runtime
         .block_on(FerryState::open(&bench.sender.state_db()))
         .unwrap();
@@ -259,10 +265,12 @@ fn main() {
             p
         })
         .collect();
-    let (small_total, small_pack) = end_to_end(&bench, &small_items, SMALL_BATCH);
+    let (small_total, small_pack) = end_to_end(&bench, &small_items, SMALL_BATCH, 2);
     let small_rate = small as f64 / small_total;
+    let (small_v1_total, small_v1_pack) = end_to_end(&bench, &small_items, SMALL_BATCH, 1);
+    let small_v1_rate = small as f64 / small_v1_total;
     let singles = &small_items[..small / 5];
-    let (single_total, _) = end_to_end(&bench, singles, 1);
+    let (single_total, _) = end_to_end(&bench, singles, 1, 2);
     let single_rate = singles.len() as f64 / single_total;
 
     // One large bundle.
@@ -276,8 +284,11 @@ fn main() {
         .sync_all()
         .unwrap();
     let copy_mb_s = large_bytes as f64 / 1e6 / large_copy_start.elapsed().as_secs_f64();
-    let (large_total, large_pack) = end_to_end(&bench, std::slice::from_ref(&large), 1);
+    let (large_total, large_pack) = end_to_end(&bench, std::slice::from_ref(&large), 1, 2);
     let large_rate = large_bytes as f64 / 1e6 / large_total;
+    let (large_v1_total, large_v1_pack) = end_to_end(&bench, std::slice::from_ref(&large), 1, 1);
+    let large_v1_rate = large_bytes as f64 / 1e6 / large_v1_total;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     println!("{:<58} {:>14}", "measure", "figure");
     println!(
@@ -289,6 +300,15 @@ fn main() {
         "{:<58} {:>10.0} /s",
         format!("  packing alone (signed, encrypted; batches of {SMALL_BATCH})"),
         small as f64 / small_pack
+    );
+    println!(
+        "{:<58} {:>10.0} /s",
+        "  same, format version 1", small_v1_rate
+    );
+    println!(
+        "{:<58} {:>10.0} /s",
+        "  packing alone, version 1",
+        small as f64 / small_v1_pack
     );
     println!(
         "{:<58} {:>10.0} /s",
@@ -315,6 +335,15 @@ fn main() {
     );
     println!(
         "{:<58} {:>10.1} MB/s",
+        "  same, format version 1", large_v1_rate
+    );
+    println!(
+        "{:<58} {:>10.1} MB/s",
+        "  of which packing alone, version 1",
+        large_bytes as f64 / 1e6 / large_v1_pack
+    );
+    println!(
+        "{:<58} {:>10.1} MB/s",
         "reference: plain copy + fsync of the same bytes", copy_mb_s
     );
     println!(
@@ -323,8 +352,11 @@ fn main() {
     );
     println!();
     println!(
-        "ratios: small end-to-end / fsync'd writes = {:.2}; large end-to-end / plain copy = {:.2}",
+        "ratios: small end-to-end / fsync'd writes = {:.2} (version 1: {:.2}); large end-to-end / plain copy = {:.2} (version 1: {:.2})",
         small_rate / fsyncs,
-        large_rate / copy_mb_s
+        small_v1_rate / fsyncs,
+        large_rate / copy_mb_s,
+        large_v1_rate / copy_mb_s
     );
+    println!("load average at the end: {}", load.trim());
 }

@@ -299,7 +299,10 @@ fn write_bundle(
         prev_digest,
         now,
         now + request.valid_for,
-    );
+    )
+    // Version 2 unless the trust file holds a channel to version 1 for a receiver not yet
+    // upgraded (`docs/bundle-format.md` §8).
+    .format_version(trust.bundle_format_version(request.channel));
     if let Some(case_id) = &request.case_id {
         builder = builder.case_id(case_id.as_str());
     }
@@ -501,6 +504,43 @@ mod tests {
             next.header.prev_digest.map(|d| d.to_hex()),
             Some(packed[4].digest.clone())
         );
+    }
+
+    #[tokio::test]
+    async fn the_trust_file_can_hold_a_channel_to_format_version_1() {
+        let (dir, key, mut trust, channel) = setup();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        let outbox = dir.path().join("outbox");
+        let v2 = pack_into_outbox(
+            &state,
+            &key,
+            &trust,
+            &outbox,
+            &request(dir.path(), channel, 1),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(v2.header.format_version, ow_bundle::FORMAT_VERSION_2);
+        trust.set_bundle_format_version(channel, ow_bundle::FORMAT_VERSION_1);
+        let v1 = pack_into_outbox(
+            &state,
+            &key,
+            &trust,
+            &outbox,
+            &request(dir.path(), channel, 2),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(v1.header.format_version, ow_bundle::FORMAT_VERSION_1);
+        assert!(matches!(
+            v1.header.encryption,
+            ow_bundle::Encryption::AgeX25519 { .. }
+        ));
+        let on_disk =
+            ow_bundle::read_header(File::open(&v1.path).unwrap(), &Limits::default()).unwrap();
+        assert_eq!(on_disk.header().format_version, 1);
     }
 
     #[tokio::test]

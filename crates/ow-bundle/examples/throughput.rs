@@ -1,7 +1,8 @@
 //! Measures pack and verify throughput for one large pseudo-random item.
 //!
-//! `cargo run --release -p ow-bundle --example throughput -- [MiB] [plain] [spool]`
+//! `cargo run --release -p ow-bundle --example throughput -- [MiB] [plain] [spool] [v1]`
 //!
+//! `v1` writes format version 1 (one age stream) instead of version 2 (parallel chunks).
 //! The bundle is written with `BundleBuilder::write_to_file` (payload written in place), or with
 //! `spool`, through `BundleBuilder::write` (payload spooled, then copied after the header).
 
@@ -42,6 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rest: Vec<String> = args.collect();
     let encrypted = !rest.iter().any(|a| a == "plain");
     let spooled = rest.iter().any(|a| a == "spool");
+    let version = if rest.iter().any(|a| a == "v1") {
+        FORMAT_VERSION_1
+    } else {
+        FORMAT_VERSION
+    };
     let size = mib << 20;
     let signer = generate_signing_key()?;
     let secret = EncryptionSecret::generate();
@@ -60,7 +66,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let c0 = thread_cpu();
     let p0 = process_cpu();
-    let mut b = BundleBuilder::new(channel, "bench", 1, None, now, now + Duration::hours(1));
+    let mut b = BundleBuilder::new(channel, "bench", 1, None, now, now + Duration::hours(1))
+        .format_version(version);
     b = if encrypted {
         b.encrypt_to(&secret.public())
     } else {
@@ -87,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all_cpu = process_cpu() - p0;
     let mb = size as f64 / 1e6;
     println!(
-        "{mib} MiB encrypted={encrypted} spooled={spooled} bundle={} bytes: pack {:.3}s ({:.0} MB/s) verify {:.3}s ({:.0} MB/s) pack+verify {:.0} MB/s",
+        "{mib} MiB version={version} encrypted={encrypted} spooled={spooled} bundle={} bytes: pack {:.3}s ({:.0} MB/s) verify {:.3}s ({:.0} MB/s) pack+verify {:.0} MB/s",
         packed.total_len,
         pack.as_secs_f64(),
         mb / pack.as_secs_f64(),

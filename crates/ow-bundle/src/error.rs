@@ -27,12 +27,12 @@ pub enum VerifyError {
 
     /// The format version is not one this build understands.
     #[error(
-        "unsupported bundle format version {found} (this build reads version {supported}); upgrade the receiving software or ask the sender to write version {supported}"
+        "unsupported bundle format version {found} (this build reads versions 1 to {supported}); upgrade the receiving software, or ask the sender to write a version this build reads (`bundle_format_version` in the sender's trust file)"
     )]
     UnsupportedVersion {
         /// Version found in the prefix or header.
         found: u16,
-        /// Version this build supports.
+        /// The newest version this build reads (it reads every version from 1 up).
         supported: u16,
     },
 
@@ -520,4 +520,14 @@ pub enum TrustError {
         "trust file channel {0}: lists neither sender_keys nor receiver_encryption_key; remove the entry or fill it in"
     )]
     EmptyChannel(Channel),
+    /// `bundle_format_version` names a version this build does not write.
+    #[error(
+        "trust file channel {channel}: bundle_format_version {found} is not one this build writes; use 2 (the default) or 1 while the receiving zone's software does not read version 2"
+    )]
+    InvalidFormatVersion {
+        /// The channel.
+        channel: Channel,
+        /// The value found.
+        found: i64,
+    },
 }

@@ -10,8 +10,24 @@ use std::fmt;
 /// The 8 magic bytes that open every bundle. The `\r\n` detects text-mode (CRLF) mangling.
 pub const MAGIC: [u8; 8] = *b"OWBNDL\r\n";
 
-/// The only format version this crate reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this crate writes by default (version 2: chunked, parallel AEAD).
+pub const FORMAT_VERSION: u16 = FORMAT_VERSION_2;
+
+/// Format version 1: the payload, when encrypted, is one age file (`docs/bundle-format.md` §5.1).
+/// Still read, and written on request for receivers not yet upgraded.
+pub const FORMAT_VERSION_1: u16 = 1;
+
+/// Format version 2: the payload, when encrypted, is a sequence of XChaCha20-Poly1305 chunks
+/// under a payload key wrapped to the receiver in the header (`docs/bundle-format.md` §5.2).
+pub const FORMAT_VERSION_2: u16 = 2;
+
+/// The newest format version this crate reads (it reads every version from 1 up to this one).
+pub const NEWEST_FORMAT_VERSION: u16 = FORMAT_VERSION_2;
+
+/// Whether this crate reads and writes format `version`.
+pub const fn is_supported_version(version: u16) -> bool {
+    version == FORMAT_VERSION_1 || version == FORMAT_VERSION_2
+}
 
 /// Length of the fixed prefix: magic, version, suite and header length.
 pub const PREFIX_LEN: usize = 16;
@@ -106,6 +122,8 @@ mod tests {
         assert_eq!(&p[..8], b"OWBNDL\r\n");
         assert_eq!(&p[8..], &[0, 1, 0, 1, 1, 2, 3, 4]);
         assert_eq!(SIGNATURE_CONTEXT.len(), 30);
+        assert!(is_supported_version(1) && is_supported_version(2));
+        assert!(!is_supported_version(0) && !is_supported_version(3));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::VerifyError;
-use crate::format::{FORMAT_VERSION, Suite};
+use crate::format::{
+    FORMAT_VERSION_1, FORMAT_VERSION_2, NEWEST_FORMAT_VERSION, Suite, is_supported_version,
+};
 use crate::keys::KeyId;
 use crate::names::{validate_identifier, validate_kind, validate_media_type};
 use crate::read::Limits;
@@ -22,7 +24,7 @@ use crate::zone::{Channel, Zone};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
-    /// Format version; must equal the prefix's and be 1.
+    /// Format version; must equal the prefix's and be 1 or 2.
     pub format_version: u16,
     /// Cryptographic suite id; must equal the prefix's (1 = ed25519-blake3-age-x25519-zstd).
     pub suite: u16,
@@ -85,18 +87,87 @@ pub enum Compression {
 
 /// Encryption of the compressed payload.
 ///
-/// JSON: `{"scheme":"none"}` or `{"scheme":"age-x25519","recipient_key_id":"<16 hex>"}`; any
-/// other field or scheme is rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// JSON: `{"scheme":"none"}`, `{"scheme":"age-x25519","recipient_key_id":"<16 hex>"}` (format
+/// version 1) or `{"scheme":"chunked-xchacha20poly1305","recipient_key_id":"<16 hex>",
+/// "chunk_size":N,"wrapped_key":"<base64>"}` (format version 2); any other field or scheme is
+/// rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawEncryption", into = "RawEncryption")]
 pub enum Encryption {
     /// Stored compressed only.
     None,
-    /// An age (C2SP age v1) file with exactly the X25519 recipient named here.
+    /// An age (C2SP age v1) file with exactly the X25519 recipient named here (format version 1).
     AgeX25519 {
         /// [`EncryptionPublic::key_id`](crate::EncryptionPublic::key_id) of the recipient.
         recipient_key_id: KeyId,
     },
+    /// XChaCha20-Poly1305 chunks of `chunk_size` bytes under a payload key, which is wrapped to
+    /// the recipient as a small age file (format version 2, `docs/bundle-format.md` §5.2).
+    ChunkedXChaCha20Poly1305 {
+        /// [`EncryptionPublic::key_id`](crate::EncryptionPublic::key_id) of the recipient.
+        recipient_key_id: KeyId,
+        /// Plaintext bytes per chunk (each stored chunk is 16 bytes longer); a power of two from
+        /// 4 KiB to 4 MiB.
+        chunk_size: u32,
+        /// The 32-byte payload key as a binary age v1 file for the recipient.
+        wrapped_key: WrappedKey,
+    },
+}
+
+impl Encryption {
+    /// The scheme's name as written in the header.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Encryption::None => "none",
+            Encryption::AgeX25519 { .. } => "age-x25519",
+            Encryption::ChunkedXChaCha20Poly1305 { .. } => CHUNKED_SCHEME,
+        }
+    }
+
+    /// The recipient's key id, when encrypted.
+    pub fn recipient_key_id(&self) -> Option<KeyId> {
+        match self {
+            Encryption::None => None,
+            Encryption::AgeX25519 { recipient_key_id }
+            | Encryption::ChunkedXChaCha20Poly1305 {
+                recipient_key_id, ..
+            } => Some(*recipient_key_id),
+        }
+    }
+}
+
+/// Scheme name of format version 2's chunked encryption.
+const CHUNKED_SCHEME: &str = "chunked-xchacha20poly1305";
+
+/// A wrapped payload key: bytes, written in the header as standard base64 with padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedKey(pub Vec<u8>);
+
+impl std::fmt::Debug for WrappedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WrappedKey({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for WrappedKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for WrappedKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let text = String::deserialize(d)?;
+        if text.len() > crate::chunked::MAX_WRAPPED_KEY_LEN * 4 / 3 + 4 {
+            return Err(serde::de::Error::custom("wrapped_key is too long"));
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(WrappedKey)
+            .map_err(|e| serde::de::Error::custom(format!("wrapped_key is not base64: {e}")))
+    }
 }
 
 /// The wire form of [`Encryption`] (an internally tagged enum cannot reject unknown fields on a
@@ -107,23 +178,57 @@ struct RawEncryption {
     scheme: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recipient_key_id: Option<KeyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chunk_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped_key: Option<WrappedKey>,
 }
 
 impl TryFrom<RawEncryption> for Encryption {
     type Error = String;
 
     fn try_from(raw: RawEncryption) -> Result<Self, Self::Error> {
-        match (raw.scheme.as_str(), raw.recipient_key_id) {
+        let scheme = raw.scheme.as_str();
+        let chunked = scheme == CHUNKED_SCHEME;
+        if !chunked && (raw.chunk_size.is_some() || raw.wrapped_key.is_some()) {
+            return Err(format!(
+                "encryption scheme {scheme:?} takes no chunk_size or wrapped_key"
+            ));
+        }
+        match (scheme, raw.recipient_key_id) {
             ("none", None) => Ok(Encryption::None),
             ("none", Some(_)) => Err("encryption scheme `none` takes no recipient_key_id".into()),
             ("age-x25519", Some(id)) => Ok(Encryption::AgeX25519 {
                 recipient_key_id: id,
             }),
-            ("age-x25519", None) => {
-                Err("encryption scheme `age-x25519` needs a recipient_key_id".into())
+            ("age-x25519" | CHUNKED_SCHEME, None) => Err(format!(
+                "encryption scheme `{scheme}` needs a recipient_key_id"
+            )),
+            (CHUNKED_SCHEME, Some(id)) => {
+                let (Some(chunk_size), Some(wrapped_key)) = (raw.chunk_size, raw.wrapped_key)
+                else {
+                    return Err(format!(
+                        "encryption scheme `{CHUNKED_SCHEME}` needs a chunk_size and a wrapped_key"
+                    ));
+                };
+                crate::chunked::check_chunk_size(chunk_size)?;
+                if wrapped_key.0.is_empty()
+                    || wrapped_key.0.len() > crate::chunked::MAX_WRAPPED_KEY_LEN
+                {
+                    return Err(format!(
+                        "wrapped_key is {} bytes, expected 1 to {}",
+                        wrapped_key.0.len(),
+                        crate::chunked::MAX_WRAPPED_KEY_LEN
+                    ));
+                }
+                Ok(Encryption::ChunkedXChaCha20Poly1305 {
+                    recipient_key_id: id,
+                    chunk_size,
+                    wrapped_key,
+                })
             }
             (other, _) => Err(format!(
-                "unknown encryption scheme {other:?}: expected `none` or `age-x25519`"
+                "unknown encryption scheme {other:?}: expected `none`, `age-x25519` or `{CHUNKED_SCHEME}`"
             )),
         }
     }
@@ -131,14 +236,29 @@ impl TryFrom<RawEncryption> for Encryption {
 
 impl From<Encryption> for RawEncryption {
     fn from(e: Encryption) -> Self {
+        let scheme = e.scheme().to_owned();
         match e {
             Encryption::None => RawEncryption {
-                scheme: "none".into(),
+                scheme,
                 recipient_key_id: None,
+                chunk_size: None,
+                wrapped_key: None,
             },
             Encryption::AgeX25519 { recipient_key_id } => RawEncryption {
-                scheme: "age-x25519".into(),
+                scheme,
                 recipient_key_id: Some(recipient_key_id),
+                chunk_size: None,
+                wrapped_key: None,
+            },
+            Encryption::ChunkedXChaCha20Poly1305 {
+                recipient_key_id,
+                chunk_size,
+                wrapped_key,
+            } => RawEncryption {
+                scheme,
+                recipient_key_id: Some(recipient_key_id),
+                chunk_size: Some(chunk_size),
+                wrapped_key: Some(wrapped_key),
             },
         }
     }
@@ -199,10 +319,10 @@ impl Header {
                 self.format_version
             )));
         }
-        if self.format_version != FORMAT_VERSION {
+        if !is_supported_version(self.format_version) {
             return Err(VerifyError::UnsupportedVersion {
                 found: self.format_version,
-                supported: FORMAT_VERSION,
+                supported: NEWEST_FORMAT_VERSION,
             });
         }
         if self.suite != prefix_suite {
@@ -217,6 +337,8 @@ impl Header {
                 self.payload.size
             )));
         }
+        self.check_encryption_version()
+            .map_err(VerifyError::malformed)?;
         let n_items = u64::try_from(self.items.len()).unwrap_or(u64::MAX);
         if n_items > limits.max_items {
             return Err(VerifyError::TooManyItems {
@@ -250,6 +372,21 @@ impl Header {
             )));
         }
         self.check_fields().map_err(VerifyError::malformed)
+    }
+
+    /// The encryption scheme belongs to the format version, and a chunked payload's length is
+    /// one a writer could have produced with its chunk size (so the chunk count is bound).
+    pub(crate) fn check_encryption_version(&self) -> Result<(), String> {
+        match (&self.encryption, self.format_version) {
+            (Encryption::None, _) | (Encryption::AgeX25519 { .. }, FORMAT_VERSION_1) => Ok(()),
+            (Encryption::ChunkedXChaCha20Poly1305 { chunk_size, .. }, FORMAT_VERSION_2) => {
+                crate::chunked::chunk_layout(self.payload.size, *chunk_size).map(|_| ())
+            }
+            (e, v) => Err(format!(
+                "encryption scheme `{}` does not belong to format version {v}",
+                e.scheme()
+            )),
+        }
     }
 
     /// Field syntax and consistency rules (used by the writer too).

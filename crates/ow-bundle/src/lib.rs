@@ -2,7 +2,9 @@
 //!
 //! Data crosses the gaps between the internet, extranet and intranet zones only as *bundles*:
 //! single files whose header is readable without keys (for routing and audit), whose payload is
-//! zstd-compressed and, by default, age-encrypted for the receiving zone, and whose every byte is
+//! zstd-compressed and, by default, encrypted for the receiving zone (format version 2: chunks of
+//! XChaCha20-Poly1305 sealed and opened in parallel, under a key wrapped with age; version 1, still
+//! read and written on request: one age stream), and whose every byte is
 //! covered by one Ed25519 signature of the sending zone plus per-item BLAKE3 and SHA-256 hashes.
 //!
 //! The byte layout, every header field, the order of checks and the error codes are specified in
@@ -20,6 +22,7 @@
 //! and it never reads the clock except in the clearly-named convenience
 //! [`BundleBuilder::new_valid_from_now`].
 
+mod chunked;
 mod digest;
 mod error;
 mod format;
@@ -37,10 +40,14 @@ mod verify;
 mod write;
 mod zone;
 
+pub use chunked::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_layout, chunk_nonce};
 pub use digest::Digest;
 pub use error::{BundleError, KeyError, TrustError, VerifyError};
-pub use format::{FORMAT_VERSION, MAGIC, PREFIX_LEN, SIGNATURE_CONTEXT, Suite};
-pub use header::{Compression, Encryption, Header, ItemInfo, PayloadInfo};
+pub use format::{
+    FORMAT_VERSION, FORMAT_VERSION_1, FORMAT_VERSION_2, MAGIC, NEWEST_FORMAT_VERSION, PREFIX_LEN,
+    SIGNATURE_CONTEXT, Suite, is_supported_version,
+};
+pub use header::{Compression, Encryption, Header, ItemInfo, PayloadInfo, WrappedKey};
 pub use keys::{
     EncryptionPublic, EncryptionSecret, KeyId, SIGNING_KEY_PREFIX, VERIFYING_KEY_PREFIX,
     decode_signing_key, decode_verifying_key, encode_signing_key, encode_verifying_key,

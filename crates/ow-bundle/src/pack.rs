@@ -1,15 +1,17 @@
 //! Producing the stored payload: every item is read once and each chunk is hashed (BLAKE3 +
-//! SHA-256) and compressed (zstd); the compressed stream is encrypted (age) and the stored bytes
-//! are hashed (BLAKE3) and spooled.
+//! SHA-256) and compressed (zstd); the compressed stream is encrypted (format version 2: chunks
+//! of XChaCha20-Poly1305 sealed in parallel; version 1: age) and the stored bytes are hashed
+//! (BLAKE3) and spooled.
 //!
 //! Large payloads run as a pipeline of scoped threads connected by bounded channels:
 //!
 //! ```text
 //! calling thread: read items ──┬─> item hashing (BLAKE3 + SHA-256)
-//!                              └─> zstd ─> age ─> payload BLAKE3 + spool
+//!                              └─> zstd ─> seal ─> payload BLAKE3 + spool
 //! ```
 //!
-//! so on two cores the expensive stages (SHA-256, zstd, age) overlap. Small payloads run the
+//! so on two cores the expensive stages (SHA-256, zstd, sealing) overlap; version 2's seal stage
+//! splits each batch of chunks across the cores itself. Small payloads run the
 //! same stages inline on the calling thread, with buffers no larger than the data and a cached
 //! zstd context, so a small bundle costs little more than its cryptography.
 
@@ -22,8 +24,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use zstd::stream::raw::{CParameter, InBuffer, Operation, OutBuffer};
 use zstd::zstd_safe::CCtx;
 
+use crate::chunked::{PayloadKey, Sealer};
 use crate::digest::Digest;
 use crate::error::BundleError;
+use crate::header::WrappedKey;
 use crate::io_util::read_full;
 use crate::keys::EncryptionPublic;
 use crate::pipeline::{
@@ -45,9 +49,22 @@ pub(crate) struct PackItem<'s, 'a> {
     pub(crate) source: ItemSource<'s, 'a>,
 }
 
+/// How the compressed stream is encrypted.
+pub(crate) enum SealWith<'r> {
+    /// Format version 1: one age file for the recipient.
+    Age(&'r EncryptionPublic),
+    /// Format version 2: chunks under `key`, which is `wrapped` for the recipient `to`.
+    Chunked {
+        to: &'r EncryptionPublic,
+        key: PayloadKey,
+        chunk_size: u32,
+        wrapped: WrappedKey,
+    },
+}
+
 /// Settings of one pack.
 pub(crate) struct PackParams<'r> {
-    pub(crate) recipient: Option<&'r EncryptionPublic>,
+    pub(crate) seal: Option<&'r SealWith<'r>>,
     pub(crate) zstd_level: i32,
     pub(crate) spool_memory: usize,
     pub(crate) plain_size: u64,
@@ -260,6 +277,7 @@ fn encryptor(r: &EncryptionPublic) -> Result<age::Encryptor, BundleError> {
 enum Layer {
     Plain(PayloadSpool),
     Age(age::stream::StreamWriter<PayloadSpool>),
+    Chunked(Sealer<PayloadSpool>),
 }
 
 /// Inline [`BufSink`]: writes each buffer to the layer below and reuses it.
@@ -278,6 +296,7 @@ impl BufSink for LayerSink {
         let r = match &mut self.layer {
             Layer::Plain(s) => s.write_all(&buf[..len]),
             Layer::Age(w) => w.write_all(&buf[..len]),
+            Layer::Chunked(w) => w.write_all(&buf[..len]),
         };
         self.spare = Some(buf);
         r
@@ -309,9 +328,12 @@ fn pack_inline_with(
     ctx: &mut CCtx<'static>,
 ) -> Result<Packed, BundleError> {
     let spool = PayloadSpool::new(p)?;
-    let layer = match p.recipient {
+    let layer = match p.seal {
         None => Layer::Plain(spool),
-        Some(r) => Layer::Age(encryptor(r)?.wrap_output(spool)?),
+        Some(SealWith::Age(r)) => Layer::Age(encryptor(r)?.wrap_output(spool)?),
+        Some(SealWith::Chunked {
+            key, chunk_size, ..
+        }) => Layer::Chunked(Sealer::new(spool, key.clone(), *chunk_size)),
     };
     let sink = LayerSink {
         layer,
@@ -361,6 +383,7 @@ fn pack_inline_with(
     let spool = match zstd.finish()?.layer {
         Layer::Plain(s) => s,
         Layer::Age(w) => w.finish()?,
+        Layer::Chunked(w) => w.finish()?,
     };
     let (spool, hash, len) = spool.finish();
     Ok(Packed {
@@ -414,10 +437,24 @@ fn pack_threaded(items: Vec<PackItem<'_, '_>>, p: &PackParams<'_>) -> Result<Pac
             Ok(spool)
         })?;
 
-        // Age stage, when encrypting.
-        let (zstd_out, age_stage) = match p.recipient {
+        // Encryption stage, when encrypting.
+        let (zstd_out, age_stage) = match p.seal {
             None => (spool_tx, None),
-            Some(r) => {
+            Some(SealWith::Chunked {
+                key, chunk_size, ..
+            }) => {
+                let (seal_tx, seal_rx) = sync_channel::<Msg<'_>>(DEPTH);
+                let (key, chunk_size) = (key.clone(), *chunk_size);
+                let handle = spawn(s, "seal", move || -> Result<(), BundleError> {
+                    let out = SinkWriter::new(ChanSink::new(spool_tx, STAGE_POOL));
+                    let mut w = Sealer::new(out, key, chunk_size);
+                    for_each_chunk(seal_rx, |c| w.write_all(c))?;
+                    w.finish()?.finish()?.end()?;
+                    Ok(())
+                })?;
+                (seal_tx, Some(handle))
+            }
+            Some(SealWith::Age(r)) => {
                 let (age_tx, age_rx) = sync_channel::<Msg<'_>>(DEPTH);
                 let handle = spawn(s, "age", move || -> Result<(), BundleError> {
                     let out = SinkWriter::new(ChanSink::new(spool_tx, STAGE_POOL));

@@ -5,7 +5,9 @@ use std::io::Read;
 
 use crate::digest::Digest;
 use crate::error::{BundleError, VerifyError};
-use crate::format::{FORMAT_VERSION, MAGIC, PREFIX_LEN, Suite, encode_prefix};
+use crate::format::{
+    MAGIC, NEWEST_FORMAT_VERSION, PREFIX_LEN, Suite, encode_prefix, is_supported_version,
+};
 use crate::header::Header;
 use crate::io_util::read_full;
 
@@ -155,10 +157,10 @@ pub(crate) fn read_header_inner<R: Read + ?Sized>(
         return Err(truncated("the file ends inside the prefix"));
     }
     let version = u16::from_be_bytes([prefix[8], prefix[9]]);
-    if version != FORMAT_VERSION {
+    if !is_supported_version(version) {
         return Err(VerifyError::UnsupportedVersion {
             found: version,
-            supported: FORMAT_VERSION,
+            supported: NEWEST_FORMAT_VERSION,
         });
     }
     if n < 12 {

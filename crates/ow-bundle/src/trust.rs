@@ -9,6 +9,8 @@
 //! name = "internet-to-extranet"
 //! sender_keys = ["ow-ed25519:…", "ow-ed25519:…"]   # the internet zone's signing keys
 //! receiver_encryption_key = "age1…"                # the extranet zone's age recipient
+//! bundle_format_version = 1                        # optional: only while the extranet's
+//!                                                  # software does not read version 2
 //! ```
 //!
 //! Unknown fields, invalid or duplicate channel names, invalid keys and duplicate keys are
@@ -34,6 +36,7 @@ pub struct TrustStore {
 struct ChannelTrust {
     sender_keys: BTreeMap<KeyId, VerifyingKey>,
     receiver_encryption_key: Option<EncryptionPublic>,
+    bundle_format_version: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +54,8 @@ struct RawChannel {
     sender_keys: Vec<String>,
     #[serde(default)]
     receiver_encryption_key: Option<String>,
+    #[serde(default)]
+    bundle_format_version: Option<i64>,
 }
 
 impl TrustStore {
@@ -75,10 +80,18 @@ impl TrustStore {
             if store.channels.contains_key(&channel) {
                 return Err(TrustError::DuplicateChannel(channel));
             }
+            let version = match ch.bundle_format_version {
+                None => None,
+                Some(v) => match u16::try_from(v) {
+                    Ok(v) if crate::format::is_supported_version(v) => Some(v),
+                    _ => return Err(TrustError::InvalidFormatVersion { channel, found: v }),
+                },
+            };
             if ch.sender_keys.is_empty() && ch.receiver_encryption_key.is_none() {
                 return Err(TrustError::EmptyChannel(channel));
             }
             let entry = store.channels.entry(channel).or_default();
+            entry.bundle_format_version = version;
             for text in &ch.sender_keys {
                 let key = decode_verifying_key(text)
                     .map_err(|source| TrustError::InvalidKey { channel, source })?;
@@ -117,6 +130,9 @@ impl TrustStore {
             }
             if let Some(k) = &trust.receiver_encryption_key {
                 let _ = writeln!(out, "receiver_encryption_key = \"{k}\"");
+            }
+            if let Some(v) = trust.bundle_format_version {
+                let _ = writeln!(out, "bundle_format_version = {v}");
             }
         }
         out
@@ -177,6 +193,25 @@ impl TrustStore {
             .get(&channel)
             .into_iter()
             .flat_map(|c| c.sender_keys.iter())
+    }
+
+    /// The bundle format version a sender writes on `channel`: the trust file's
+    /// `bundle_format_version` (1 while the receiving zone's software does not read version 2),
+    /// or [`FORMAT_VERSION`](crate::FORMAT_VERSION).
+    pub fn bundle_format_version(&self, channel: Channel) -> u16 {
+        self.channels
+            .get(&channel)
+            .and_then(|c| c.bundle_format_version)
+            .unwrap_or(crate::format::FORMAT_VERSION)
+    }
+
+    /// Sets the bundle format version senders write on `channel` (see
+    /// [`bundle_format_version`](Self::bundle_format_version)).
+    pub fn set_bundle_format_version(&mut self, channel: Channel, version: u16) {
+        self.channels
+            .entry(channel)
+            .or_default()
+            .bundle_format_version = Some(version);
     }
 
     /// The receiving zone's encryption public key on `channel`.
@@ -276,5 +311,25 @@ mod tests {
         assert!(s.remove_sender_key(c, &id1));
         assert!(!s.remove_sender_key(c, &id1));
         assert_eq!(s.sender_keys(c).count(), 1);
+    }
+
+    #[test]
+    fn bundle_format_version_per_channel() {
+        let key = EncryptionSecret::generate().public();
+        let c: Channel = "extranet-to-intranet".parse().unwrap();
+        let other: Channel = "internet-to-extranet".parse().unwrap();
+        let text = format!(
+            "[[channel]]\nname = \"{c}\"\nreceiver_encryption_key = \"{key}\"\nbundle_format_version = 1\n\n[[channel]]\nname = \"{other}\"\nreceiver_encryption_key = \"{key}\"\n"
+        );
+        let s = TrustStore::from_toml_str(&text).unwrap();
+        assert_eq!(s.bundle_format_version(c), 1);
+        assert_eq!(s.bundle_format_version(other), crate::FORMAT_VERSION);
+        assert_eq!(TrustStore::from_toml_str(&s.to_toml_string()).unwrap(), s);
+        for bad in ["0", "3", "-1", "70000"] {
+            let err = TrustStore::from_toml_str(&text.replace("= 1\n", &format!("= {bad}\n")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("bundle_format_version"), "{err}");
+        }
     }
 }

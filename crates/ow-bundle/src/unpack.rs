@@ -24,6 +24,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_
 use blake3::hazmat::ChainingValue;
 use zstd::zstd_safe::DCtx;
 
+use crate::chunked::{Opener, PayloadKey, chunk_rejection};
 use crate::digest::Digest;
 use crate::error::VerifyError;
 use crate::header::{Encryption, Header, ItemInfo};
@@ -56,14 +57,23 @@ pub(crate) fn check_payload<R: Read + Seek, S: ItemSink>(
     }
 }
 
-/// The decryption secret for the payload, if it is encrypted (after checking it is ours).
+/// How to decrypt the payload.
+enum Decrypt<'a> {
+    /// Format version 1: an age file for this secret.
+    Age(&'a EncryptionSecret),
+    /// Format version 2: chunks under the payload key unwrapped from the header.
+    Chunked { key: PayloadKey, chunk_size: u32 },
+}
+
+/// How to decrypt the payload, if it is encrypted (after checking it is for us; for version 2,
+/// the payload key is unwrapped here).
 fn decryption_key<'a>(
     h: &Header,
     opts: &VerifyOptions<'a>,
-) -> Result<Option<&'a EncryptionSecret>, VerifyError> {
-    match h.encryption {
-        Encryption::None => Ok(None),
-        Encryption::AgeX25519 { recipient_key_id } => {
+) -> Result<Option<Decrypt<'a>>, VerifyError> {
+    let secret = match h.encryption.recipient_key_id() {
+        None => return Ok(None),
+        Some(recipient_key_id) => {
             let Some(secret) = opts.decryption else {
                 return Err(VerifyError::MissingDecryptionKey { recipient_key_id });
             };
@@ -75,8 +85,39 @@ fn decryption_key<'a>(
                     ),
                 });
             }
-            Ok(Some(secret))
+            secret
         }
+    };
+    match &h.encryption {
+        Encryption::ChunkedXChaCha20Poly1305 {
+            chunk_size,
+            wrapped_key,
+            ..
+        } => {
+            let key = PayloadKey::unwrap(&wrapped_key.0, secret)
+                .map_err(|reason| VerifyError::DecryptionFailed { reason })?;
+            Ok(Some(Decrypt::Chunked {
+                key,
+                chunk_size: *chunk_size,
+            }))
+        }
+        _ => Ok(Some(Decrypt::Age(secret))),
+    }
+}
+
+/// The verdict on an error from a chunked payload's reader: a chunk that does not authenticate,
+/// or the stored payload ending early.
+fn chunk_error(e: &io::Error) -> VerifyError {
+    match chunk_rejection(e) {
+        Some(r) => VerifyError::DecryptionFailed {
+            reason: r.to_string(),
+        },
+        None if e.kind() == io::ErrorKind::UnexpectedEof => VerifyError::Truncated {
+            what: format!("the payload changed or shrank during verification ({e})"),
+        },
+        None => VerifyError::DecryptionFailed {
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -216,8 +257,11 @@ impl Layers {
                 VerifyError::io("reading the payload", e)
             }
         } else if self.age_failed.get() {
-            VerifyError::DecryptionFailed {
-                reason: e.to_string(),
+            match chunk_rejection(&e) {
+                Some(_) => chunk_error(&e),
+                None => VerifyError::DecryptionFailed {
+                    reason: e.to_string(),
+                },
             }
         } else {
             zstd_error(e)
@@ -295,7 +339,7 @@ impl<R> Drop for HashingBufReader<'_, R> {
 fn decode_inline<R: Read, S: ItemSink>(
     reader: &mut R,
     h: &Header,
-    secret: Option<&EncryptionSecret>,
+    secret: Option<Decrypt<'_>>,
     sink: &mut S,
     ctx: &mut DCtx<'static>,
     payload_hasher: &mut blake3::Hasher,
@@ -321,7 +365,12 @@ fn decode_inline<R: Read, S: ItemSink>(
         };
         let compressed: Box<dyn BufRead + '_> = match secret {
             None => Box::new(file),
-            Some(secret) => {
+            Some(Decrypt::Chunked { key, chunk_size }) => {
+                let plain = Opener::new(file, key, chunk_size, payload_len);
+                let tapped = Tap::new(plain, &layers.age_failed);
+                Box::new(BufReader::with_capacity(small_buf_len(payload_len), tapped))
+            }
+            Some(Decrypt::Age(secret)) => {
                 // Errors here come from the file layer or from age's header parsing.
                 let age_error = |e: age::DecryptError| match e {
                     age::DecryptError::Io(io) if layers.file_failed.get() => layers.classify(io),
@@ -712,6 +761,42 @@ mod threaded {
         file.drain().map_err(|_| echo())
     }
 
+    /// Decryption stage of format version 2: chunks opened in parallel batches. Returns the
+    /// number of payload bytes after the last chunk (none: the reader reads the exact length).
+    fn chunked_stage<'env>(
+        rx: Receiver<Msg<'env>>,
+        key: PayloadKey,
+        chunk_size: u32,
+        payload_len: u64,
+        out: SyncSender<Msg<'env>>,
+    ) -> Result<u64, VerifyError> {
+        let mut file = ChanReader::new(rx);
+        let pool = Pool::new(CHUNK, STAGE_POOL);
+        {
+            let mut plain = Opener::new(&mut file, key, chunk_size, payload_len);
+            loop {
+                let mut buf = pool.get();
+                let n = read_full(&mut plain, &mut buf).map_err(|e| {
+                    if is_stage_gone(&e) {
+                        echo()
+                    } else {
+                        chunk_error(&e)
+                    }
+                })?;
+                let full = n == buf.len();
+                if n > 0 {
+                    out.send(Msg::Data(Chunk::Owned(pool.wrap(buf, n))))
+                        .map_err(|_| echo())?;
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
+        out.send(Msg::End).map_err(|_| echo())?;
+        file.drain().map_err(|_| echo())
+    }
+
     /// Decompression stage: zstd with the output cap, split into items.
     fn zstd_stage<'env>(
         input: ChanReader<'env>,
@@ -813,7 +898,16 @@ mod threaded {
             seek_payload(feeder.reader, payload_start)?;
             let (file_tx, file_rx) = sync_channel::<Msg<'_>>(FILE_POOL);
             let (zstd_input, age_stage) = match secret {
-                Some(secret) => {
+                Some(Decrypt::Chunked { key, chunk_size }) => {
+                    let (plain_tx, plain_rx) = sync_channel::<Msg<'_>>(DEPTH);
+                    let len = h.payload.size;
+                    let handle = spawn(s, "open", move || {
+                        chunked_stage(file_rx, key, chunk_size, len, plain_tx)
+                    })
+                    .map_err(spawn_failed)?;
+                    (ChanReader::new(plain_rx), Some(handle))
+                }
+                Some(Decrypt::Age(secret)) => {
                     let (plain_tx, plain_rx) = sync_channel::<Msg<'_>>(DEPTH);
                     let handle = spawn(s, "age", move || age_stage(file_rx, secret, plain_tx))
                         .map_err(spawn_failed)?;

@@ -12,14 +12,18 @@ use std::io::{self, BufWriter, Read, Write};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey};
 
+use crate::chunked::{DEFAULT_CHUNK_SIZE, PayloadKey, check_chunk_size};
 use crate::digest::Digest;
 use crate::error::BundleError;
-use crate::format::{FORMAT_VERSION, PREFIX_LEN, Suite, encode_prefix, signed_message};
-use crate::header::{Compression, Encryption, Header, ItemInfo, PayloadInfo};
+use crate::format::{
+    FORMAT_VERSION, FORMAT_VERSION_2, PREFIX_LEN, Suite, encode_prefix, is_supported_version,
+    signed_message,
+};
+use crate::header::{Compression, Encryption, Header, ItemInfo, PayloadInfo, WrappedKey};
 use crate::io_util::IO_BUF;
 use crate::keys::{EncryptionPublic, KeyId};
 use crate::names::{validate_item_name, validate_media_type};
-use crate::pack::{ItemSource, PackItem, PackParams, Packed, pack};
+use crate::pack::{ItemSource, PackItem, PackParams, Packed, SealWith, pack};
 use crate::read::Limits;
 use crate::zone::Channel;
 
@@ -92,6 +96,9 @@ pub struct BundleBuilder<'a> {
     zstd_level: i32,
     spool_memory: usize,
     limits: Limits,
+    format_version: u16,
+    chunk_size: u32,
+    payload_key: Option<[u8; 32]>,
     items: Vec<PendingItem<'a>>,
 }
 
@@ -123,6 +130,9 @@ impl<'a> BundleBuilder<'a> {
             zstd_level: DEFAULT_ZSTD_LEVEL,
             spool_memory: DEFAULT_SPOOL_MEMORY,
             limits: Limits::default(),
+            format_version: FORMAT_VERSION,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            payload_key: None,
             items: Vec::new(),
         }
     }
@@ -165,6 +175,29 @@ impl<'a> BundleBuilder<'a> {
     /// allows plaintext.
     pub fn without_encryption(mut self) -> Self {
         self.encryption = EncryptionChoice::Plain;
+        self
+    }
+
+    /// The format version to write: 2 (the default) or 1, for a receiver whose software does
+    /// not read version 2 yet (`docs/bundle-format.md` §8, upgrade order). Any other value
+    /// fails at [`write`](Self::write) with `invalid-metadata`.
+    pub fn format_version(mut self, version: u16) -> Self {
+        self.format_version = version;
+        self
+    }
+
+    /// Plaintext bytes per encrypted chunk in format version 2 (default 256 KiB; a power of two
+    /// from 4 KiB to 4 MiB). Ignored for version 1 and for unencrypted bundles.
+    pub fn chunk_size(mut self, bytes: u32) -> Self {
+        self.chunk_size = bytes;
+        self
+    }
+
+    /// Uses `key` as the version 2 payload key instead of a fresh random one. **Only for test
+    /// vectors**: a payload key must never encrypt two payloads.
+    #[doc(hidden)]
+    pub fn payload_key_for_test_vectors(mut self, key: [u8; 32]) -> Self {
+        self.payload_key = Some(key);
         self
     }
 
@@ -373,13 +406,44 @@ impl<'a> BundleBuilder<'a> {
             EncryptionChoice::To(r) => Some(r.clone()),
         };
         let plain_size = self.check_items()?;
+        let version = self.format_version;
+        if !is_supported_version(version) {
+            return Err(BundleError::InvalidMetadata {
+                field: "format_version",
+                reason: format!("{version} is not a format version this build writes (1 or 2)"),
+            });
+        }
+        // Version 2 encrypts with a fresh payload key wrapped to the receiver in the header.
+        let seal = match (&recipient, version) {
+            (None, _) => None,
+            (Some(r), FORMAT_VERSION_2) => {
+                check_chunk_size(self.chunk_size).map_err(|reason| {
+                    BundleError::InvalidMetadata {
+                        field: "chunk_size",
+                        reason,
+                    }
+                })?;
+                let key = match self.payload_key {
+                    Some(k) => PayloadKey::from_bytes(k),
+                    None => PayloadKey::generate()?,
+                };
+                let wrapped = key.wrap(r).map_err(BundleError::Encryption)?;
+                Some(SealWith::Chunked {
+                    to: r,
+                    key,
+                    chunk_size: self.chunk_size,
+                    wrapped: WrappedKey(wrapped),
+                })
+            }
+            (Some(r), _) => Some(SealWith::Age(r)),
+        };
         let bundle_id = match &self.bundle_id {
             Some(id) => id.clone(),
             None => default_bundle_id(&self.created_at),
         };
         let suite = Suite::DEFAULT;
         let mut header = Header {
-            format_version: FORMAT_VERSION,
+            format_version: version,
             suite: suite.id(),
             bundle_id,
             channel: self.channel,
@@ -393,10 +457,20 @@ impl<'a> BundleBuilder<'a> {
             kind: self.kind,
             case_id: self.case_id,
             compression: Compression::Zstd,
-            encryption: match &recipient {
+            encryption: match &seal {
                 None => Encryption::None,
-                Some(r) => Encryption::AgeX25519 {
+                Some(SealWith::Age(r)) => Encryption::AgeX25519 {
                     recipient_key_id: r.key_id(),
+                },
+                Some(SealWith::Chunked {
+                    to,
+                    chunk_size,
+                    wrapped,
+                    ..
+                }) => Encryption::ChunkedXChaCha20Poly1305 {
+                    recipient_key_id: to.key_id(),
+                    chunk_size: *chunk_size,
+                    wrapped_key: wrapped.clone(),
                 },
             },
             payload: PayloadInfo {
@@ -422,7 +496,7 @@ impl<'a> BundleBuilder<'a> {
         };
         // Where the payload will start in a bundle file, guessed only when part of the payload
         // may go to the file before the header is final.
-        let stored_bound = stored_bound(plain_size, recipient.is_some());
+        let stored_bound = stored_bound(plain_size, seal.as_ref());
         let direct = match direct {
             Some(file) if stored_bound > spool_memory as u64 => {
                 let guess = framing_len_guess(&header, &self.items, stored_bound)?;
@@ -458,7 +532,7 @@ impl<'a> BundleBuilder<'a> {
         } = pack(
             sources,
             &PackParams {
-                recipient: recipient.as_ref(),
+                seal: seal.as_ref(),
                 zstd_level: self.zstd_level,
                 spool_memory,
                 plain_size,
@@ -485,7 +559,7 @@ impl<'a> BundleBuilder<'a> {
         header.payload.blake3 = payload_hash;
         // The writer holds itself to the reader's structural rules.
         header
-            .check_structure(FORMAT_VERSION, suite.id(), payload_len, &self.limits)
+            .check_structure(version, suite.id(), payload_len, &self.limits)
             .and_then(|()| header.check_item_names(self.limits.max_item_name_len))
             .map_err(|e| BundleError::InvalidMetadata {
                 field: "header",
@@ -505,7 +579,7 @@ impl<'a> BundleBuilder<'a> {
                 limit: header_cap,
             });
         }
-        let prefix = encode_prefix(FORMAT_VERSION, suite.id(), header_len as u32);
+        let prefix = encode_prefix(version, suite.id(), header_len as u32);
         let signature = signer
             .sign(&signed_message(&prefix, &header_bytes))
             .to_bytes();
@@ -569,16 +643,19 @@ struct Assembled {
 
 /// An upper bound of the stored payload's length for `plain` bytes of items: zstd's worst case
 /// (incompressible input stored in raw blocks, with block and frame headers) plus, encrypted,
-/// age's header and a 16-byte tag per 64 KiB chunk. Used only to guess the framing's length; a
-/// wrong guess costs a copy, not correctness.
-fn stored_bound(plain: u64, encrypted: bool) -> u64 {
+/// age's header and a 16-byte tag per 64 KiB chunk (version 1) or a 16-byte tag per chunk
+/// (version 2). Used only to guess the framing's length; a wrong guess costs a copy, not
+/// correctness.
+fn stored_bound(plain: u64, seal: Option<&SealWith<'_>>) -> u64 {
     let compressed = plain.saturating_add(plain >> 7).saturating_add(512);
-    if encrypted {
-        compressed
+    match seal {
+        None => compressed,
+        Some(SealWith::Age(_)) => compressed
             .saturating_add((compressed / (64 << 10) + 1).saturating_mul(16))
-            .saturating_add(1024)
-    } else {
-        compressed
+            .saturating_add(1024),
+        Some(SealWith::Chunked { chunk_size, .. }) => {
+            compressed.saturating_add((compressed / u64::from(*chunk_size) + 1).saturating_mul(16))
+        }
     }
 }
 

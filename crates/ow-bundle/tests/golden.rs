@@ -31,6 +31,7 @@ fn golden_bundle() -> (Vec<u8>, PackedBundle) {
     )
     .bundle_id("019b7a00-0000-7000-8000-000000000001")
     .case_id("QZ-2026-000001")
+    .format_version(1)
     .without_encryption()
     .item_bytes(
         "hello.txt",

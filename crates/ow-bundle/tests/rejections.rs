@@ -56,7 +56,7 @@ fn bad_magic_crlf_mangled() -> VerifyError {
 fn unsupported_version() -> VerifyError {
     let fx = Fx::new();
     let mut b = fx.small();
-    b[9] = 2;
+    b[9] = 3;
     check(&b, &fx.opts()).unwrap_err()
 }
 
@@ -397,7 +397,7 @@ mod each {
     case!(bad_magic_crlf_mangled, VerifyError::BadMagic, "bad-magic");
     case!(
         unsupported_version,
-        VerifyError::UnsupportedVersion { found: 2, .. },
+        VerifyError::UnsupportedVersion { found: 3, .. },
         "unsupported-version"
     );
     case!(

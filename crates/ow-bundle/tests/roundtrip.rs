@@ -11,8 +11,12 @@ use common::*;
 use ow_bundle::*;
 
 fn round_trip(encrypted: bool) {
+    round_trip_version(encrypted, FORMAT_VERSION);
+}
+
+fn round_trip_version(encrypted: bool, version: u16) {
     let fx = Fx::new();
-    let mut b = fx.builder().case_id("QZ-1");
+    let mut b = fx.builder().case_id("QZ-1").format_version(version);
     if !encrypted {
         b = b.without_encryption();
     }
@@ -46,16 +50,29 @@ fn round_trip(encrypted: bool) {
     assert_eq!(h.receiver, Zone::Extranet);
     assert_eq!(h.key_id, KeyId::of(&fx.signer.verifying_key()));
     assert_eq!(h.payload.plain_size, 70_000 + data.len() as u64);
-    assert_eq!(
-        h.encryption,
-        if encrypted {
-            Encryption::AgeX25519 {
-                recipient_key_id: fx.extranet.public().key_id(),
-            }
-        } else {
-            Encryption::None
+    assert_eq!(h.format_version, version);
+    assert_eq!(&out[8..10], &version.to_be_bytes());
+    match (&h.encryption, encrypted, version) {
+        (Encryption::None, false, _) => {}
+        (Encryption::AgeX25519 { recipient_key_id }, true, 1) => {
+            assert_eq!(*recipient_key_id, fx.extranet.public().key_id());
         }
-    );
+        (
+            Encryption::ChunkedXChaCha20Poly1305 {
+                recipient_key_id,
+                chunk_size,
+                wrapped_key,
+            },
+            true,
+            2,
+        ) => {
+            assert_eq!(*recipient_key_id, fx.extranet.public().key_id());
+            assert_eq!(*chunk_size, DEFAULT_CHUNK_SIZE);
+            // The wrapped key is a binary age file.
+            assert!(wrapped_key.0.starts_with(b"age-encryption.org/v1\n"));
+        }
+        other => panic!("unexpected encryption {other:?}"),
+    }
     // Header reading needs no keys and agrees.
     let ub = read_header(&out[..], &Limits::default()).unwrap();
     assert_eq!(ub.digest(), packed.digest);
@@ -70,6 +87,73 @@ fn round_trip_encrypted() {
 #[test]
 fn round_trip_unencrypted() {
     round_trip(false);
+}
+
+#[test]
+fn version_1_is_still_written_on_request_and_read() {
+    round_trip_version(true, 1);
+    round_trip_version(false, 1);
+}
+
+#[test]
+fn version_2_is_the_default() {
+    assert_eq!(FORMAT_VERSION, 2);
+    round_trip_version(true, 2);
+}
+
+#[test]
+fn unknown_format_version_is_refused_by_the_writer() {
+    let fx = Fx::new();
+    for v in [0u16, 3] {
+        let err = fx
+            .builder()
+            .format_version(v)
+            .item_bytes("a.txt", "text/plain", &b"a"[..])
+            .write(&fx.signer, Vec::new())
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid-metadata", "{err}");
+    }
+    let err = fx
+        .builder()
+        .chunk_size(1000)
+        .item_bytes("a.txt", "text/plain", &b"a"[..])
+        .write(&fx.signer, Vec::new())
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid-metadata", "{err}");
+}
+
+/// Payloads of 4 MiB and more run on threads: both versions, into a file and into a `Write`.
+#[test]
+fn threaded_round_trip_both_versions() {
+    const SIZE: u64 = 9 << 20;
+    let fx = Fx::new();
+    for version in [1u16, 2] {
+        let file = tempfile::tempfile().unwrap();
+        let packed = fx
+            .builder()
+            .format_version(version)
+            .item("big.bin", "application/octet-stream", xof("t", SIZE), SIZE)
+            .write_to_file(&fx.signer, &file)
+            .unwrap();
+        let mut spooled = Vec::new();
+        fx.builder()
+            .format_version(version)
+            .item("big.bin", "application/octet-stream", xof("t", SIZE), SIZE)
+            .write(&fx.signer, &mut spooled)
+            .unwrap();
+        assert_eq!(packed.header.format_version, version);
+        let mut file = file;
+        file.seek(SeekFrom::Start(0)).unwrap();
+        let mut sink = CompareSink {
+            expect: Box::new(xof("t", SIZE)),
+            seen: 0,
+            finished: 0,
+        };
+        verify_to_sink(&mut file, &fx.opts(), &mut sink).unwrap();
+        assert_eq!((sink.seen, sink.finished), (SIZE, 1));
+        let v = check(&spooled, &fx.opts()).unwrap();
+        assert_eq!(v.header().format_version, version);
+    }
 }
 
 #[test]

@@ -136,15 +136,25 @@ pub fn forge(mut header: Header, payload: &[u8], signer: &SigningKey) -> Vec<u8>
     header.payload.size = payload.len() as u64;
     header.payload.blake3 = Digest::blake3(payload);
     let json = serde_json::to_vec(&header).unwrap();
-    forge_raw(&json, payload, signer)
+    forge_raw_version(header.format_version, &json, payload, signer)
 }
 
-/// Assembles a bundle around exact header bytes.
+/// Assembles a version 1 bundle around exact header bytes.
 pub fn forge_raw(json: &[u8], payload: &[u8], signer: &SigningKey) -> Vec<u8> {
+    forge_raw_version(1, json, payload, signer)
+}
+
+/// Assembles a bundle of format `version` around exact header bytes.
+pub fn forge_raw_version(
+    version: u16,
+    json: &[u8],
+    payload: &[u8],
+    signer: &SigningKey,
+) -> Vec<u8> {
     use ed25519_dalek::Signer;
     let mut prefix = Vec::new();
     prefix.extend_from_slice(b"OWBNDL\r\n");
-    prefix.extend_from_slice(&1u16.to_be_bytes());
+    prefix.extend_from_slice(&version.to_be_bytes());
     prefix.extend_from_slice(&1u16.to_be_bytes());
     prefix.extend_from_slice(&(json.len() as u32).to_be_bytes());
     let mut msg = b"OneWindow bundle signature v1\0".to_vec();
