@@ -3,7 +3,8 @@
 //! local stack on loopback. Prints requests per second and p50/p99 latencies; figures go to
 //! `docs/benchmarks.md`.
 //!
-//! `cargo bench -p ow-e2e --bench portal_load` (builds the binaries in release mode first).
+//! `cargo build --release --workspace --bins && cargo bench -p ow-e2e --bench portal_load` (the
+//! stack runs the release binaries, which the bench does not build).
 //! `OW_LOAD_CITIZENS` (default 32) citizens take part; `OW_LOAD_SUBMITTERS` (default 8) of them
 //! submit back to back for `OW_LOAD_SECONDS` (default 10), then submissions arrive at
 //! `OW_LOAD_RATE` per second (default 100) for as long, then every citizen polls status.

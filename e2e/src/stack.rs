@@ -18,9 +18,16 @@ pub fn binary(name: &str) -> Result<PathBuf> {
         .context("the test executable is not in a Cargo target folder")?;
     let path = profile_dir.join(name);
     if !path.is_file() {
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
         bail!(
-            "{} is not built; run `cargo build --workspace` (or `cargo test --workspace`, which builds it)",
-            path.display()
+            "{} is not built; run `cargo build{} --workspace --bins`{}",
+            path.display(),
+            if release { " --release" } else { "" },
+            if release {
+                " first (benchmarks run the release binaries)"
+            } else {
+                " (or `cargo test --workspace`, which builds it)"
+            }
         );
     }
     Ok(path)
