@@ -269,23 +269,67 @@ async fn main() {
         errors,
     );
 
-    // Status reads: every citizen polls its application for `seconds`.
+    // Status reads: every citizen polls its application for `seconds`; then, as the reference
+    // measured in the same run, the same clients poll the bare `/healthz` route for as long.
+    let polls: Vec<(reqwest::Client, String)> = sessions
+        .into_iter()
+        .zip(numbers)
+        .filter_map(|((http, _, _), no)| no.map(|no| (http, no)))
+        .collect();
+    let status = poll(
+        polls
+            .iter()
+            .map(|(http, no)| (http.clone(), format!("{base}/api/v1/applications/{no}")))
+            .collect(),
+        seconds,
+    )
+    .await;
+    let bare = poll(
+        polls
+            .iter()
+            .map(|(http, _)| (http.clone(), format!("{base}/healthz")))
+            .collect(),
+        seconds,
+    )
+    .await;
+    let rate = |(elapsed, lat, _): &(Duration, Vec<Duration>, u64)| {
+        lat.len() as f64 / elapsed.as_secs_f64()
+    };
+    let ratio = rate(&status) / rate(&bare);
+    let (elapsed, lat, errors) = status;
+    report(
+        &format!("status reads ({} concurrent)", polls.len()),
+        elapsed,
+        lat,
+        errors,
+    );
+    let (elapsed, lat, errors) = bare;
+    report(
+        &format!("reference: bare /healthz ({} concurrent)", polls.len()),
+        elapsed,
+        lat,
+        errors,
+    );
+    println!("status reads / bare route, same run: {ratio:.2}");
+    drop(stack);
+}
+
+/// Each client GETs its URL back to back for `seconds`: the elapsed time, the latencies of the
+/// answers that were 200, and the number of failures.
+async fn poll(
+    clients: Vec<(reqwest::Client, String)>,
+    seconds: u64,
+) -> (Duration, Vec<Duration>, u64) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for ((http, _, _), no) in sessions.into_iter().zip(numbers) {
-        let Some(no) = no else { continue };
-        let base = base.clone();
+    for (http, url) in clients {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                match http
-                    .get(format!("{base}/api/v1/applications/{no}"))
-                    .send()
-                    .await
-                {
+                match http.get(&url).send().await {
                     Ok(r) if r.status() == 200 => {
                         let _ = r.bytes().await;
                         lat.push(t.elapsed());
@@ -303,11 +347,5 @@ async fn main() {
         lat.extend(l);
         errors += e;
     }
-    report(
-        &format!("status reads ({citizens} concurrent)"),
-        started.elapsed(),
-        lat,
-        errors,
-    );
-    drop(stack);
+    (started.elapsed(), lat, errors)
 }
