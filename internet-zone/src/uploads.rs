@@ -7,7 +7,8 @@
 //! The form's CSRF token must come before the first file (browsers send fields in the order of
 //! the form, and every upload form puts its token first): nothing is written to disk for a
 //! request whose token is missing or wrong. Callers check the session, the origin and the
-//! ownership of the draft or application before reading the body at all.
+//! ownership of the draft or application before reading the body at all (the API checks its
+//! `X-CSRF-Token` header then too).
 //!
 //! A staged file that is not stored (refused, or its request failed) is removed when its
 //! [`StagedFile`] is dropped; files left by a crash are purged when the portal starts

@@ -1029,6 +1029,18 @@ async fn an_upload_is_judged_before_its_files_are_written() {
         .part("sale_contract", part("forged"));
     let r = c.post(&url).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // From another site, with the right token: refused on its headers, before the body.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part("sale_contract", part("cross-site"));
+    let r = c
+        .post(&url)
+        .header("Origin", "https://evil.example")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // More files than one request may carry: refused with the limit, none kept.
     let mut form = reqwest::multipart::Form::new().text("csrf", csrf.clone());
     for i in 0..5 {

@@ -18,7 +18,7 @@ use crate::error::FieldError;
 use crate::files::check_all;
 use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::util::fmt_ms;
-use crate::web::{Citizen, PageError, check_form_csrf, form_csrf};
+use crate::web::{Citizen, PageError, check_form_csrf, check_form_origin, form_csrf};
 
 fn badge(status: Option<CaseStatus>) -> &'static str {
     match status {
@@ -297,6 +297,7 @@ pub async fn supplement(
 ) -> PageResult {
     // Whose application, and whether the page's origin is ours, before a byte of the body is
     // read; the token before the first file is written.
+    check_form_origin(&app, &headers)?;
     if applications::get_application(&app, &s.account_id, &no)
         .await?
         .is_none()

@@ -20,7 +20,7 @@ use crate::error::FieldError;
 use crate::files::check_all;
 use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::util::fmt_fen;
-use crate::web::{Citizen, PageError, check_form_csrf, form_csrf};
+use crate::web::{Citizen, PageError, check_form_csrf, check_form_origin, form_csrf};
 
 #[derive(Template)]
 #[template(path = "apply.html")]
@@ -252,6 +252,7 @@ pub async fn upload_materials(
 ) -> PageResult {
     // Whose draft, and whether the page's origin is ours, before a byte of the body is read;
     // the token before the first file is written.
+    check_form_origin(&app, &headers)?;
     load_draft(&app, &s, &id).await?;
     let check = |t: Option<&str>| check_form_csrf(&app, Some(&s), &headers, t);
     let read = match read_upload(
