@@ -14,6 +14,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+use common::pseudo_random;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -178,22 +180,6 @@ fn end_to_end(bench: &Bench, items: &[PathBuf], batch: usize, version: u16) -> (
     sending.stop().unwrap();
     receiving.stop().unwrap();
     (total, packed)
-}
-
-fn pseudo_random(path: &Path, len: u64, seed: u64) {
-    let mut xof = blake3::Hasher::new()
-        .update(&seed.to_le_bytes())
-        .finalize_xof();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(path).unwrap());
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        xof.fill(&mut buf[..n]);
-        out.write_all(&buf[..n]).unwrap();
-        left -= n as u64;
-    }
-    out.flush().unwrap();
 }
 
 fn fsync_writes_per_s(dir: &Path, n: usize) -> f64 {

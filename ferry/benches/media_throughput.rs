@@ -14,8 +14,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+use common::pseudo_random;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -41,22 +43,6 @@ fn ferry(args: &[&str]) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn pseudo_random(path: &Path, len: u64, seed: u64) {
-    let mut xof = blake3::Hasher::new()
-        .update(&seed.to_le_bytes())
-        .finalize_xof();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(path).unwrap());
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        xof.fill(&mut buf[..n]);
-        out.write_all(&buf[..n]).unwrap();
-        left -= n as u64;
-    }
-    out.flush().unwrap();
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
