@@ -92,6 +92,14 @@ pub enum Message {
     /// extranet → internet: the public verification record of a certificate (valid or
     /// cancelled), for `/verify`.
     CertificateStatus(CertificateStatus),
+    /// extranet → intranet (one-way gateway, or offline media when confidential): a survey
+    /// package (权籍调查成果) of a first registration, to be checked by the cadastral zone.
+    SurveyPackage(SurveyPackage),
+    /// extranet → intranet: entries of the register log (登簿日志) that keep the intranet's
+    /// register mirror current, in sequence per district.
+    RegisterLog(RegisterLog),
+    /// intranet → extranet (offline media only): the review of a survey package.
+    SurveyReview(SurveyReview),
 }
 
 impl Message {
@@ -103,16 +111,22 @@ impl Message {
             Message::ApplicationStatus(_) => "application-status",
             Message::CertificateIssued(_) => "certificate-issued",
             Message::CertificateStatus(_) => "certificate-status",
+            Message::SurveyPackage(_) => "survey-package",
+            Message::RegisterLog(_) => "register-log",
+            Message::SurveyReview(_) => "survey-review",
         }
     }
 
     /// Every kind, for a channel's allowed-kinds policy.
-    pub const KINDS: [&'static str; 5] = [
+    pub const KINDS: [&'static str; 8] = [
         "application-submitted",
         "supplement-submitted",
         "application-status",
         "certificate-issued",
         "certificate-status",
+        "survey-package",
+        "register-log",
+        "survey-review",
     ];
 
     /// The kinds that may travel on `channel` (the channel's kind policy): applications and
@@ -127,6 +141,8 @@ impl Message {
                 "certificate-issued",
                 "certificate-status",
             ],
+            (Zone::Extranet, Zone::Intranet) => &["survey-package", "register-log"],
+            (Zone::Intranet, Zone::Extranet) => &["survey-review"],
             _ => &[],
         }
     }
@@ -149,8 +165,22 @@ impl Message {
         let materials: &[MaterialRef] = match self {
             Message::ApplicationSubmitted(m) => &m.materials,
             Message::SupplementSubmitted(m) => &m.materials,
+            Message::SurveyPackage(m) => std::slice::from_ref(&m.survey),
             _ => &[],
         };
+        if let Message::SurveyPackage(m) = self
+            && let Some(report) = &m.report
+        {
+            // The report counts against the same limits as the survey file.
+            if report.size > MAX_FILE_BYTES {
+                return Err(ContractViolation::FileTooLarge { size: report.size });
+            }
+            if report.size.saturating_add(m.survey.size) > MAX_FILES_TOTAL_BYTES {
+                return Err(ContractViolation::TooLarge {
+                    total: report.size.saturating_add(m.survey.size),
+                });
+            }
+        }
         if materials.len() > MAX_FILES_PER_MESSAGE {
             return Err(ContractViolation::TooManyFiles {
                 count: materials.len(),
@@ -177,6 +207,9 @@ impl Message {
             Message::ApplicationStatus(m) => Some(&m.application_no),
             Message::CertificateIssued(m) => Some(&m.application_no),
             Message::CertificateStatus(m) => m.application_no.as_deref(),
+            Message::SurveyPackage(m) => Some(&m.application_no),
+            Message::RegisterLog(_) => None,
+            Message::SurveyReview(m) => Some(&m.application_no),
         }
     }
 }
@@ -375,6 +408,128 @@ pub struct CertificateStatus {
     /// The application that issued or cancelled it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_no: Option<String>,
+}
+
+/// A survey package of a first registration (首次登记), sent to the cadastral zone for its
+/// checks and a surveyor's review. The survey file and the survey report are bundle items; the
+/// intranet parses and checks the file itself and trusts nothing the portal concluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyPackage {
+    /// The application (the case id across zones).
+    pub application_no: String,
+    /// The district (tenant) of the case: 6-digit county code.
+    pub district_code: String,
+    /// This package's id (UUID v7): a case may send a corrected package after a rejection, and
+    /// the review names the package it answers.
+    pub package_id: String,
+    /// The survey file: `boundary-txt` (界址点坐标 TXT, `docs/survey-format.md`) or `geojson`.
+    pub format: String,
+    /// The survey file as a bundle item. `checklist_code` is `survey_package`; `media_type` is
+    /// `text/plain` or `application/geo+json`.
+    pub survey: MaterialRef,
+    /// The survey report (PDF) as a bundle item, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<MaterialRef>,
+    /// Marked classified (涉密) or too large for a gateway: this package came on offline media.
+    #[serde(default)]
+    pub confidential: bool,
+    /// When the back office sent it, Unix milliseconds.
+    pub sent_at_ms: i64,
+}
+
+/// One entry of the register log: what 登簿 changed about a unit. No personal data: the
+/// intranet's register mirror needs the state of units, not who holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterLogEntry {
+    /// Position in the district's register log, from 1, without gaps.
+    pub seq: u64,
+    /// The unit code (28 characters).
+    pub unit_code: String,
+    /// 登记类型 code (domain facts §3.3): `100` 首次, `200` 转移, `400` 注销 …
+    pub registration_type: String,
+    /// 权利类型 code, e.g. `4` 国有建设用地使用权/房屋所有权.
+    pub right_type: String,
+    /// The certificate issued or cancelled by this entry, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_number: Option<String>,
+    /// The unit's state after this entry: `current` (现势) or `cancelled` (注销/历史).
+    pub state: String,
+    /// The registered area in square metres, two decimals (`5000.00`), when the entry sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_m2: Option<String>,
+    /// The application that caused it, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_no: Option<String>,
+    /// When it was recorded (登簿), Unix milliseconds.
+    pub recorded_at_ms: i64,
+}
+
+/// A run of consecutive register-log entries of one district.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterLog {
+    /// The district: 6-digit county code.
+    pub district_code: String,
+    /// Entries in ascending `seq`, consecutive.
+    pub entries: Vec<RegisterLogEntry>,
+}
+
+/// A finding of the survey checks or of the surveyor, as the citizen and the registrar see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewFinding {
+    /// Stable code (`overlap-existing`, `area-mismatch` …; `docs/survey-format.md`).
+    pub code: String,
+    /// `error` or `warning`.
+    pub severity: String,
+    /// The parcel (地块编号) it concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parcel: Option<String>,
+    /// The boundary point (J3) or segment (J3–J4) it concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
+    /// What is wrong, in plain words.
+    pub message: String,
+    /// What to do about it.
+    #[serde(default)]
+    pub advice: String,
+}
+
+/// A reviewed parcel of an approved package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewedParcel {
+    /// The parcel number in the survey (地块编号).
+    pub number: String,
+    /// The unit code the surveyor assigned (28 characters, GB/T 37346).
+    pub unit_code: String,
+    /// The area computed from the checked geometry, square metres with two decimals.
+    pub area_m2: String,
+}
+
+/// The cadastral zone's answer to a survey package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyReview {
+    /// The application.
+    pub application_no: String,
+    /// The package answered ([`SurveyPackage::package_id`]).
+    pub package_id: String,
+    /// `approved` or `rejected`.
+    pub outcome: String,
+    /// For an approved package: each parcel with its unit code and area.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parcels: Vec<ReviewedParcel>,
+    /// The findings (for a rejection, at least one, or a `reason`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<ReviewFinding>,
+    /// The surveyor's own words, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the surveyor decided, Unix milliseconds.
+    pub reviewed_at_ms: i64,
 }
 
 /// Why a message breaks the contract ([`Message::check`]). The texts name no content, only the
@@ -638,6 +793,81 @@ mod tests {
             s.requested_materials.clear();
         }
         assert_eq!(status.check(), Ok(()));
+    }
+
+    fn survey_package(survey_size: u64, report_size: Option<u64>) -> Message {
+        let file = |item: &str, media_type: &str, size: u64| MaterialRef {
+            item: item.into(),
+            checklist_code: "survey_package".into(),
+            file_name: item.into(),
+            media_type: media_type.into(),
+            size,
+            blake3: "0".repeat(64),
+        };
+        Message::SurveyPackage(SurveyPackage {
+            application_no: "SQ20261203000001".into(),
+            district_code: "370781".into(),
+            package_id: "0190f0f0-0000-7000-8000-000000000001".into(),
+            format: "boundary-txt".into(),
+            survey: file("survey.txt", "text/plain", survey_size),
+            report: report_size.map(|size| file("report.pdf", "application/pdf", size)),
+            confidential: false,
+            sent_at_ms: 1,
+        })
+    }
+
+    #[test]
+    fn survey_messages_travel_only_between_extranet_and_intranet() {
+        use ow_bundle::{Channel, Zone};
+        let to_intranet = Channel {
+            from: Zone::Extranet,
+            to: Zone::Intranet,
+        };
+        let back = Channel {
+            from: Zone::Intranet,
+            to: Zone::Extranet,
+        };
+        let portal = Channel {
+            from: Zone::Extranet,
+            to: Zone::Internet,
+        };
+        let package = survey_package(10, Some(10));
+        assert_eq!(package.check(), Ok(()));
+        assert!(Message::kinds_on(&to_intranet).contains(&package.kind()));
+        assert!(!Message::kinds_on(&portal).contains(&package.kind()));
+        assert!(!Message::kinds_on(&back).contains(&package.kind()));
+        assert_eq!(Message::kinds_on(&back), &["survey-review"]);
+        assert!(Message::KINDS.contains(&"register-log"));
+        // The report counts against the same limits as the survey file.
+        assert!(matches!(
+            survey_package(10, Some(MAX_FILE_BYTES + 1)).check(),
+            Err(ContractViolation::FileTooLarge { .. })
+        ));
+        assert!(matches!(
+            survey_package(MAX_FILE_BYTES + 1, None).check(),
+            Err(ContractViolation::FileTooLarge { .. })
+        ));
+        let log = Message::RegisterLog(RegisterLog {
+            district_code: "370781".into(),
+            entries: vec![RegisterLogEntry {
+                seq: 1,
+                unit_code: "370781001001GB00001F00010001".into(),
+                registration_type: "100".into(),
+                right_type: "4".into(),
+                certificate_number: None,
+                state: "current\u{7}".into(),
+                area_m2: Some("5000.00".into()),
+                application_no: None,
+                recorded_at_ms: 1,
+            }],
+        });
+        assert_eq!(log.application_no(), None);
+        assert_eq!(
+            log.check(),
+            Err(ContractViolation::ControlCharacter {
+                field: "entries[0].state".into()
+            })
+        );
     }
 
     #[test]
