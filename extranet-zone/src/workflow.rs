@@ -107,7 +107,10 @@ impl Action {
     pub fn role_for(self, from: CaseStatus) -> Role {
         match (self, from) {
             (Action::Accept, _) => Role::Accept,
-            (Action::Refuse | Action::RequestSupplement, CaseStatus::Accepted) => Role::Review,
+            (
+                Action::Refuse | Action::RequestSupplement,
+                CaseStatus::Accepted | CaseStatus::SurveyReview,
+            ) => Role::Review,
             (Action::Refuse, CaseStatus::Reviewed) => Role::Record,
             (Action::Refuse | Action::RequestSupplement, _) => Role::Accept,
             (Action::Review, _) => Role::Review,
@@ -120,7 +123,12 @@ impl Action {
     pub fn event(self, from: CaseStatus) -> &'static str {
         match self {
             Action::Accept => "case.accept",
-            Action::Refuse if matches!(from, CaseStatus::Accepted | CaseStatus::Reviewed) => {
+            Action::Refuse
+                if matches!(
+                    from,
+                    CaseStatus::Accepted | CaseStatus::SurveyReview | CaseStatus::Reviewed
+                ) =>
+            {
                 "case.refuse-registration"
             }
             Action::Refuse => "case.refuse",
@@ -136,7 +144,12 @@ impl Action {
     pub fn label_zh(self, from: CaseStatus) -> &'static str {
         match self {
             Action::Accept => "受理",
-            Action::Refuse if matches!(from, CaseStatus::Accepted | CaseStatus::Reviewed) => {
+            Action::Refuse
+                if matches!(
+                    from,
+                    CaseStatus::Accepted | CaseStatus::SurveyReview | CaseStatus::Reviewed
+                ) =>
+            {
                 "不予登记"
             }
             Action::Refuse => "不予受理",
@@ -181,8 +194,18 @@ impl Action {
 pub fn available(status: CaseStatus, staff: &StaffMember) -> Vec<Action> {
     Action::ALL
         .into_iter()
-        .filter(|a| status.can_move_to(a.target()) && staff.has(a.role_for(status)))
+        .filter(|a| {
+            status.can_move_to(a.target())
+                && staff.has(a.role_for(status))
+                && !awaits_survey(status, *a)
+        })
         .collect()
+}
+
+/// Whether `action` must wait for the survey review: while the cadastral zone reviews the
+/// survey (待权籍审核) only its review moves the case on; a registrar may only refuse it.
+fn awaits_survey(status: CaseStatus, action: Action) -> bool {
+    status == CaseStatus::SurveyReview && action != Action::Refuse
 }
 
 /// What the registrar typed.
@@ -236,6 +259,9 @@ pub enum ActionError {
     /// The rules refuse it.
     #[error("不符合登簿规则：{}", .0.iter().map(RuleViolation::reason_zh).collect::<Vec<_>>().join("；"))]
     Rules(Vec<RuleViolation>),
+    /// The case waits for the cadastral zone's survey review.
+    #[error("该业务正在等待权籍审核结果，审核结果返回后才能继续办理")]
+    AwaitingSurvey,
     /// Someone else changed the case at the same time.
     #[error("该业务刚被他人办理，请刷新页面后再试")]
     Conflict,
@@ -309,6 +335,9 @@ pub fn check(
         Some(business) => from.move_to_for(action.target(), business)?,
         None => from.move_to(action.target())?,
     };
+    if awaits_survey(from, action) {
+        return Err(ActionError::AwaitingSurvey);
+    }
     let role = action.role_for(from);
     if !staff.has(role) {
         return Err(ActionError::Forbidden { role });
