@@ -18,3 +18,19 @@ CREATE TABLE ext_survey_packages (
     received_at_ms     BIGINT
 );
 CREATE INDEX ext_survey_packages_case ON ext_survey_packages (application_no, sent_at_ms);
+
+-- The register page of a first registration's new unit, before 登簿 opens it in `ext_units`:
+-- the code and area come from the approved survey, the rest from the registrar (坐落, 用途,
+-- 权利类型, 权利性质, 使用期限). One row per case; a later approval replaces code and area.
+CREATE TABLE ext_new_units (
+    application_no TEXT PRIMARY KEY REFERENCES ext_cases(application_no),
+    unit_code      TEXT NOT NULL,
+    area_m2        TEXT NOT NULL,
+    location       TEXT NOT NULL DEFAULT '',
+    usage          TEXT NOT NULL DEFAULT '',
+    right_type     BIGINT NOT NULL DEFAULT 4,
+    right_nature   TEXT NOT NULL DEFAULT '',
+    use_term       TEXT NOT NULL DEFAULT '',
+    entered_by     TEXT,
+    entered_at_ms  BIGINT
+);

@@ -294,6 +294,201 @@ pub async fn send(
     Ok(package_id)
 }
 
+/// The register page of a first registration's new unit (`ext_new_units`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewUnit {
+    /// The unit code the approved survey assigned.
+    pub unit_code: String,
+    /// The area the survey computed, m² with two decimals.
+    pub area_m2: String,
+    /// 坐落.
+    pub location: String,
+    /// 用途.
+    pub usage: String,
+    /// 权利类型 code: 3 (国有建设用地使用权) or 4 (国有建设用地使用权/房屋所有权).
+    pub right_type: i64,
+    /// 权利性质 (出让, 划拨 …).
+    pub right_nature: String,
+    /// 使用期限.
+    pub use_term: String,
+}
+
+impl NewUnit {
+    /// Whether everything 登簿 needs is filled in.
+    pub fn is_complete(&self) -> bool {
+        [
+            &self.unit_code,
+            &self.area_m2,
+            &self.location,
+            &self.usage,
+            &self.right_nature,
+            &self.use_term,
+        ]
+        .iter()
+        .all(|v| !v.trim().is_empty())
+    }
+
+    /// The unit as the register records it.
+    pub fn to_unit(&self, district: &str) -> crate::register::Unit {
+        crate::register::Unit {
+            unit_code: self.unit_code.clone(),
+            district_code: district.to_owned(),
+            location: self.location.clone(),
+            area_m2: self.area_m2.clone(),
+            usage: self.usage.clone(),
+            right_type: self.right_type,
+            right_nature: self.right_nature.clone(),
+            use_term: self.use_term.clone(),
+        }
+    }
+}
+
+/// The new unit's page of case `no`, once a survey was approved.
+pub async fn new_unit(conn: &mut sqlx::AnyConnection, no: &str) -> Result<Option<NewUnit>> {
+    let row = sqlx::query(
+        "SELECT unit_code, area_m2, location, usage, right_type, right_nature, use_term          FROM ext_new_units WHERE application_no = $1",
+    )
+    .bind(no)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(NewUnit {
+        unit_code: row.try_get("unit_code")?,
+        area_m2: row.try_get("area_m2")?,
+        location: row.try_get("location")?,
+        usage: row.try_get("usage")?,
+        right_type: row.try_get("right_type")?,
+        right_nature: row.try_get("right_nature")?,
+        use_term: row.try_get("use_term")?,
+    }))
+}
+
+/// What the registrar enters on the new unit's page.
+#[derive(Debug, Clone, Default)]
+pub struct UnitPageInput {
+    /// 坐落.
+    pub location: String,
+    /// 用途.
+    pub usage: String,
+    /// 权利类型 code: `3` or `4`.
+    pub right_type: String,
+    /// 权利性质.
+    pub right_nature: String,
+    /// 使用期限.
+    pub use_term: String,
+}
+
+/// Why the unit page was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitPageError {
+    /// No approved survey yet.
+    #[error("权籍调查成果审核通过后才能填写新单元的登簿信息")]
+    NoApprovedSurvey,
+    /// A field is empty, too long or holds control characters.
+    #[error("{0}")]
+    Invalid(String),
+    /// The case is not at a stage where the page may change.
+    #[error("{0}")]
+    Action(#[from] ActionError),
+}
+
+/// Longest value of a unit page field, in characters.
+pub const MAX_UNIT_FIELD_CHARS: usize = 200;
+
+/// Saves the registrar's part of the new unit's page (role 审核, before 登簿).
+pub async fn set_unit_page(
+    state: &AppState,
+    staff: &StaffMember,
+    no: &str,
+    input: &UnitPageInput,
+) -> std::result::Result<(), UnitPageError> {
+    if !staff.has(Role::Review) {
+        return Err(ActionError::Forbidden { role: Role::Review }.into());
+    }
+    let fields = [
+        ("坐落", input.location.trim()),
+        ("用途", input.usage.trim()),
+        ("权利性质", input.right_nature.trim()),
+        ("使用期限", input.use_term.trim()),
+    ];
+    for (label, value) in fields {
+        if value.is_empty() {
+            return Err(UnitPageError::Invalid(format!("请填写{label}")));
+        }
+        if value.chars().count() > MAX_UNIT_FIELD_CHARS {
+            return Err(UnitPageError::Invalid(format!(
+                "{label}不超过{MAX_UNIT_FIELD_CHARS}字"
+            )));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(UnitPageError::Invalid(format!(
+                "{label}含有无法识别的字符，请重新填写"
+            )));
+        }
+    }
+    let right_type: i64 = match input.right_type.trim() {
+        "3" => 3,
+        "4" | "" => 4,
+        _ => {
+            return Err(UnitPageError::Invalid(
+                "权利类型只能是国有建设用地使用权或国有建设用地使用权/房屋所有权".into(),
+            ));
+        }
+    };
+    let mut tx = state
+        .store
+        .begin()
+        .await
+        .map_err(ExtranetError::from)
+        .map_err(ActionError::from)?;
+    let case = cases::get(&mut tx, &staff.district_code, no)
+        .await
+        .map_err(ActionError::from)?
+        .ok_or(ActionError::NotFound)?;
+    if !matches!(case.status, CaseStatus::Accepted | CaseStatus::Reviewed) {
+        return Err(UnitPageError::Invalid(format!(
+            "申请当前为“{}”状态，不能修改新单元的登簿信息",
+            case.status.name_zh()
+        )));
+    }
+    let updated = sqlx::query(
+        "UPDATE ext_new_units SET location = $1, usage = $2, right_type = $3,          right_nature = $4, use_term = $5, entered_by = $6, entered_at_ms = $7          WHERE application_no = $8",
+    )
+    .bind(input.location.trim())
+    .bind(input.usage.trim())
+    .bind(right_type)
+    .bind(input.right_nature.trim())
+    .bind(input.use_term.trim())
+    .bind(&staff.id)
+    .bind(state.now_ms())
+    .bind(no)
+    .execute(&mut *tx)
+    .await
+    .map_err(ActionError::from)?;
+    if updated.rows_affected() != 1 {
+        return Err(UnitPageError::NoApprovedSurvey);
+    }
+    cases::insert_event(
+        &mut tx,
+        &state.pii,
+        no,
+        Some(&staff.district_code),
+        Some(&staff.id),
+        "case.unit-page",
+        None,
+        None,
+        None,
+        state.now_ms(),
+    )
+    .await
+    .map_err(ActionError::from)?;
+    tx.commit().await.map_err(ActionError::from)?;
+    state.after_commit().await;
+    Ok(())
+}
+
 /// What the back office keeps of a review.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredReview {
@@ -390,14 +585,32 @@ pub async fn import_review(
         return Ok(Ok(()));
     }
     record_review(state, tx, review, now).await?;
-    if let Some(code) = &unit_code {
-        sqlx::query(
-            "UPDATE ext_cases SET unit_code = $1 WHERE application_no = $2 AND unit_code IS NULL",
+    if let (Some(code), Some(first)) = (&unit_code, review.parcels.first()) {
+        sqlx::query("UPDATE ext_cases SET unit_code = $1 WHERE application_no = $2")
+            .bind(code)
+            .bind(&no)
+            .execute(&mut **tx)
+            .await?;
+        // The new unit's page: code and area from the survey; what the registrar entered
+        // for an earlier approval stays.
+        let updated = sqlx::query(
+            "UPDATE ext_new_units SET unit_code = $1, area_m2 = $2 WHERE application_no = $3",
         )
         .bind(code)
+        .bind(&first.area_m2)
         .bind(&no)
         .execute(&mut **tx)
         .await?;
+        if updated.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO ext_new_units (application_no, unit_code, area_m2) VALUES ($1, $2, $3)",
+            )
+            .bind(&no)
+            .bind(code)
+            .bind(&first.area_m2)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     let requested = if to == CaseStatus::SupplementRequested {
         vec![SURVEY_CHECKLIST.to_owned()]

@@ -472,10 +472,22 @@ async fn record(
 ) -> Result<(), ActionError> {
     let no = &case.application_no;
     let Some(unit_code) = case.unit_code.as_deref() else {
-        return Err(ActionError::Rules(rules::evaluate(&rules::RuleInput {
-            application_no: no.clone(),
-            ..Default::default()
-        })));
+        let parties = cases::parties(tx, &state.pii, no).await?;
+        return Err(ActionError::Rules(
+            rules::check_case(
+                tx,
+                &state.pii,
+                rules::CaseKey {
+                    application_no: no,
+                    district: &case.district_code,
+                    business: &case.business_type,
+                    unit_code: None,
+                },
+                &parties,
+                now,
+            )
+            .await?,
+        ));
     };
     // The unit's lock row: another case recording now holds it (or takes it first and makes
     // this insert wait, on PostgreSQL, until it commits and the rules below see its result).
@@ -511,9 +523,12 @@ async fn record(
     let violations = rules::check_case(
         tx,
         &state.pii,
-        no,
-        &case.district_code,
-        Some(unit_code),
+        rules::CaseKey {
+            application_no: no,
+            district: &case.district_code,
+            business: &case.business_type,
+            unit_code: Some(unit_code),
+        },
         &parties,
         now,
     )
@@ -521,12 +536,31 @@ async fn record(
     if !violations.is_empty() {
         return Err(ActionError::Rules(violations));
     }
-    let old = register::current_right(tx, &state.pii, unit_code)
-        .await?
-        .ok_or_else(|| ExtranetError::Corrupt(format!("unit {unit_code} lost its right")))?;
-    if !register::end_right(tx, &old.id, no, now).await? {
-        return Err(ActionError::Conflict);
-    }
+    let first_registration =
+        BusinessType::from_code(&case.business_type).is_some_and(BusinessType::needs_survey);
+    let old_right_id = if first_registration {
+        // 首次登记: the unit's register page is opened now, from the approved survey (code,
+        // area) and what the registrar entered (坐落, 用途, 权利性质, 使用期限).
+        let page = crate::survey::new_unit(tx, no)
+            .await?
+            .filter(crate::survey::NewUnit::is_complete)
+            .ok_or_else(|| ExtranetError::Corrupt(format!("case {no}: unit page missing")))?;
+        if register::unit(tx, &case.district_code, unit_code)
+            .await?
+            .is_none()
+        {
+            register::insert_unit(tx, &page.to_unit(&case.district_code), now).await?;
+        }
+        None
+    } else {
+        let old = register::current_right(tx, &state.pii, unit_code)
+            .await?
+            .ok_or_else(|| ExtranetError::Corrupt(format!("unit {unit_code} lost its right")))?;
+        if !register::end_right(tx, &old.id, no, now).await? {
+            return Err(ActionError::Conflict);
+        }
+        Some(old.id)
+    };
     let buyers: Vec<PartyInput> = parties
         .iter()
         .filter(|p| p.role == cases::BUYER)
@@ -556,7 +590,7 @@ async fn record(
         "UPDATE ext_cases SET old_right_id = $1, new_right_id = $2, recorded_at_ms = $3 \
          WHERE application_no = $4",
     )
-    .bind(&old.id)
+    .bind(old_right_id.as_deref())
     .bind(&new_right)
     .bind(now)
     .bind(no)

@@ -299,6 +299,90 @@ async fn a_survey_goes_to_the_intranet_and_its_approval_brings_the_case_back_wit
         Some(Disposition::Refused { .. })
     ));
     assert_eq!(status_of(&server, no).await.0, "accepted");
+
+    // 登簿 needs the new unit's page: refused, naming the rule, until the registrar fills it.
+    let review = server.login("qz-review").await;
+    let (status, page) = review.act(no, "review", &[]).await;
+    assert_eq!(
+        (status, common::case_status(&page).as_str()),
+        (200, "reviewed"),
+        "{page}"
+    );
+    let record = server.login("qz-record").await;
+    let (status, page) = record
+        .act_raw(no, "record", &[("opinion", "同意登簿")])
+        .await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("unit_page_complete"), "{page}");
+    let reviewer = staff_member(&server, "qz-review").await;
+    let mut input = survey::UnitPageInput {
+        location: "青州市云门山街道测试路1号".into(),
+        usage: "住宅".into(),
+        right_type: "4".into(),
+        right_nature: "出让".into(),
+        use_term: "2026-01-01起2095-12-31止".into(),
+    };
+    let bad = survey::UnitPageInput {
+        location: "坐落\u{1b}[2J".into(),
+        ..input.clone()
+    };
+    assert!(matches!(
+        survey::set_unit_page(&server.state, &reviewer, no, &bad).await,
+        Err(survey::UnitPageError::Invalid(_))
+    ));
+    input.right_type = "23".into();
+    assert!(matches!(
+        survey::set_unit_page(&server.state, &reviewer, no, &input).await,
+        Err(survey::UnitPageError::Invalid(_))
+    ));
+    input.right_type = "4".into();
+    survey::set_unit_page(&server.state, &reviewer, no, &input)
+        .await
+        .unwrap();
+    let (status, page) = record.act(no, "record", &[]).await;
+    assert_eq!(
+        (status, common::case_status(&page).as_str()),
+        (200, "recorded"),
+        "{page}"
+    );
+    let cert = server.login("qz-cert").await;
+    assert_eq!(cert.act(no, "prepare", &[]).await.0, 200);
+    let (status, page) = cert.act(no, "issue", &[]).await;
+    assert_eq!(
+        (status, common::case_status(&page).as_str()),
+        (200, "completed"),
+        "{page}"
+    );
+
+    // The register has the new unit with the survey's area, the applicant as holder, a
+    // certificate, and the register log an entry 首次 (100) for the mirror.
+    let mut conn = server.state.store.reader().acquire().await.unwrap();
+    let unit = ow_extranet::register::unit(&mut conn, &district, &unit_code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (unit.area_m2.as_str(), unit.location.as_str()),
+        ("5000.00", "青州市云门山街道测试路1号")
+    );
+    let right = ow_extranet::register::current_right(&mut conn, &server.state.pii, &unit_code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(right.holders.len(), 1);
+    let certs = ow_extranet::certificates::by_unit(&mut conn, &unit_code)
+        .await
+        .unwrap();
+    assert_eq!(certs.iter().filter(|c| c.status == "valid").count(), 1);
+    let logged: (String, String) = sqlx::query_as(
+        "SELECT registration_type, state FROM ext_register_log WHERE unit_code = $1",
+    )
+    .bind(&unit_code)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(logged, ("100".to_string(), "current".to_string()));
+    drop(conn);
     server.stop().await;
 }
 
