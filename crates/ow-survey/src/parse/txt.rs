@@ -207,7 +207,7 @@ pub(super) fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<SurveyPackage, 
     if let Some(done) = current.take() {
         finish(done, &mut parcels, &mut problems);
     }
-    if lines.is_empty() && problems.is_empty() {
+    if lines.iter().all(|(_, t)| trim(t).is_empty()) && problems.is_empty() {
         problems.add(None, "文件是空的", "请上传测绘单位提交的界址点坐标文件");
     } else if !seen_coordinates {
         problems.add(
