@@ -33,9 +33,16 @@ fn geojson_profile_reads_parcels_buildings_and_meta() {
     assert!(!pkg.meta.classified);
     let p = &pkg.parcels[0];
     assert_eq!(p.rings.len(), 2);
-    assert!(p.rings.iter().all(|r| r.closed_in_source && r.points.len() == 4));
+    assert!(
+        p.rings
+            .iter()
+            .all(|r| r.closed_in_source && r.points.len() == 4)
+    );
     assert_eq!(p.rings[0].points[0].easting, 500_000.0);
-    assert_eq!(p.rings[1].points[0].name, "J5", "names continue across rings");
+    assert_eq!(
+        p.rings[1].points[0].name, "J5",
+        "names continue across rings"
+    );
     assert_eq!(p.neighbours, vec!["340121261006GB00015".to_owned()]);
     assert_eq!(p.unit_code.as_deref(), Some("340121261006GB00014W00000000"));
     assert!((p.area_m2() - 9600.0).abs() < 1e-6);
@@ -62,18 +69,35 @@ fn geojson_problems_are_all_reported() {
         ]
     })
     .to_string();
-    let e = parse_package(text.as_bytes(), SourceFormat::GeoJson, &ParseOptions::default())
-        .unwrap_err();
+    let e = parse_package(
+        text.as_bytes(),
+        SourceFormat::GeoJson,
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.0.len(), 5, "{e}");
-    for needle in ["第1个要素缺少编号", "Point", "kind=“road”", "parcel", "第5个要素"] {
-        assert!(e.0.iter().any(|p| p.message.contains(needle)), "{needle} not in {e}");
+    for needle in [
+        "第1个要素缺少编号",
+        "Point",
+        "kind=“road”",
+        "parcel",
+        "第5个要素",
+    ] {
+        assert!(
+            e.0.iter().any(|p| p.message.contains(needle)),
+            "{needle} not in {e}"
+        );
     }
 }
 
 #[test]
 fn invalid_json_gives_its_line() {
-    let e = parse_package(b"{\n\"type\": \n,", SourceFormat::GeoJson, &ParseOptions::default())
-        .unwrap_err();
+    let e = parse_package(
+        b"{\n\"type\": \n,",
+        SourceFormat::GeoJson,
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.0[0].line, Some(3));
     let e = parse_package(b"[1,2]", SourceFormat::GeoJson, &ParseOptions::default()).unwrap_err();
     assert!(e.0[0].message.contains("顶层"));
@@ -101,18 +125,28 @@ fn counter_only_for_large_or_classified() {
     // 3 km × 2.5 km = 7.5 km².
     let big = format!(
         "{ATTRS_38}[地块坐标]\n{}",
-        parcel_txt("D9", "750.0000", &[&rect(3_380_000.0, 400_000.0, 2_500.0, 3_000.0)])
+        parcel_txt(
+            "D9",
+            "750.0000",
+            &[&rect(3_380_000.0, 400_000.0, 2_500.0, 3_000.0)]
+        )
     );
     let reason = parse_txt(&big).counter_only(&limits).expect("too large");
     match &reason {
-        CounterReason::TooLarge { parcel, area_m2, .. } => {
+        CounterReason::TooLarge {
+            parcel, area_m2, ..
+        } => {
             assert_eq!(parcel, "D9");
             assert!((area_m2 - 7_500_000.0).abs() < 1e-3);
         }
         other => panic!("{other:?}"),
     }
     assert!(reason.message().contains("须到登记窗口现场提交"));
-    assert!(reason.message().contains("7.5000平方公里"), "{}", reason.message());
+    assert!(
+        reason.message().contains("7.5000平方公里"),
+        "{}",
+        reason.message()
+    );
     // A small parcel declared as 7 km² also goes to the counter.
     let declared = domain_example().replace("0.5000,D001", "700.0000,D001");
     assert!(parse_txt(&declared).counter_only(&limits).is_some());
@@ -139,7 +173,10 @@ fn export_places_the_parcel_in_its_zone() {
     let parcels: Vec<_> = pkg.parcels.iter().collect();
     let out: Value = serde_json::from_str(&to_geojson(&parcels, pkg.meta.zone)).unwrap();
     assert_eq!(out["type"], "FeatureCollection");
-    assert_eq!(out["crs"]["properties"]["name"], "urn:ogc:def:crs:EPSG::4526");
+    assert_eq!(
+        out["crs"]["properties"]["name"],
+        "urn:ogc:def:crs:EPSG::4526"
+    );
     let f = &out["features"][0];
     assert_eq!(f["properties"]["地块编号"], "D001");
     assert_eq!(f["properties"]["名称"], "示例地块");
@@ -154,11 +191,22 @@ fn export_places_the_parcel_in_its_zone() {
     back["features"][0]["properties"] = json!({"kind": "parcel", "number": "D001"});
     let again = parse_geojson(&back.to_string());
     assert_eq!(again.meta.zone, Some(38));
-    let a: Vec<_> = again.parcels[0].rings[0].points.iter().map(|p| (p.easting, p.northing)).collect();
-    let b: Vec<_> = pkg.parcels[0].rings[0].points.iter().map(|p| (p.easting, p.northing)).collect();
+    let a: Vec<_> = again.parcels[0].rings[0]
+        .points
+        .iter()
+        .map(|p| (p.easting, p.northing))
+        .collect();
+    let b: Vec<_> = pkg.parcels[0].rings[0]
+        .points
+        .iter()
+        .map(|p| (p.easting, p.northing))
+        .collect();
     assert_eq!(a, b);
     // Without a zone: bare eastings, no crs.
     let out: Value = serde_json::from_str(&to_geojson(&parcels, None)).unwrap();
     assert!(out.get("crs").is_none());
-    assert_eq!(out["features"][0]["geometry"]["coordinates"][0][0], json!([500_000.0, 3_380_000.0]));
+    assert_eq!(
+        out["features"][0]["geometry"]["coordinates"][0][0],
+        json!([500_000.0, 3_380_000.0])
+    );
 }

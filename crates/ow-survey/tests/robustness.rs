@@ -23,9 +23,32 @@ impl XorShift {
 }
 
 const PIECES: &[&[u8]] = &[
-    b",", "，".as_bytes(), b"\n", b"\r\n", b"@", b"[", b"]", b"=", b"-", b".", b"1e308", b"NaN",
-    b"0", b"38", b"99999999999", b"J1", "[地块坐标]".as_bytes(), "[属性描述]".as_bytes(),
-    b"\xff", b"\xef\xbb\xbf", b"{", b"}", b"\"", b"null", b"[[[", b"]]]",
+    b",",
+    "，".as_bytes(),
+    b"\n",
+    b"\r\n",
+    b"@",
+    b"[",
+    b"]",
+    b"=",
+    b"-",
+    b".",
+    b"1e308",
+    b"NaN",
+    b"0",
+    b"38",
+    b"99999999999",
+    b"J1",
+    "[地块坐标]".as_bytes(),
+    "[属性描述]".as_bytes(),
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"{",
+    b"}",
+    b"\"",
+    b"null",
+    b"[[[",
+    b"]]]",
 ];
 
 fn mutate(rng: &mut XorShift, base: &[u8]) -> Vec<u8> {
@@ -101,10 +124,17 @@ fn random_and_mutated_inputs_never_panic() {
 
 #[test]
 fn degenerate_geometries_are_checked_without_panic() {
-    let collinear = [(3_380_000.0, 500_000.0), (3_380_000.0, 500_010.0), (3_380_000.0, 500_020.0)];
+    let collinear = [
+        (3_380_000.0, 500_000.0),
+        (3_380_000.0, 500_010.0),
+        (3_380_000.0, 500_020.0),
+    ];
     let same = [(3_380_000.0, 500_000.0); 4];
     for ring in [&collinear[..], &same[..]] {
-        let text = format!("{ATTRS_38}[地块坐标]\n{}", parcel_txt("D1", "0.0001", &[ring]));
+        let text = format!(
+            "{ATTRS_38}[地块坐标]\n{}",
+            parcel_txt("D1", "0.0001", &[ring])
+        );
         exercise(text.as_bytes(), SourceFormat::BoundaryTxt);
     }
 }

@@ -12,8 +12,7 @@ use crate::{
     SurveyRing,
 };
 
-const ADVICE_PROFILE: &str =
-    "请按《权籍调查成果GeoJSON格式》（要素类型kind为parcel或building，几何为Polygon）改正后重新上传";
+const ADVICE_PROFILE: &str = "请按《权籍调查成果GeoJSON格式》（要素类型kind为parcel或building，几何为Polygon）改正后重新上传";
 
 pub(super) fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<SurveyPackage, ParseErrors> {
     let mut problems = Problems::default();
@@ -307,7 +306,12 @@ fn rings(
                 Err(why) => {
                     problems.add(
                         None,
-                        format!("{label}第{}圈的坐标[{}, {}]无法识别：{why}", ring_idx + 1, s[0], s[1]),
+                        format!(
+                            "{label}第{}圈的坐标[{}, {}]无法识别：{why}",
+                            ring_idx + 1,
+                            s[0],
+                            s[1]
+                        ),
                         "坐标应为[横坐标（东，可带带号前缀）, 纵坐标（北）]，单位米",
                     );
                     return None;
@@ -346,4 +350,3 @@ fn rings(
     }
     Some(out)
 }
-
