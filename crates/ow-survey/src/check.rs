@@ -199,7 +199,12 @@ pub fn check_package(pkg: &SurveyPackage, cfg: &CheckConfig) -> Vec<Finding> {
         }
         if let Some(code) = &parcel.unit_code {
             match UnitCode::parse(code) {
-                Err(e) => out.push(Finding::unit_code_malformed(code, &e.message_zh())),
+                Err(e) => {
+                    let mut f = Finding::unit_code_malformed(code, &e.message_zh());
+                    f.parcel = Some(parcel.number.clone());
+                    f.line = parcel.header_line;
+                    out.push(f);
+                }
                 Ok(c) => {
                     if let Some(other) = unit_codes.get(c.as_str()) {
                         out.push(Finding::duplicate_unit_code(
@@ -572,6 +577,18 @@ mod tests {
         };
         // 2 · 0.1 · 100 = 20, relative 10 → 10
         assert!((t.limit_m2(10_000.0) - 10.0).abs() < 1e-9);
+    }
+
+    /// The configuration example in docs/survey-format.md is the default configuration.
+    #[test]
+    fn documented_configuration_is_the_default() {
+        let doc = include_str!("../../../docs/survey-format.md");
+        let start = doc.find("```toml\n").expect("toml block") + 8;
+        let end = start + doc[start..].find("```").expect("end of block");
+        let mut cfg: CheckConfig = toml::from_str(&doc[start..end]).unwrap();
+        assert_eq!(cfg.expected_zone, Some(38));
+        cfg.expected_zone = None;
+        assert_eq!(cfg, CheckConfig::default());
     }
 
     #[test]

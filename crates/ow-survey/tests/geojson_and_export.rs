@@ -210,3 +210,17 @@ fn export_places_the_parcel_in_its_zone() {
         json!([500_000.0, 3_380_000.0])
     );
 }
+
+#[test]
+fn bracket_bombs_are_refused_before_parsing() {
+    let opts = ParseOptions {
+        max_points: 10,
+        ..ParseOptions::default()
+    };
+    let text = format!(
+        "{{\"type\":\"FeatureCollection\",\"features\":{}}}",
+        "[".repeat(20_100)
+    );
+    let e = parse_package(text.as_bytes(), SourceFormat::GeoJson, &opts).unwrap_err();
+    assert!(e.0[0].message.contains("坐标数超过上限10"), "{e}");
+}

@@ -153,7 +153,7 @@ pub(super) fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<SurveyPackage, 
                 let Some((key, value)) = line.split_once(['=', '＝']) else {
                     problems.add(
                         Some(line_no),
-                        format!("[属性描述]中的行“{}”不是“名称=值”的形式", clip(line)),
+                        "[属性描述]中的该行不是“名称=值”的形式",
                         ADVICE_REEXPORT,
                     );
                     continue;
