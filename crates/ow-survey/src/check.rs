@@ -522,30 +522,48 @@ impl Cross for RingLine {
     }
 }
 
-/// The first pair of lines (by index, `i < j`; line `i` runs from vertex `i` to `i + 1`) of a
-/// ring that cross or touch other than where neighbours meet, or that fold back on each other
-/// (a spike). `None` when the ring is simple.
+/// A pair of lines (by index, `i < j`; line `i` runs from vertex `i` to `i + 1`) of a ring that
+/// cross or touch other than where neighbours meet, or that fold back on each other (a spike).
+/// `None` when the ring is simple. The sweep runs along the axis on which fewer lines overlap
+/// (its cost grows with those overlaps), and stops at the first pair found.
 fn ring_crossing(ring: &[(Coord<f64>, usize)]) -> Option<(usize, usize)> {
     let n = ring.len();
     if n < 3 {
         return None;
     }
+    let swap = overlaps(ring, |c| c.y) < overlaps(ring, |c| c.x);
+    let at = |i: usize| {
+        let c = ring[i % n].0;
+        if swap { Coord { x: c.y, y: c.x } } else { c }
+    };
     let lines = (0..n).map(|i| RingLine {
         index: i,
-        line: Line::new(ring[i].0, ring[(i + 1) % n].0),
+        line: Line::new(at(i), at(i + 1)),
     });
-    let mut found: Option<(usize, usize)> = None;
-    for (a, b, hit) in Intersections::from_iter(lines) {
+    Intersections::from_iter(lines).find_map(|(a, b, hit)| {
         let (i, j) = (a.index.min(b.index), a.index.max(b.index));
         let neighbours = j == i + 1 || (i == 0 && j == n - 1);
-        if neighbours && !matches!(hit, LineIntersection::Collinear { .. }) {
-            continue;
-        }
-        if found.is_none_or(|f| (i, j) < f) {
-            found = Some((i, j));
-        }
+        (!neighbours || matches!(hit, LineIntersection::Collinear { .. })).then_some((i, j))
+    })
+}
+
+/// How many pairs of the ring's lines overlap in their extent along one axis: the number of
+/// candidate pairs a sweep along that axis tests.
+fn overlaps(ring: &[(Coord<f64>, usize)], axis: impl Fn(&Coord<f64>) -> f64) -> u64 {
+    let n = ring.len();
+    let mut spans: Vec<(f64, f64)> = (0..n)
+        .map(|i| {
+            let (a, b) = (axis(&ring[i].0), axis(&ring[(i + 1) % n].0));
+            (a.min(b), a.max(b))
+        })
+        .collect();
+    spans.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let mut count = 0u64;
+    for (i, &(_, hi)) in spans.iter().enumerate() {
+        let end = spans.partition_point(|s| s.0 <= hi);
+        count += end.saturating_sub(i + 1) as u64;
     }
-    found
+    count
 }
 
 fn check_zone(parcel: &SurveyParcel, cfg: &CheckConfig, out: &mut Vec<Finding>) {
@@ -629,6 +647,32 @@ mod tests {
             }
         }
         assert!(simple > 100 && crossing > 100, "{simple} {crossing}");
+    }
+
+    #[test]
+    fn overlaps_count_candidate_pairs() {
+        let c = |x: f64, y: f64, i| (Coord { x, y }, i);
+        let square = [
+            c(0.0, 0.0, 0),
+            c(10.0, 0.0, 1),
+            c(10.0, 10.0, 2),
+            c(0.0, 10.0, 3),
+        ];
+        // Along x: [0,10] [10,10] [0,10] [0,0]: all pairs but [0,0]-[10,10] → 5.
+        assert_eq!(overlaps(&square, |c| c.x), 5);
+        // A comb of long horizontal teeth: the sweep along y has far fewer candidates.
+        let comb = [
+            c(0.0, 0.0, 0),
+            c(100.0, 0.0, 1),
+            c(100.0, 1.0, 2),
+            c(1.0, 1.0, 3),
+            c(1.0, 2.0, 4),
+            c(100.0, 2.0, 5),
+            c(100.0, 3.0, 6),
+            c(0.0, 3.0, 7),
+        ];
+        assert!(overlaps(&comb, |c| c.y) < overlaps(&comb, |c| c.x));
+        assert_eq!(ring_crossing(&comb), None);
     }
 
     #[test]
