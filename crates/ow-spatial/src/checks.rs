@@ -379,7 +379,7 @@ impl ParcelIndex {
         let Some(bbox) = candidate.bounding_rect() else {
             return Vec::new();
         };
-        if check_finite(candidate).is_err() || !(distance_m >= 0.0) {
+        if check_finite(candidate).is_err() || distance_m.is_nan() || distance_m < 0.0 {
             return Vec::new();
         }
         let mut found: Vec<(f64, ParcelId)> = self

@@ -180,7 +180,7 @@ impl View {
 
 /// A round length for the scale bar: 1, 2 or 5 × 10ⁿ metres, at most `max`.
 fn scale_length(max: f64) -> f64 {
-    if !(max > 0.0) {
+    if max.is_nan() || max <= 0.0 {
         return 1.0;
     }
     let base = 10f64.powf(max.log10().floor());
@@ -230,7 +230,7 @@ pub fn draw(drawing: &Drawing) -> String {
         desc.push_str("；问题：");
         for (i, h) in drawing.highlights.iter().enumerate() {
             if i > 0 {
-                desc.push_str("；");
+                desc.push('；');
             }
             let _ = write!(desc, "{}. {}", h.number, h.note);
         }
