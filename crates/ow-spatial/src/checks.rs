@@ -31,6 +31,30 @@ pub struct Tolerance {
     pub search_m: f64,
 }
 
+impl Tolerance {
+    /// Checks that every tolerance is a finite number, none negative, and that the search
+    /// reaches beyond the gap tolerance.
+    ///
+    /// # Errors
+    /// [`SpatialError::InvalidTolerance`] naming the setting.
+    pub fn validate(&self) -> Result<(), SpatialError> {
+        for (name, value) in [
+            ("sliver_area_m2", self.sliver_area_m2),
+            ("sliver_width_m", self.sliver_width_m),
+            ("gap_m", self.gap_m),
+            ("search_m", self.search_m),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(SpatialError::InvalidTolerance(name));
+            }
+        }
+        if self.search_m <= self.gap_m {
+            return Err(SpatialError::InvalidTolerance("search_m"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Tolerance {
     fn default() -> Self {
         Tolerance {
@@ -415,5 +439,19 @@ mod tests {
         assert_eq!(t.gap_m, 0.1);
         assert_eq!(t.sliver_area_m2, Tolerance::default().sliver_area_m2);
         assert!(toml::from_str::<Tolerance>("gap = 0.1").is_err());
+        assert_eq!(Tolerance::default().validate(), Ok(()));
+        let bad: Tolerance = toml::from_str("search_m = 0.01").expect("valid toml");
+        assert_eq!(
+            bad.validate(),
+            Err(SpatialError::InvalidTolerance("search_m"))
+        );
+        let bad = Tolerance {
+            sliver_width_m: f64::NAN,
+            ..Tolerance::default()
+        };
+        assert_eq!(
+            bad.validate(),
+            Err(SpatialError::InvalidTolerance("sliver_width_m"))
+        );
     }
 }
