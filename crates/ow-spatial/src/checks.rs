@@ -226,6 +226,17 @@ impl ParcelIndex {
     /// largest area first. A candidate that is empty or has a coordinate that is not finite
     /// overlaps nothing: check it with [`check_finite`] first.
     pub fn overlaps(&self, candidate: &MultiPolygon<f64>, tol: &Tolerance) -> Vec<Overlap> {
+        self.overlaps_excluding(candidate, tol, &[])
+    }
+
+    /// [`overlaps`](Self::overlaps), leaving out the parcels in `exclude`: the parcel a survey
+    /// re-surveys, or the parent parcels a split or merge replaces.
+    pub fn overlaps_excluding(
+        &self,
+        candidate: &MultiPolygon<f64>,
+        tol: &Tolerance,
+        exclude: &[ParcelId],
+    ) -> Vec<Overlap> {
         let Some(bbox) = candidate.bounding_rect() else {
             return Vec::new();
         };
@@ -244,8 +255,13 @@ impl ParcelIndex {
             if w * h <= tol.sliver_area_m2 || w.min(h) <= tol.sliver_width_m / 2.0 {
                 continue;
             }
-            let (Some(existing), Some(id)) = (self.geometry_of(entry.slot), self.id_of(entry.slot))
-            else {
+            let Some(id) = self.id_of(entry.slot) else {
+                continue;
+            };
+            if exclude.contains(&id) {
+                continue;
+            }
+            let Some(existing) = self.geometry_of(entry.slot) else {
                 continue;
             };
             let pieces = candidate.intersection(&existing);

@@ -279,3 +279,22 @@ fn edits_keep_the_checks_current() {
     assert!(idx.remove(8));
     assert!(idx.overlaps(&candidate, &tol()).is_empty());
 }
+
+#[test]
+fn the_resurveyed_parcel_itself_can_be_left_out() {
+    let idx = index(vec![
+        (1, rect(0.0, 0.0, 20.0, 20.0)),
+        (2, rect(20.0, 0.0, 40.0, 20.0)),
+    ]);
+    let resurvey = rect(0.0, 0.0, 21.0, 20.0); // 1 m into parcel 2
+    let all: Vec<i64> = idx
+        .overlaps(&resurvey, &tol())
+        .iter()
+        .map(|o| o.parcel)
+        .collect();
+    assert_eq!(all, [1, 2]);
+    let others = idx.overlaps_excluding(&resurvey, &tol(), &[1]);
+    assert_eq!(others.len(), 1);
+    assert_eq!(others[0].parcel, 2);
+    assert!((others[0].area_m2 - 20.0).abs() < 1e-6);
+}
