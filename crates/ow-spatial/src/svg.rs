@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use geo::{BoundingRect, Coord, InteriorPoint, Line, LineString, MultiPolygon, Rect};
+use geo::{BooleanOps, BoundingRect, Coord, InteriorPoint, Line, LineString, MultiPolygon, Rect};
 
 /// What to draw. Its `Debug` output leaves the labels out (they may name a right holder).
 #[derive(Clone, PartialEq)]
@@ -296,8 +296,20 @@ pub fn draw(drawing: &Drawing) -> String {
             view.path(&n.geometry)
         );
     }
+    // A neighbour's label goes inside the part of it that is in view.
+    let in_view = Rect::new(
+        Coord {
+            x: view.min_x,
+            y: view.max_y - view.height,
+        },
+        Coord {
+            x: view.min_x + view.width,
+            y: view.max_y,
+        },
+    )
+    .to_polygon();
     for n in &drawing.neighbours {
-        if let Some(c) = label_point(&n.geometry) {
+        if let Some(c) = label_point(&n.geometry.intersection(&in_view)) {
             let _ = write!(
                 s,
                 r#"<text x="{:.3}" y="{:.3}" fill="{NEIGHBOUR_TEXT}" text-anchor="middle">{}</text>"#,

@@ -189,6 +189,7 @@ fn a_thirty_centimetre_gap_is_reported() {
     assert!((gap.max_gap_m - 0.3).abs() < 1e-6, "{gap:?}");
     assert!((gap.length_m - 20.0).abs() < 0.11, "{gap:?}");
     assert!((gap.at.x - 19.7).abs() < 1e-9);
+    assert!((gap.at.y - 10.0).abs() < 0.2, "marked mid-edge: {gap:?}");
 }
 
 #[test]
@@ -217,7 +218,7 @@ fn a_half_gapped_edge_reports_the_gapped_length() {
         .expect("a gap");
     assert!((gap.max_gap_m - 0.3).abs() < 1e-6, "{gap:?}");
     assert!((gap.length_m - 10.0).abs() < 0.25, "{gap:?}");
-    assert!(gap.at.y > 10.0);
+    assert!((gap.at.y - 15.0).abs() < 0.2, "{gap:?}");
 }
 
 #[test]
