@@ -296,7 +296,7 @@ pub fn draw(drawing: &Drawing) -> String {
             view.path(&n.geometry)
         );
     }
-    // A neighbour's label goes inside the part of it that is in view.
+    // A neighbour's label goes inside the part of it that is in view ...
     let in_view = Rect::new(
         Coord {
             x: view.min_x,
@@ -308,8 +308,17 @@ pub fn draw(drawing: &Drawing) -> String {
         },
     )
     .to_polygon();
+    let subject_ok = crate::check_finite(&drawing.subject.geometry).is_ok();
     for n in &drawing.neighbours {
-        if let Some(c) = label_point(&n.geometry.intersection(&in_view)) {
+        let place = if subject_ok && crate::check_finite(&n.geometry).is_ok() {
+            // ... and outside the subject, where an overlap would hide it.
+            let visible = n.geometry.intersection(&in_view);
+            let free = visible.difference(&drawing.subject.geometry);
+            label_point(&free).or_else(|| label_point(&visible))
+        } else {
+            label_point(&n.geometry)
+        };
+        if let Some(c) = place {
             let _ = write!(
                 s,
                 r#"<text x="{:.3}" y="{:.3}" fill="{NEIGHBOUR_TEXT}" text-anchor="middle">{}</text>"#,

@@ -299,3 +299,24 @@ fn the_resurveyed_parcel_itself_can_be_left_out() {
     assert_eq!(others[0].parcel, 2);
     assert!((others[0].area_m2 - 20.0).abs() < 1e-6);
 }
+
+#[test]
+fn a_candidate_with_a_bad_coordinate_is_refused_not_checked() {
+    let mut bad = rect(0.0, 0.0, 30.0, 20.0);
+    bad.0[0].exterior_mut(|r| r.0[2].y = f64::INFINITY);
+    assert_eq!(
+        ow_spatial::check_finite(&bad),
+        Err(SpatialError::NonFinite { index: 3 })
+    );
+    let idx = neighbour_east();
+    assert!(idx.overlaps(&bad, &tol()).is_empty());
+    assert_eq!(
+        idx.gap_to(&bad, 7, &tol()),
+        Err(SpatialError::NonFinite { index: 3 })
+    );
+    assert!(idx.near(&bad, 5.0).is_empty());
+    assert_eq!(
+        idx.gap_to(&MultiPolygon(vec![]), 7, &tol()),
+        Err(SpatialError::Empty)
+    );
+}
