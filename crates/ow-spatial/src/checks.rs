@@ -326,6 +326,9 @@ impl ParcelIndex {
         let Some(reach) = other.bounding_rect().map(|r| grow(r, tol.search_m)) else {
             return Err(SpatialError::UnknownParcel(neighbour));
         };
+        // Written here: geo has distances and Hausdorff/Fréchet measures between whole
+        // geometries, but nothing for "the stretch of this boundary that faces that one", which
+        // is what a claimed shared boundary means.
         let other_segs = segments(&other);
 
         let mut faced = false;
