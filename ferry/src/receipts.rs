@@ -114,6 +114,34 @@ pub async fn write_receipts(
     out: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<Vec<WrittenReceipt>, AgentError> {
+    write(config, only, from_sequence, out, now, false).await
+}
+
+/// [`write_receipts`], but only for the channels on which something new landed since the last
+/// receipt this zone wrote for them (`ow-ferry receipts write --if-new`, which the courier runs
+/// every round): a channel is skipped when every bundle landed on it (from `from_sequence` on)
+/// was listed by that receipt or is a receipt this zone imported. Receipts are cumulative, so
+/// nothing is lost by skipping; and a receipt landing is not news, or two zones would answer
+/// each other's receipts on every disc forever. A heartbeat landing is news (its receipt
+/// confirms it to its sender). Returns only the receipts written (none is not an error).
+pub async fn write_new_receipts(
+    config: &FerryConfig,
+    only: Option<Channel>,
+    from_sequence: Option<u64>,
+    out: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<Vec<WrittenReceipt>, AgentError> {
+    write(config, only, from_sequence, out, now, true).await
+}
+
+async fn write(
+    config: &FerryConfig,
+    only: Option<Channel>,
+    from_sequence: Option<u64>,
+    out: Option<&Path>,
+    now: DateTime<Utc>,
+    only_new: bool,
+) -> Result<Vec<WrittenReceipt>, AgentError> {
     // Receiving agents and importing media routes, by channel.
     let mut landing: Vec<(Channel, String)> = config
         .receive
@@ -163,6 +191,10 @@ pub async fn write_receipts(
         };
         let from = from_sequence.unwrap_or(1).max(1);
         let landed = landed_from(&state, &channel.to_string(), from).await?;
+        if only_new && !anything_new(&state, &channel.to_string(), &landed).await? {
+            info!(channel = %channel, "nothing new landed since the last receipt; none written");
+            continue;
+        }
         let last = landed.last().map(|l| l.0).unwrap_or(from.saturating_sub(1));
         let payload = ReceiptPayload {
             format: RECEIPT_FORMAT.into(),
@@ -225,6 +257,39 @@ pub async fn write_receipts(
     }
     state.close().await;
     Ok(written)
+}
+
+/// Whether `landed` (what a receipt for `channel` would list now) holds a bundle that the last
+/// receipt written for `channel` did not list and that is not a receipt this zone imported.
+async fn anything_new(
+    state: &FerryState,
+    channel: &str,
+    landed: &[(u64, String, String)],
+) -> Result<bool, StateError> {
+    let previous: Option<String> = sqlx::query_scalar(
+        "SELECT payload FROM ferry_receipts WHERE direction = 'written' AND channel = ? \
+         ORDER BY rowid DESC LIMIT 1",
+    )
+    .bind(channel)
+    .fetch_optional(state.pool())
+    .await?;
+    // A previous receipt that no longer parses lists nothing: write a new one.
+    let listed: std::collections::HashSet<String> = previous
+        .and_then(|text| serde_json::from_str::<ReceiptPayload>(&text).ok())
+        .map(|p| p.landed.into_iter().map(|(_, id, _)| id).collect())
+        .unwrap_or_default();
+    for (_, id, _) in landed.iter().filter(|(_, id, _)| !listed.contains(id)) {
+        let imported: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM ferry_receipts WHERE direction = 'imported' AND receipt_id = ?",
+        )
+        .bind(id)
+        .fetch_optional(state.pool())
+        .await?;
+        if imported.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The last checkpoint in a log folder, read without opening the log (its agent may hold it).
