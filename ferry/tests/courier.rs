@@ -345,6 +345,36 @@ fn a_courier_round_carries_both_ways_refuses_a_tampered_disc_and_brings_receipts
         names(&intranet_outbox)
     );
 
+    // The command the courier runs, by hand: nothing new prints `[]` and exits 0; a channel the
+    // zone does not land is an error (exit 2) that says so.
+    let quiet = ferry(&[
+        "receipts",
+        "write",
+        "--if-new",
+        "--config",
+        stack.config("intranet").to_str().unwrap(),
+        "--channel",
+        OUT,
+    ]);
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    let written: Value = serde_json::from_slice(&quiet.stdout).unwrap();
+    assert_eq!(written, serde_json::json!([]));
+    let wrong = ferry(&[
+        "receipts",
+        "write",
+        "--if-new",
+        "--config",
+        stack.config("intranet").to_str().unwrap(),
+        "--channel",
+        BACK,
+    ]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("lands nothing on channel"),
+        "{}",
+        text(&wrong)
+    );
+
     // The extranet's receipt crosses the gateway with the zones' running agents and confirms
     // the two answers that landed (not the one on the refused disc).
     assert_eq!(stack.confirmed_in_state("intranet", BACK), 0);
