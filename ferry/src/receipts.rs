@@ -698,3 +698,101 @@ pub async fn imported_receipts(state: &FerryState) -> Result<Vec<ReceiptPayload>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Landed;
+
+    const CHANNEL: &str = "extranet-to-intranet";
+
+    fn landed(sequence: u64, id: &str) -> Landed {
+        Landed {
+            channel: CHANNEL.into(),
+            sequence,
+            bundle_id: id.into(),
+            digest: format!("d{sequence}"),
+            prev_digest: None,
+            file_name: format!("{id}.owb"),
+            bytes: 10,
+            landed_at: Utc::now(),
+        }
+    }
+
+    fn payload(channel: &str, landed: &[(u64, &str)]) -> ReceiptPayload {
+        ReceiptPayload {
+            format: RECEIPT_FORMAT.into(),
+            zone: Zone::Intranet,
+            channel: channel.parse().unwrap(),
+            agent: "rx".into(),
+            written_at: Utc::now(),
+            first_sequence: 1,
+            last_sequence: landed.last().map(|l| l.0).unwrap_or(0),
+            landed: landed
+                .iter()
+                .map(|(s, id)| (*s, (*id).to_owned(), format!("d{s}")))
+                .collect(),
+            checkpoint: None,
+        }
+    }
+
+    async fn wrote(state: &FerryState, id: &str, payload: &ReceiptPayload) {
+        let json = serde_json::to_string(payload).unwrap();
+        record(state, "written", id, payload, 0, 0, &json, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    async fn new_now(state: &FerryState) -> bool {
+        let listed = landed_from(state, CHANNEL, 1).await.unwrap();
+        anything_new(state, CHANNEL, &listed).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn news_is_a_landing_the_last_receipt_did_not_list_and_not_an_imported_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        assert!(!new_now(&state).await, "nothing landed, nothing to say");
+
+        state
+            .record_landed(&[landed(1, "a"), landed(2, "b")])
+            .await
+            .unwrap();
+        assert!(new_now(&state).await, "two landings and no receipt yet");
+
+        // A receipt for another channel says nothing about this one.
+        wrote(
+            &state,
+            "r0",
+            &payload("internet-to-extranet", &[(1, "a"), (2, "b")]),
+        )
+        .await;
+        assert!(new_now(&state).await);
+
+        wrote(&state, "r1", &payload(CHANNEL, &[(1, "a"), (2, "b")])).await;
+        assert!(!new_now(&state).await, "the last receipt listed both");
+
+        // The other zone's receipt landing is not news...
+        state.record_landed(&[landed(3, "c")]).await.unwrap();
+        let theirs = payload("intranet-to-extranet", &[]);
+        let json = serde_json::to_string(&theirs).unwrap();
+        record(&state, "imported", "c", &theirs, 0, 0, &json, Utc::now())
+            .await
+            .unwrap();
+        assert!(!new_now(&state).await, "an imported receipt is not news");
+
+        // ...but anything else is, even below the highest sequence listed (a gap filled).
+        state.record_landed(&[landed(5, "e")]).await.unwrap();
+        assert!(new_now(&state).await);
+        wrote(
+            &state,
+            "r2",
+            &payload(CHANNEL, &[(1, "a"), (2, "b"), (3, "c"), (5, "e")]),
+        )
+        .await;
+        assert!(!new_now(&state).await);
+        state.record_landed(&[landed(4, "d")]).await.unwrap();
+        assert!(new_now(&state).await, "a gap filled is news");
+        state.close().await;
+    }
+}
