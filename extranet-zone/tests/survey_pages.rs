@@ -253,6 +253,13 @@ async fn an_unreadable_file_is_shown_with_its_line_and_nothing_is_sent() {
     .await
     .unwrap();
     assert_eq!(stored, 0);
+    // Larger than the rest of the back office takes (64 KiB), under the materials limit: read
+    // and judged like any other.
+    let long = format!("{garbage}{}", "这一行不是坐标\n".repeat(8 * 1024));
+    assert!(long.len() > 100 * 1024);
+    let (status, page) = send(&review, no, Upload::txt(&long)).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("第9行"), "{page}");
     // A report that is not a PDF is refused too.
     let mut u = Upload::txt(SURVEY_TXT);
     u.report = Some(b"<html><script>alert(1)</script></html>".to_vec());
@@ -559,5 +566,33 @@ async fn after_an_approval_the_unit_page_is_filled_in_and_a_rejection_lists_its_
         .unwrap();
     assert_eq!((unit.usage.as_str(), unit.right_type), ("住宅", 3));
     drop(conn);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_over_the_materials_limit_is_refused_and_nothing_is_sent() {
+    let mut server = TestServer::start_with(|s| s.materials.max_file_bytes = 32 * 1024).await;
+    let accept = server.login("qz-accept").await;
+    let no = "FR-BIG-1";
+    accepted(&server, &accept, no).await;
+    let review = server.login("qz-review").await;
+    let big = format!("{SURVEY_TXT}{}", "\n".repeat(40 * 1024));
+    let (status, page) = send(&review, no, Upload::txt(&big)).await;
+    assert_eq!(status, 413, "{page}");
+    assert!(page.contains("超过"), "{page}");
+    assert!(page.contains("未送审"), "{page}");
+    let mut u = Upload::txt(SURVEY_TXT);
+    let mut report = pdf("report");
+    report.resize(40 * 1024, b' ');
+    u.report = Some(report);
+    let (status, page) = send(&review, no, u).await;
+    assert_eq!(status, 413, "{page}");
+    assert!(page.contains("权籍调查报告超过"), "{page}");
+    assert!(sent_packages(&server).await.is_empty());
+    assert_eq!(status_of(&server, no).await, "accepted");
+    // Within the limit it goes.
+    let (status, page) = send(&review, no, Upload::txt(SURVEY_TXT)).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(sent_packages(&server).await.len(), 1);
     server.stop().await;
 }

@@ -300,11 +300,20 @@ async fn read_limited(
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(malformed)? {
         if u64::try_from(bytes.len() + chunk.len()).unwrap_or(u64::MAX) > max {
+            // The rest of this field is read past, never kept.
+            while field.chunk().await.map_err(malformed)?.is_some() {}
             return Err(BodyRefusal::TooLarge(label));
         }
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// Reads what is left of the form and drops it.
+async fn drain(mut mp: Multipart) {
+    while let Ok(Some(mut f)) = mp.next_field().await {
+        while let Ok(Some(_)) = f.chunk().await {}
+    }
 }
 
 /// What the upload form carried.
@@ -362,7 +371,16 @@ async fn read_form(
             }
         };
         let declared_type = f.content_type().map(str::to_owned);
-        let bytes = read_limited(&mut f, max_file_bytes, label).await?;
+        let bytes = match read_limited(&mut f, max_file_bytes, label).await {
+            Err(BodyRefusal::TooLarge(label)) => {
+                // Read the rest without keeping it (bounded by the route's body limit), so the
+                // browser gets the answer rather than a reset connection.
+                drop(f);
+                drain(mp).await;
+                return Err(BodyRefusal::TooLarge(label));
+            }
+            other => other?,
+        };
         if bytes.is_empty() && file_name.is_empty() {
             continue;
         }
