@@ -596,3 +596,28 @@ async fn a_file_over_the_materials_limit_is_refused_and_nothing_is_sent() {
     assert_eq!(sent_packages(&server).await.len(), 1);
     server.stop().await;
 }
+
+const SURVEY_GEOJSON: &str = r#"{"type": "FeatureCollection", "zone": 38, "zone_width": 3,
+ "features": [{"type": "Feature",
+   "properties": {"kind": "parcel", "number": "D001", "declared_area_m2": 5000.0},
+   "geometry": {"type": "Polygon", "coordinates": [[[38500000, 3380000], [38500100, 3380000],
+     [38500100, 3379950], [38500000, 3379950], [38500000, 3380000]]]}}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_geojson_survey_is_sent_as_geojson() {
+    let mut server = TestServer::start().await;
+    let accept = server.login("qz-accept").await;
+    let no = "FR-GEO-1";
+    accepted(&server, &accept, no).await;
+    let review = server.login("qz-review").await;
+    let mut u = Upload::txt(SURVEY_GEOJSON);
+    u.survey_name = "成果.geojson";
+    let (status, page) = send(&review, no, u).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("GeoJSON，经网闸送审"), "{page}");
+    let sent = sent_packages(&server).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0.format, "geojson");
+    assert_eq!(sent[0].0.survey.media_type, "application/geo+json");
+    server.stop().await;
+}

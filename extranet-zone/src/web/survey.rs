@@ -226,8 +226,9 @@ pub(super) async fn panel(
     let can_send = case.status == CaseStatus::Accepted && !approved && reviewer;
     let send_hint = match case.status {
         CaseStatus::Accepted if !approved && !reviewer => "受理后由审核岗位人员上传并送权籍审核。",
-        CaseStatus::Submitted | CaseStatus::SupplementRequested => {
-            "受理后可上传权籍调查成果，送权籍审核。"
+        CaseStatus::Submitted => "受理后可上传权籍调查成果，送权籍审核。",
+        CaseStatus::SupplementRequested => {
+            "待申请人补正；补正材料收到并受理后，可上传修改后的权籍调查成果重新送审。"
         }
         CaseStatus::SurveyReview => "权籍调查成果已送审，等待内网权籍审核结果。",
         _ => "",
