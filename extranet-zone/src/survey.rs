@@ -654,6 +654,109 @@ pub async fn import_review(
     Ok(Ok(()))
 }
 
+/// A survey package sent for a case, as its page lists it (`ext_survey_packages`), with the
+/// review opened. `Debug` leaves out the findings and the reason (they may quote a name).
+#[derive(Clone)]
+pub struct SentPackage {
+    /// The package id.
+    pub package_id: String,
+    /// `boundary-txt` or `geojson`.
+    pub format: String,
+    /// Sent on offline media (classified or too large) rather than through the gateway.
+    pub confidential: bool,
+    /// When it was sent.
+    pub sent_at_ms: i64,
+    /// `approved`, `rejected`, or `None` while the cadastral zone has not answered.
+    pub outcome: Option<String>,
+    /// The parcels of an approved review: unit codes and areas.
+    pub parcels: Vec<exchange::ReviewedParcel>,
+    /// The findings of the review.
+    pub findings: Vec<exchange::ReviewFinding>,
+    /// The surveyor's reason, if any.
+    pub reason: Option<String>,
+    /// When the surveyor decided.
+    pub reviewed_at_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for SentPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentPackage")
+            .field("package_id", &self.package_id)
+            .field("format", &self.format)
+            .field("confidential", &self.confidential)
+            .field("sent_at_ms", &self.sent_at_ms)
+            .field("outcome", &self.outcome)
+            .field("parcels", &self.parcels.len())
+            .field("findings", &self.findings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SentPackage {
+    /// Whether the cadastral zone approved it.
+    pub fn approved(&self) -> bool {
+        self.outcome.as_deref() == Some("approved")
+    }
+}
+
+/// The survey packages sent for case `no`, oldest first, their reviews opened (sealed as
+/// [`import_review`] stores them).
+pub async fn packages(
+    conn: &mut sqlx::AnyConnection,
+    pii: &ow_pii::PiiKeyring,
+    no: &str,
+) -> Result<Vec<SentPackage>> {
+    let rows = sqlx::query(
+        "SELECT package_id, format, confidential, sent_at_ms, outcome, review_sealed, \
+         parcels_json, reviewed_at_ms FROM ext_survey_packages WHERE application_no = $1 \
+         ORDER BY sent_at_ms, package_id",
+    )
+    .bind(no)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let package_id: String = row.try_get("package_id")?;
+        let confidential: i64 = row.try_get("confidential")?;
+        let sealed: Option<String> = row.try_get("review_sealed")?;
+        let parcels_json: Option<String> = row.try_get("parcels_json")?;
+        let review = match sealed {
+            Some(text) => {
+                let clear = db::open(
+                    pii,
+                    REVIEW_FIELD,
+                    &format!("ext_survey_packages:{package_id}"),
+                    &text,
+                )?;
+                serde_json::from_str::<StoredReview>(&clear).map_err(|e| {
+                    db::corrupt(format!("review of survey package {package_id}: {e}"))
+                })?
+            }
+            None => StoredReview {
+                findings: Vec::new(),
+                reason: None,
+            },
+        };
+        let parcels = match parcels_json {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| db::corrupt(format!("parcels of survey package {package_id}: {e}")))?,
+            None => Vec::new(),
+        };
+        out.push(SentPackage {
+            format: row.try_get("format")?,
+            confidential: confidential != 0,
+            sent_at_ms: row.try_get("sent_at_ms")?,
+            outcome: row.try_get("outcome")?,
+            parcels,
+            findings: review.findings,
+            reason: review.reason,
+            reviewed_at_ms: row.try_get("reviewed_at_ms")?,
+            package_id,
+        });
+    }
+    Ok(out)
+}
+
 /// The findings in plain words for the citizen: the surveyor's reason, then each finding with
 /// what to do.
 fn rejection_text(review: &SurveyReview) -> String {

@@ -89,8 +89,8 @@ struct ChecklistItem {
 
 #[derive(Template)]
 #[template(path = "case.html")]
-struct CasePage {
-    layout: Layout,
+pub(super) struct CasePage {
+    pub(super) layout: Layout,
     no: String,
     business: &'static str,
     status: &'static str,
@@ -125,6 +125,8 @@ struct CasePage {
     overdue: bool,
     /// The opinion typed, kept when the form comes back with an error.
     opinion_typed: String,
+    /// The 权籍调查 panel of a first registration.
+    pub(super) survey: Option<super::survey::SurveyPanel>,
 }
 
 /// The confirmation of 登簿 or 发证: what will happen, with a form that carries the opinion.
@@ -163,7 +165,7 @@ fn checklist_name(business: &str, code: &str) -> String {
         .map_or_else(|| code.to_owned(), |m| m.name_zh.to_owned())
 }
 
-async fn build_case_page(
+pub(super) async fn build_case_page(
     state: &AppState,
     auth: &Authed,
     no: &str,
@@ -302,6 +304,7 @@ async fn build_case_page(
                 .unwrap_or_default(),
         });
     }
+    let survey = super::survey::panel(&mut conn, state, auth, &case).await?;
     fn status_zh(s: &Option<String>) -> String {
         s.as_deref()
             .and_then(CaseStatus::from_code)
@@ -377,6 +380,7 @@ async fn build_case_page(
         left: deadline.map(|d| d.left_zh()).unwrap_or_default(),
         overdue: deadline.is_some_and(|d| d.overdue()),
         opinion_typed: String::new(),
+        survey,
     })
 }
 
@@ -385,6 +389,8 @@ struct CaseQuery {
     done: Option<String>,
     /// `full`: show names and ID numbers in full (logged).
     ids: Option<String>,
+    /// What the survey panel did (`super::survey::notice`).
+    survey: Option<String>,
 }
 
 /// Records that `staff` viewed the parties of case `no` in full: an event in the case history
@@ -442,6 +448,9 @@ async fn case_page(
     let mut page = build_case_page(&state, &auth, &no, full).await?;
     if let Some(done) = q.done.as_deref().and_then(Action::from_code) {
         page.layout.notice = Some(format!("已办理：{}", page_done_label(done)));
+    }
+    if let Some(n) = q.survey.as_deref().and_then(super::survey::notice) {
+        page.layout.notice = Some(n.to_owned());
     }
     Ok(render(&page))
 }

@@ -21,6 +21,7 @@ mod auth;
 mod cases;
 mod materials;
 mod queues;
+mod survey;
 mod units;
 
 /// The router of the back office.
@@ -32,12 +33,15 @@ pub fn router(state: AppState) -> Router {
         .merge(cases::routes())
         .merge(materials::routes())
         .merge(units::routes())
+        .merge(survey::routes())
         .merge(admin::routes())
         .route(ow_web::health::HEALTHZ_PATH, get(ow_web::health::healthz))
         .route(ow_web::page::STYLE_CSS_PATH, get(ow_web::page::style_css))
         .route(BACKOFFICE_CSS_PATH, get(backoffice_css))
         .fallback(not_found_fallback)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        // Merged after the small limit: the survey upload has its own, sized for its files.
+        .merge(survey::upload_routes(&state))
         .with_state(state.clone());
     ow_web::headers::with_security_headers(crate::throttle_guards(&state).layer(app))
 }

@@ -64,6 +64,11 @@ pub fn settings_in(dir: &std::path::Path, database_url: &str) -> Settings {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`TestServer::start`] with `adjust` applied to the settings first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("OW_LOG")
@@ -72,7 +77,8 @@ impl TestServer {
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir().unwrap();
-        let settings = settings_in(dir.path(), "");
+        let mut settings = settings_in(dir.path(), "");
+        adjust(&mut settings);
         let state = AppState::open(settings, Mode::Offline).await.unwrap();
         let seed = ow_extranet::seed::seed_demo(&state).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
