@@ -24,6 +24,41 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Signs `account` (`username`, `password`, `totp_secret` as a seed printed them) in to the
+/// zone server at `base` with password and TOTP, as both staff servers ask; returns the client
+/// and the path it landed on.
+pub async fn sign_in_with_totp(base: &str, account: &Value) -> (reqwest::Client, String) {
+    let http = client();
+    let page = http.get(format!("{base}/login")).send().await.unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", account["username"].as_str().unwrap()),
+            ("password", account["password"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    let csrf = csrf_in(&page);
+    let secret =
+        ow_web::totp::TotpSecret::from_base32(account["totp_secret"].as_str().unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = http
+        .post(format!("{base}/login/totp"))
+        .form(&[("csrf", csrf.as_str()), ("code", &secret.code_at(now))])
+        .send()
+        .await
+        .unwrap();
+    let landed = r.url().path().to_owned();
+    (http, landed)
+}
+
 /// A registrar signed in to the back office with password and TOTP.
 pub struct Registrar {
     pub http: reqwest::Client,
@@ -40,39 +75,9 @@ pub fn csrf_in(html: &str) -> String {
 
 impl Registrar {
     pub async fn sign_in(stack: &Stack, staff: &Value) -> Registrar {
-        let http = client();
         let base = stack.extranet_url.clone();
-        let page = http.get(format!("{base}/login")).send().await.unwrap();
-        let csrf = csrf_in(&page.text().await.unwrap());
-        let r = http
-            .post(format!("{base}/login"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", staff["username"].as_str().unwrap()),
-                ("password", staff["password"].as_str().unwrap()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let page = r.text().await.unwrap();
-        let csrf = csrf_in(&page);
-        let secret =
-            ow_web::totp::TotpSecret::from_base32(staff["totp_secret"].as_str().unwrap()).unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let r = http
-            .post(format!("{base}/login/totp"))
-            .form(&[("csrf", csrf.as_str()), ("code", &secret.code_at(now))])
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.url().path().starts_with("/cases"),
-            "TOTP step: {}",
-            r.url()
-        );
+        let (http, landed) = sign_in_with_totp(&base, staff).await;
+        assert!(landed.starts_with("/cases"), "TOTP step: {landed}");
         Registrar { http, base }
     }
 
