@@ -28,8 +28,13 @@ pub struct Settings {
     pub session_minutes: u32,
     /// Surveyor login rules.
     pub login: LoginSettings,
-    /// Survey packages and their checks.
+    /// Survey packages and the drawing.
     pub survey: SurveySettings,
+    /// The intrinsic checks of a survey (`ow_survey::CheckConfig`: zone, point spacing, the
+    /// class-based area tolerance …; `docs/survey-format.md`).
+    pub checks: ow_survey::CheckConfig,
+    /// The tolerances of the checks against existing parcels.
+    pub spatial: SpatialSettings,
     /// The exchange with the extranet (bundles through the ferry and offline media).
     pub exchange: ExchangeSettings,
 }
@@ -67,6 +72,45 @@ pub struct SurveySettings {
     pub max_file_bytes: u64,
     /// How far around a parcel its neighbours are drawn, in metres.
     pub draw_neighbours_m: f64,
+}
+
+/// The tolerances of the overlap and gap checks (`ow_spatial::Tolerance`; its defaults and
+/// their reasons are documented there).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpatialSettings {
+    /// An overlap piece of at most this area (m²) is a sliver, not an overlap.
+    pub sliver_area_m2: f64,
+    /// An overlap piece at most this wide (m) is a sliver.
+    pub sliver_width_m: f64,
+    /// A boundary claimed as shared may stand off its neighbour by at most this much (m).
+    pub gap_m: f64,
+    /// How far from the neighbour (m) a boundary still counts as facing it.
+    pub search_m: f64,
+}
+
+impl Default for SpatialSettings {
+    fn default() -> Self {
+        let t = ow_spatial::Tolerance::default();
+        SpatialSettings {
+            sliver_area_m2: t.sliver_area_m2,
+            sliver_width_m: t.sliver_width_m,
+            gap_m: t.gap_m,
+            search_m: t.search_m,
+        }
+    }
+}
+
+impl SpatialSettings {
+    /// As the spatial checks take them.
+    pub fn tolerance(&self) -> ow_spatial::Tolerance {
+        ow_spatial::Tolerance {
+            sliver_area_m2: self.sliver_area_m2,
+            sliver_width_m: self.sliver_width_m,
+            gap_m: self.gap_m,
+            search_m: self.search_m,
+        }
+    }
 }
 
 /// The exchange with the extranet.
@@ -110,6 +154,8 @@ impl Default for Settings {
             session_minutes: 480,
             login: LoginSettings::default(),
             survey: SurveySettings::default(),
+            checks: ow_survey::CheckConfig::default(),
+            spatial: SpatialSettings::default(),
             exchange: ExchangeSettings::default(),
         }
     }
@@ -256,6 +302,20 @@ impl Validate for Settings {
             10_000.0,
             "metres",
         )?;
+        self.checks
+            .validate()
+            .map_err(|e| ConfigError::invalid("checks", e.to_string()))?;
+        let sp = &self.spatial;
+        within(
+            "spatial.sliver_area_m2",
+            sp.sliver_area_m2,
+            0.0,
+            10_000.0,
+            "m²",
+        )?;
+        within("spatial.sliver_width_m", sp.sliver_width_m, 0.0, 100.0, "m")?;
+        within("spatial.gap_m", sp.gap_m, 0.0, 100.0, "m")?;
+        within("spatial.search_m", sp.search_m, 0.0, 1000.0, "m")?;
         let x = &self.exchange;
         within("exchange.retry_budget", x.retry_budget, 1, 100, "tries")?;
         within(

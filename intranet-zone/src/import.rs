@@ -165,9 +165,11 @@ async fn survey_package(
     };
     let bytes = file.read_async().await?;
     let format = pkg.format.clone();
-    let checked = tokio::task::spawn_blocking(move || checks::parse_and_check(&bytes, &format))
-        .await
-        .map_err(|e| IntranetError::Invalid(format!("the survey checks failed: {e}")))?;
+    let cfg = state.settings.checks.clone();
+    let checked =
+        tokio::task::spawn_blocking(move || checks::parse_and_check(&bytes, &format, &cfg))
+            .await
+            .map_err(|e| IntranetError::Invalid(format!("the survey checks failed: {e}")))?;
     let mut findings = checked.findings.clone();
     findings.extend(spatial_findings(state, tx, &checked).await?);
     let now = state.now_ms();
@@ -206,13 +208,18 @@ pub async fn spatial_findings(
         parcels::ids_by_code(tx, &claimed).await?;
     let hits = {
         let index = state.index_read();
-        checks::spatial(checked, &index, &neighbour_ids)
+        checks::spatial(
+            checked,
+            &index,
+            &neighbour_ids,
+            &state.settings.spatial.tolerance(),
+        )
     };
     let ids: Vec<checks::ParcelId> = hits
         .iter()
         .filter_map(|h| match h {
             SpatialHit::Overlap { existing, .. } => Some(*existing),
-            SpatialHit::Gap { .. } => None,
+            SpatialHit::Gap { .. } | SpatialHit::UnknownNeighbour { .. } => None,
         })
         .collect();
     let codes: HashMap<checks::ParcelId, String> = parcels::by_ids(tx, &ids)
@@ -227,7 +234,8 @@ pub async fn spatial_findings(
                 SpatialHit::Overlap { existing, .. } => {
                     codes.get(existing).map_or("?", String::as_str)
                 }
-                SpatialHit::Gap { neighbour, .. } => neighbour.as_str(),
+                SpatialHit::Gap { neighbour, .. }
+                | SpatialHit::UnknownNeighbour { neighbour, .. } => neighbour.as_str(),
             };
             checks::finding_for(h, code)
         })

@@ -198,12 +198,23 @@ async fn package_page(
             .into_iter()
             .map(|(_, code, g)| (code, g))
             .collect();
-        let own: Vec<_> = p
+        let own: Vec<(u32, _)> = p
             .findings
             .iter()
-            .filter(|f| f.parcel.as_deref().is_none_or(|n| n == parcel.number))
-            .cloned()
+            .enumerate()
+            .filter(|(_, f)| f.parcel.as_deref().is_none_or(|n| n == parcel.number))
+            .map(|(i, f)| (u32::try_from(i + 1).unwrap_or(u32::MAX), f.clone()))
             .collect();
+        let overlaps: Vec<_> = if p.row.status == packages::PENDING {
+            state
+                .index_read()
+                .overlaps(&parcel.geometry, &state.settings.spatial.tolerance())
+                .into_iter()
+                .map(|o| o.region)
+                .collect()
+        } else {
+            Vec::new()
+        };
         views.push(ParcelView {
             position: parcel.position,
             number: parcel.number.clone(),
@@ -215,7 +226,14 @@ async fn package_page(
                 .find(|(pos, _)| *pos == parcel.position)
                 .map(|(_, c)| c.clone())
                 .unwrap_or_default(),
-            svg: checks::draw(&bytes, &p.row.format, &parcel.number, &neighbours, &own),
+            svg: checks::draw(
+                &bytes,
+                &p.row.format,
+                &parcel.number,
+                &neighbours,
+                &own,
+                &overlaps,
+            ),
         });
     }
     let mut layout = Layout::for_surveyor(format!("调查成果 {}", p.row.application_no), auth);
