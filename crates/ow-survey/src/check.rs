@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use geo::algorithm::line_intersection::line_intersection;
 use geo::algorithm::validation::{InvalidPolygon, RingRole};
-use geo::{Area, BooleanOps, BoundingRect, Coord, Intersects, Line, LineString, Polygon, Validation};
+use geo::{
+    Area, BooleanOps, BoundingRect, Coord, Intersects, Line, LineString, Polygon, Validation,
+};
 use ow_domain::UnitCode;
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +71,9 @@ pub enum CheckConfigError {
     #[error("survey check setting zone_width is {0}; set it to 3 or 6")]
     ZoneWidth(u8),
     /// `area.point_class` names no class in `area.classes`.
-    #[error("survey check setting area.point_class {0:?} is not one of area.classes; add it there or choose a listed class")]
+    #[error(
+        "survey check setting area.point_class {0:?} is not one of area.classes; add it there or choose a listed class"
+    )]
     UnknownPointClass(String),
     /// A number is negative or not finite.
     #[error("survey check setting {0} must be a non-negative number")]
@@ -83,7 +87,9 @@ impl CheckConfig {
             return Err(CheckConfigError::ZoneWidth(self.zone_width));
         }
         if !self.area.classes.contains_key(&self.area.point_class) {
-            return Err(CheckConfigError::UnknownPointClass(self.area.point_class.clone()));
+            return Err(CheckConfigError::UnknownPointClass(
+                self.area.point_class.clone(),
+            ));
         }
         let numbers = [
             ("min_point_spacing_m", self.min_point_spacing_m),
@@ -100,7 +106,12 @@ impl CheckConfig {
                 return Err(CheckConfigError::Negative(name));
             }
         }
-        if self.area.classes.values().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        if self
+            .area
+            .classes
+            .values()
+            .any(|v| !(v.is_finite() && *v >= 0.0))
+        {
             return Err(CheckConfigError::Negative("area.classes"));
         }
         Ok(())
@@ -188,10 +199,19 @@ pub fn check_package(pkg: &SurveyPackage, cfg: &CheckConfig) -> Vec<Finding> {
         }
         if let Some(code) = &parcel.unit_code {
             match UnitCode::parse(code) {
-                Err(e) => out.push(Finding::unit_code_malformed(code, &e.message_zh())),
+                Err(e) => {
+                    let mut f = Finding::unit_code_malformed(code, &e.message_zh());
+                    f.parcel = Some(parcel.number.clone());
+                    f.line = parcel.header_line;
+                    out.push(f);
+                }
                 Ok(c) => {
                     if let Some(other) = unit_codes.get(c.as_str()) {
-                        out.push(Finding::duplicate_unit_code(c.as_str(), &parcel.number, other));
+                        out.push(Finding::duplicate_unit_code(
+                            c.as_str(),
+                            &parcel.number,
+                            other,
+                        ));
                     } else {
                         unit_codes.insert(c.as_str().to_owned(), &parcel.number);
                     }
@@ -261,7 +281,10 @@ fn key(p: &BoundaryPoint, tol: f64) -> (i64, i64) {
     let tol = if tol > 0.0 { tol } else { 0.001 };
     // Grid cells of the duplicate tolerance; coordinates are bounded (< 1e7 m) by the parser,
     // so the rounded values fit an i64.
-    ((p.easting / tol).round() as i64, (p.northing / tol).round() as i64)
+    (
+        (p.easting / tol).round() as i64,
+        (p.northing / tol).round() as i64,
+    )
 }
 
 fn distinct_count(ring: Option<&SurveyRing>, cfg: &CheckConfig) -> usize {
@@ -291,7 +314,11 @@ fn check_parcel(
     let mut enough_points = !parcel.rings.is_empty();
     let mut clean_rings: Vec<LineString<f64>> = Vec::new();
     for ring in &parcel.rings {
-        let first_line = ring.points.first().and_then(|p| p.line).or(parcel.header_line);
+        let first_line = ring
+            .points
+            .first()
+            .and_then(|p| p.line)
+            .or(parcel.header_line);
         match format {
             SourceFormat::GeoJson if !ring.closed_in_source => {
                 out.push(Finding::ring_not_closed_geojson(number, ring.ring_no));
@@ -314,7 +341,12 @@ fn check_parcel(
         }
         let distinct = distinct_count(Some(ring), cfg);
         if distinct < 3 {
-            out.push(Finding::too_few_points(number, ring.ring_no, distinct, first_line));
+            out.push(Finding::too_few_points(
+                number,
+                ring.ring_no,
+                distinct,
+                first_line,
+            ));
             enough_points = false;
         }
         // Duplicates anywhere in the ring.
@@ -392,7 +424,11 @@ fn check_parcel(
                 ));
             }
         }
-        None => out.push(Finding::declared_area_missing(number, area, parcel.header_line)),
+        None => out.push(Finding::declared_area_missing(
+            number,
+            area,
+            parcel.header_line,
+        )),
     }
 
     let mut rings = clean_rings.into_iter();
@@ -504,7 +540,8 @@ fn check_zone(parcel: &SurveyParcel, cfg: &CheckConfig, out: &mut Vec<Finding>) 
     let mut first: Option<&BoundaryPoint> = None;
     let mut count = 0usize;
     for p in parcel.rings.iter().flat_map(|r| r.points.iter()) {
-        let outside = (p.easting - 500_000.0).abs() > max_offset || p.northing < lo || p.northing > hi;
+        let outside =
+            (p.easting - 500_000.0).abs() > max_offset || p.northing < lo || p.northing > hi;
         if outside {
             count += 1;
             first.get_or_insert(p);
@@ -542,6 +579,18 @@ mod tests {
         assert!((t.limit_m2(10_000.0) - 10.0).abs() < 1e-9);
     }
 
+    /// The configuration example in docs/survey-format.md is the default configuration.
+    #[test]
+    fn documented_configuration_is_the_default() {
+        let doc = include_str!("../../../docs/survey-format.md");
+        let start = doc.find("```toml\n").expect("toml block") + 8;
+        let end = start + doc[start..].find("```").expect("end of block");
+        let mut cfg: CheckConfig = toml::from_str(&doc[start..end]).unwrap();
+        assert_eq!(cfg.expected_zone, Some(38));
+        cfg.expected_zone = None;
+        assert_eq!(cfg, CheckConfig::default());
+    }
+
     #[test]
     fn config_reads_from_toml_and_validates() {
         let cfg: CheckConfig = toml::from_str(
@@ -553,7 +602,10 @@ mod tests {
         assert_eq!(cfg.area.classes.len(), 3);
         cfg.validate().unwrap();
         let bad: CheckConfig = toml::from_str("[area]\npoint_class = \"四级\"\n").unwrap();
-        assert!(matches!(bad.validate(), Err(CheckConfigError::UnknownPointClass(_))));
+        assert!(matches!(
+            bad.validate(),
+            Err(CheckConfigError::UnknownPointClass(_))
+        ));
         assert!(toml::from_str::<CheckConfig>("zone_widht = 3\n").is_err());
         let bad = CheckConfig {
             zone_width: 4,

@@ -64,9 +64,7 @@ pub fn to_geojson(parcels: &[&SurveyParcel], zone: Option<u8>) -> String {
         );
         Feature {
             bbox: None,
-            geometry: Some(Geometry::new(GeometryValue::Polygon {
-                coordinates: rings,
-            })),
+            geometry: Some(Geometry::new(GeometryValue::Polygon { coordinates: rings })),
             id: None,
             properties: Some(props),
             foreign_members: None,

@@ -181,7 +181,10 @@ impl Finding {
         Self::new(
             FindingCode::RingNotClosed,
             Severity::Error,
-            format!("地块{parcel}的{}没有闭合：最后一个坐标与第一个坐标不同", ring_label(ring_no)),
+            format!(
+                "地块{parcel}的{}没有闭合：最后一个坐标与第一个坐标不同",
+                ring_label(ring_no)
+            ),
             "GeoJSON要求每圈的最后一个坐标重复第一个坐标；请在测绘软件中闭合该圈后重新导出",
         )
         .parcel(parcel)
@@ -415,7 +418,11 @@ impl Finding {
     }
 
     /// Two parcels with the same number.
-    pub fn duplicate_parcel_number(parcel: &str, line: Option<u32>, first_line: Option<u32>) -> Self {
+    pub fn duplicate_parcel_number(
+        parcel: &str,
+        line: Option<u32>,
+        first_line: Option<u32>,
+    ) -> Self {
         let message = match first_line {
             Some(l) => format!("地块编号{parcel}重复出现（第一次在第{l}行）"),
             None => format!("地块编号{parcel}重复出现"),
@@ -537,7 +544,10 @@ mod tests {
         assert!(f.message.contains("12.35") && f.message.contains("0.50"));
         let f = Finding::gap_to_neighbour("D1", "N2", 0.3, 25.0);
         assert!(f.message.contains("0.30") && f.message.contains("25.00"));
-        assert_eq!(Finding::unit_code_taken("X").code, FindingCode::UnitCodeTaken);
+        assert_eq!(
+            Finding::unit_code_taken("X").code,
+            FindingCode::UnitCodeTaken
+        );
         let f = Finding::unit_code_malformed("123", "长度不是28位");
         assert!(f.message.contains("长度不是28位"));
     }

@@ -79,7 +79,10 @@ impl fmt::Debug for SurveyParcel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SurveyParcel")
             .field("number", &self.number)
-            .field("name", &format_args!("<{} chars>", self.name.chars().count()))
+            .field(
+                "name",
+                &format_args!("<{} chars>", self.name.chars().count()),
+            )
             .field("declared_area_m2", &self.declared_area_m2)
             .field("use_code", &self.use_code)
             .field("land_class", &self.land_class)
@@ -178,7 +181,10 @@ fn rings_polygon(rings: &[SurveyRing]) -> Polygon<f64> {
     let Some(shell) = iter.next() else {
         return Polygon::new(LineString::new(Vec::new()), Vec::new());
     };
-    Polygon::new(shell.line_string(), iter.map(SurveyRing::line_string).collect())
+    Polygon::new(
+        shell.line_string(),
+        iter.map(SurveyRing::line_string).collect(),
+    )
 }
 
 /// The limits above which the portal refuses a package online.

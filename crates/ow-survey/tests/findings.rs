@@ -3,9 +3,7 @@
 mod common;
 
 use common::*;
-use ow_survey::{
-    CheckConfig, Finding, FindingCode, Severity, SurveyPackage, check_package,
-};
+use ow_survey::{CheckConfig, Finding, FindingCode, Severity, SurveyPackage, check_package};
 use serde_json::json;
 
 fn codes(pkg: &SurveyPackage, cfg: &CheckConfig) -> Vec<FindingCode> {
@@ -24,7 +22,9 @@ fn txt_pkg(body: &str) -> SurveyPackage {
 }
 
 fn geo_pkg(features: serde_json::Value) -> SurveyPackage {
-    parse_geojson(&json!({"type": "FeatureCollection", "zone": 38, "features": features}).to_string())
+    parse_geojson(
+        &json!({"type": "FeatureCollection", "zone": 38, "features": features}).to_string(),
+    )
 }
 
 fn parcel_feature(number: &str, area: f64, rings: &[Vec<(f64, f64)>]) -> serde_json::Value {
@@ -45,8 +45,14 @@ fn domain_example_has_no_findings() {
 
 #[test]
 fn ring_not_closed_geojson() {
-    let mut feature = parcel_feature("D1", 5000.0, &[gj_rect(500_000.0, 3_380_000.0, 100.0, 50.0)]);
-    let ring = feature["geometry"]["coordinates"][0].as_array_mut().unwrap();
+    let mut feature = parcel_feature(
+        "D1",
+        5000.0,
+        &[gj_rect(500_000.0, 3_380_000.0, 100.0, 50.0)],
+    );
+    let ring = feature["geometry"]["coordinates"][0]
+        .as_array_mut()
+        .unwrap();
     ring.pop();
     let f = only(&geo_pkg(json!([feature])), FindingCode::RingNotClosed);
     assert_eq!(f.severity, Severity::Error);
@@ -55,10 +61,7 @@ fn ring_not_closed_geojson() {
 
 #[test]
 fn ring_not_closed_txt_when_the_closing_point_moved() {
-    let text = domain_example().replace(
-        "J1,1,3380000.000,38500000.000\n[",
-        "",
-    );
+    let text = domain_example().replace("J1,1,3380000.000,38500000.000\n[", "");
     let mut lines: Vec<&str> = text.lines().collect();
     let last = lines.len() - 1;
     lines[last] = "J1,1,3380000.300,38500000.400";
@@ -80,7 +83,12 @@ fn too_few_points() {
 #[test]
 fn self_intersection_names_both_lines() {
     // A bow tie: J1-J2 crosses J3-J4.
-    let ring = [(3_380_000.0, 500_000.0), (3_380_000.0, 500_100.0), (3_379_950.0, 500_000.0), (3_379_950.0, 500_100.0)];
+    let ring = [
+        (3_380_000.0, 500_000.0),
+        (3_380_000.0, 500_100.0),
+        (3_379_950.0, 500_000.0),
+        (3_379_950.0, 500_100.0),
+    ];
     let body = parcel_txt("D1", "0.2500", &[&ring]);
     let f = only(&txt_pkg(&body), FindingCode::SelfIntersection);
     assert_eq!(f.segment, Some(("J2".into(), "J3".into())));
@@ -104,7 +112,11 @@ fn holes_overlap() {
     let b = rect(3_380_020.0, 500_020.0, 30.0, 30.0);
     let body = parcel_txt("D1", "0.8500", &[&outer, &a, &b]);
     let f = only(&txt_pkg(&body), FindingCode::HolesOverlap);
-    assert!(f.message.contains("第2圈") && f.message.contains("第3圈"), "{}", f.message);
+    assert!(
+        f.message.contains("第2圈") && f.message.contains("第3圈"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -154,7 +166,11 @@ fn area_mismatch_uses_the_class_limit() {
     let body = |ha: &str| parcel_txt("D1", ha, &[&rect(3_380_000.0, 500_000.0, 50.0, 100.0)]);
     assert!(check_package(&txt_pkg(&body("0.5007")), &CheckConfig::default()).is_empty());
     let f = only(&txt_pkg(&body("0.5008")), FindingCode::AreaMismatch);
-    assert!(f.message.contains("5000.00") && f.message.contains("5008.00"), "{}", f.message);
+    assert!(
+        f.message.contains("5000.00") && f.message.contains("5008.00"),
+        "{}",
+        f.message
+    );
     assert!(f.message.contains("7.07"), "{}", f.message);
     assert_eq!(f.line, Some(13));
     // 三级: 2 · 0.1 · √5000 ≈ 14.1 m² accepts 8 m².
@@ -173,7 +189,11 @@ fn declared_area_missing() {
 #[test]
 fn outside_zone() {
     // 200 km east of the central meridian is beyond a 3-degree zone.
-    let body = parcel_txt("D1", "0.5000", &[&rect(3_380_000.0, 700_000.0, 50.0, 100.0)]);
+    let body = parcel_txt(
+        "D1",
+        "0.5000",
+        &[&rect(3_380_000.0, 700_000.0, 50.0, 100.0)],
+    );
     let f = only(&txt_pkg(&body), FindingCode::OutsideZone);
     assert!(f.message.contains("4个"), "{}", f.message);
     // In a 6-degree zone it is inside.
@@ -181,8 +201,15 @@ fn outside_zone() {
         zone_width: 6,
         ..CheckConfig::default()
     };
-    let pkg = parse_txt(&format!("[属性描述]\n几度分带=6\n带号=20\n[地块坐标]\n{}", body.replace("38", "20")));
-    assert!(!codes(&pkg, &cfg).contains(&FindingCode::OutsideZone), "{:?}", codes(&pkg, &cfg));
+    let pkg = parse_txt(&format!(
+        "[属性描述]\n几度分带=6\n带号=20\n[地块坐标]\n{}",
+        body.replace("38", "20")
+    ));
+    assert!(
+        !codes(&pkg, &cfg).contains(&FindingCode::OutsideZone),
+        "{:?}",
+        codes(&pkg, &cfg)
+    );
 }
 
 #[test]
@@ -205,7 +232,11 @@ fn zone_mismatch() {
 
 #[test]
 fn building_outside_parcel_and_unknown_parcel() {
-    let parcel = parcel_feature("D1", 5000.0, &[gj_rect(500_000.0, 3_380_000.0, 100.0, 50.0)]);
+    let parcel = parcel_feature(
+        "D1",
+        5000.0,
+        &[gj_rect(500_000.0, 3_380_000.0, 100.0, 50.0)],
+    );
     let building = |parcel: &str, e: f64| {
         json!({"type": "Feature", "properties": {"kind": "building", "number": "F1", "parcel": parcel},
             "geometry": {"type": "Polygon", "coordinates": gj_rings(&[gj_rect(e, 3_380_010.0, 20.0, 20.0)])}})
@@ -222,21 +253,44 @@ fn building_outside_parcel_and_unknown_parcel() {
 
 #[test]
 fn duplicate_parcel_number() {
-    let a = parcel_txt("D1", "0.5000", &[&rect(3_380_000.0, 500_000.0, 50.0, 100.0)]);
-    let b = parcel_txt("D1", "0.5000", &[&rect(3_380_000.0, 500_200.0, 50.0, 100.0)]);
-    let f = only(&txt_pkg(&format!("{a}{b}")), FindingCode::DuplicateParcelNumber);
+    let a = parcel_txt(
+        "D1",
+        "0.5000",
+        &[&rect(3_380_000.0, 500_000.0, 50.0, 100.0)],
+    );
+    let b = parcel_txt(
+        "D1",
+        "0.5000",
+        &[&rect(3_380_000.0, 500_200.0, 50.0, 100.0)],
+    );
+    let f = only(
+        &txt_pkg(&format!("{a}{b}")),
+        FindingCode::DuplicateParcelNumber,
+    );
     assert_eq!(f.line, Some(19));
     assert!(f.message.contains("第13行"));
 }
 
 #[test]
 fn parcels_overlap() {
-    let a = parcel_txt("D1", "0.5000", &[&rect(3_380_000.0, 500_000.0, 50.0, 100.0)]);
-    let b = parcel_txt("D2", "0.5000", &[&rect(3_380_000.0, 500_090.0, 50.0, 100.0)]);
+    let a = parcel_txt(
+        "D1",
+        "0.5000",
+        &[&rect(3_380_000.0, 500_000.0, 50.0, 100.0)],
+    );
+    let b = parcel_txt(
+        "D2",
+        "0.5000",
+        &[&rect(3_380_000.0, 500_090.0, 50.0, 100.0)],
+    );
     let f = only(&txt_pkg(&format!("{a}{b}")), FindingCode::ParcelsOverlap);
     assert!(f.message.contains("500.00"), "{}", f.message);
     // Sharing a boundary is not an overlap.
-    let c = parcel_txt("D3", "0.5000", &[&rect(3_380_000.0, 500_100.0, 50.0, 100.0)]);
+    let c = parcel_txt(
+        "D3",
+        "0.5000",
+        &[&rect(3_380_000.0, 500_100.0, 50.0, 100.0)],
+    );
     assert!(check_package(&txt_pkg(&format!("{a}{c}")), &CheckConfig::default()).is_empty());
 }
 
@@ -262,7 +316,10 @@ fn unit_code_malformed_and_duplicate() {
 #[test]
 fn constructors_for_checks_done_elsewhere() {
     let f = Finding::overlap_existing("D1", "340121261006GB00014", 3.25, 0.4);
-    assert_eq!((f.code, f.severity), (FindingCode::OverlapExisting, Severity::Error));
+    assert_eq!(
+        (f.code, f.severity),
+        (FindingCode::OverlapExisting, Severity::Error)
+    );
     assert!(f.message.contains("3.25") && f.message.contains("0.40"));
     let f = Finding::gap_to_neighbour("D1", "340121261006GB00015", 0.35, 42.0);
     assert_eq!(f.code, FindingCode::GapToNeighbour);

@@ -12,7 +12,10 @@ fn domain_example_reads_with_meta_and_area() {
     assert_eq!(pkg.format, SourceFormat::BoundaryTxt);
     assert_eq!(pkg.meta.zone, Some(38));
     assert_eq!(pkg.meta.zone_width, Some(3));
-    assert_eq!(pkg.meta.coordinate_system.as_deref(), Some("2000国家大地坐标系"));
+    assert_eq!(
+        pkg.meta.coordinate_system.as_deref(),
+        Some("2000国家大地坐标系")
+    );
     assert_eq!(pkg.meta.producer.as_deref(), Some("XX县自然资源局"));
     assert!(!pkg.meta.classified);
     assert_eq!(pkg.parcels.len(), 1);
@@ -96,7 +99,11 @@ fn missing_closing_point_with_either_point_count() {
 J1,1,3380000.000,38500000.000\nJ2,1,3380000.000,38500100.000\n\
 J3,1,3379950.000,38500100.000\nJ4,1,3379950.000,38500000.000\n"
         );
-        let pkg = parse_package(text.as_bytes(), SourceFormat::BoundaryTxt, &ParseOptions::default());
+        let pkg = parse_package(
+            text.as_bytes(),
+            SourceFormat::BoundaryTxt,
+            &ParseOptions::default(),
+        );
         if count == "4" {
             let pkg = pkg.unwrap();
             let ring = &pkg.parcels[0].rings[0];
@@ -108,7 +115,11 @@ J3,1,3379950.000,38500100.000\nJ4,1,3379950.000,38500000.000\n"
             let e = pkg.unwrap_err();
             assert_eq!(e.0.len(), 1);
             assert_eq!(e.0[0].line, Some(13));
-            assert!(e.0[0].message.contains("声明界址点数5"), "{}", e.0[0].message);
+            assert!(
+                e.0[0].message.contains("声明界址点数5"),
+                "{}",
+                e.0[0].message
+            );
         }
     }
     // With the closing point, both counts (4 distinct, 5 lines) are accepted.
@@ -119,11 +130,11 @@ J3,1,3379950.000,38500100.000\nJ4,1,3379950.000,38500000.000\n"
 #[test]
 fn swapped_columns_and_no_prefix_are_detected() {
     // Y (easting) first, without the zone prefix.
-    let text = format!(
+    let text = String::from(
         "[属性描述]\n带号=38\n[地块坐标]\n5,0.5000,D001,示例地块,面,,070101,0701,@\n\
 J1,1,500000.000,3380000.000\nJ2,1,500100.000,3380000.000\n\
 J3,1,500100.000,3379950.000\nJ4,1,500000.000,3379950.000\n\
-J1,1,500000.000,3380000.000\n"
+J1,1,500000.000,3380000.000\n",
     );
     let pkg = parse_txt(&text);
     let reference = parse_txt(&domain_example());
@@ -146,8 +157,12 @@ fn zone_comes_from_the_prefix_and_must_agree() {
     let text = domain_example().replace("带号=38\n", "");
     assert_eq!(parse_txt(&text).meta.zone, Some(38));
     let text = domain_example().replace("带号=38", "带号=39");
-    let e = parse_package(text.as_bytes(), SourceFormat::BoundaryTxt, &ParseOptions::default())
-        .unwrap_err();
+    let e = parse_package(
+        text.as_bytes(),
+        SourceFormat::BoundaryTxt,
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.0.len(), 5, "each prefixed point line: {e}");
     assert_eq!(e.0[0].line, Some(14));
     assert!(e.0[0].message.contains("带号=39"));
@@ -175,13 +190,20 @@ J1,1,3380000.000,38500000.000\nJ2,1,abc,38500100.000\n\
 随便写的一行\nJ3,1,3379950.000,38500100.000\nJ4,0,3379950.000,38500000.000\n\
 J1,1,3380000.000,38500000.000\nx,0.5,,,,,,,@\n[其他]\n"
     );
-    let e = parse_package(text.as_bytes(), SourceFormat::BoundaryTxt, &ParseOptions::default())
-        .unwrap_err();
+    let e = parse_package(
+        text.as_bytes(),
+        SourceFormat::BoundaryTxt,
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
     let lines: Vec<Option<u32>> = e.0.iter().map(|p| p.line).collect();
     // 12: no '=', 16: bad number, 17: garbage, 19: ring 0, 21: bad header, 22: unknown section;
     // the header at 14 declares 5 points and 6 lines were read (one closing), so it is reported too.
     for expected in [12, 16, 17, 19, 21, 22] {
-        assert!(lines.contains(&Some(expected)), "line {expected} missing from {e}");
+        assert!(
+            lines.contains(&Some(expected)),
+            "line {expected} missing from {e}"
+        );
     }
     for p in &e.0 {
         assert!(!p.message.is_empty() && !p.advice.is_empty());
@@ -205,8 +227,12 @@ fn structural_problems() {
         ),
     ];
     for (text, needle) in cases {
-        let e = parse_package(text.as_bytes(), SourceFormat::BoundaryTxt, &ParseOptions::default())
-            .expect_err(text);
+        let e = parse_package(
+            text.as_bytes(),
+            SourceFormat::BoundaryTxt,
+            &ParseOptions::default(),
+        )
+        .expect_err(text);
         assert!(
             e.0.iter().any(|p| p.message.contains(needle)),
             "{needle:?} not in {e}"
@@ -221,8 +247,12 @@ fn undecodable_bytes_are_reported_by_line() {
     let e = parse_package(&bytes, SourceFormat::BoundaryTxt, &ParseOptions::default()).unwrap_err();
     assert_eq!(e.0[0].line, Some(19));
     assert!(e.0[0].message.contains("GBK"));
-    let e = parse_package(b"\xff\xfe[\x00", SourceFormat::BoundaryTxt, &ParseOptions::default())
-        .unwrap_err();
+    let e = parse_package(
+        b"\xff\xfe[\x00",
+        SourceFormat::BoundaryTxt,
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
     assert!(e.0[0].message.contains("UTF-16"));
 }
 
@@ -245,14 +275,23 @@ fn limits_are_enforced() {
         max_parcels: 1,
         ..ParseOptions::default()
     };
-    let two = format!("{}{}", text, parcel_txt("D2", "0.1", &[&rect(3_380_000.0, 500_200.0, 10.0, 10.0)]));
+    let two = format!(
+        "{}{}",
+        text,
+        parcel_txt("D2", "0.1", &[&rect(3_380_000.0, 500_200.0, 10.0, 10.0)])
+    );
     let e = parse_package(two.as_bytes(), SourceFormat::BoundaryTxt, &one).unwrap_err();
     assert!(e.0[0].message.contains("地块数超过上限1"));
 }
 
 #[test]
 fn classified_attribute() {
-    for (value, classified) in [("秘密", true), ("无", false), ("公开", false), ("机密", true)] {
+    for (value, classified) in [
+        ("秘密", true),
+        ("无", false),
+        ("公开", false),
+        ("机密", true),
+    ] {
         let text = domain_example().replace("精度=0.001", &format!("精度=0.001\n密级={value}"));
         assert_eq!(parse_txt(&text).meta.classified, classified, "{value}");
     }
@@ -274,8 +313,12 @@ fn problems_are_capped() {
     for _ in 0..500 {
         text.push_str("garbage\n");
     }
-    let e = parse_package(text.as_bytes(), SourceFormat::BoundaryTxt, &ParseOptions::default())
-        .unwrap_err();
+    let e = parse_package(
+        text.as_bytes(),
+        SourceFormat::BoundaryTxt,
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.0.len(), ow_survey::MAX_PROBLEMS + 1);
     assert!(e.0.last().unwrap().message.contains("另有300处"));
 }

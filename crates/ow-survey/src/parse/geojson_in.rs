@@ -12,12 +12,22 @@ use crate::{
     SurveyRing,
 };
 
-const ADVICE_PROFILE: &str =
-    "请按《权籍调查成果GeoJSON格式》（要素类型kind为parcel或building，几何为Polygon）改正后重新上传";
+const ADVICE_PROFILE: &str = "请按《权籍调查成果GeoJSON格式》（要素类型kind为parcel或building，几何为Polygon）改正后重新上传";
 
 pub(super) fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<SurveyPackage, ParseErrors> {
     let mut problems = Problems::default();
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Every position opens with '[', so this bounds what parsing would allocate before it starts
+    // (rings, polygons and brackets in strings make it an over-count; hence the slack).
+    let brackets = body.iter().filter(|&&b| b == b'[').count();
+    if brackets > opts.max_points.saturating_mul(2).saturating_add(10_000) {
+        problems.add(
+            None,
+            format!("坐标数超过上限{}个", opts.max_points),
+            "请把成果拆分为多个文件分别提交，或到登记窗口现场提交",
+        );
+        return problems.into_err();
+    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
@@ -307,7 +317,12 @@ fn rings(
                 Err(why) => {
                     problems.add(
                         None,
-                        format!("{label}第{}圈的坐标[{}, {}]无法识别：{why}", ring_idx + 1, s[0], s[1]),
+                        format!(
+                            "{label}第{}圈的坐标[{}, {}]无法识别：{why}",
+                            ring_idx + 1,
+                            s[0],
+                            s[1]
+                        ),
                         "坐标应为[横坐标（东，可带带号前缀）, 纵坐标（北）]，单位米",
                     );
                     return None;
@@ -346,4 +361,3 @@ fn rings(
     }
     Some(out)
 }
-

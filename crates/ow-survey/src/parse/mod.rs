@@ -92,7 +92,11 @@ pub struct ParseProblem {
 }
 
 impl ParseProblem {
-    pub(crate) fn new(line: Option<u32>, message: impl Into<String>, advice: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        line: Option<u32>,
+        message: impl Into<String>,
+        advice: impl Into<String>,
+    ) -> Self {
         Self {
             line,
             message: message.into(),
@@ -140,7 +144,12 @@ impl Problems {
         }
     }
 
-    pub(crate) fn add(&mut self, line: Option<u32>, message: impl Into<String>, advice: impl Into<String>) {
+    pub(crate) fn add(
+        &mut self,
+        line: Option<u32>,
+        message: impl Into<String>,
+        advice: impl Into<String>,
+    ) {
         self.push(ParseProblem::new(line, message, advice));
     }
 
@@ -313,11 +322,17 @@ mod tests {
     #[test]
     fn place_by_magnitude() {
         let p = place(3_380_000.0, 38_500_000.0, DefaultOrder::NorthingFirst).unwrap();
-        assert_eq!((p.easting, p.northing, p.prefix_zone), (500_000.0, 3_380_000.0, Some(38)));
+        assert_eq!(
+            (p.easting, p.northing, p.prefix_zone),
+            (500_000.0, 3_380_000.0, Some(38))
+        );
         let p = place(38_500_000.0, 3_380_000.0, DefaultOrder::NorthingFirst).unwrap();
         assert_eq!((p.easting, p.northing), (500_000.0, 3_380_000.0));
         let p = place(500_000.0, 3_380_000.0, DefaultOrder::NorthingFirst).unwrap();
-        assert_eq!((p.easting, p.northing, p.prefix_zone), (500_000.0, 3_380_000.0, None));
+        assert_eq!(
+            (p.easting, p.northing, p.prefix_zone),
+            (500_000.0, 3_380_000.0, None)
+        );
         let p = place(900_000.0, 500_000.0, DefaultOrder::NorthingFirst).unwrap();
         assert_eq!((p.easting, p.northing), (500_000.0, 900_000.0));
         let p = place(900_000.0, 500_000.0, DefaultOrder::EastingFirst).unwrap();
@@ -333,22 +348,37 @@ mod tests {
     fn format_names_round_trip() {
         for f in [SourceFormat::BoundaryTxt, SourceFormat::GeoJson] {
             assert_eq!(f.as_str().parse::<SourceFormat>().unwrap(), f);
-            assert_eq!(serde_json::to_string(&f).unwrap(), format!("\"{}\"", f.as_str()));
+            assert_eq!(
+                serde_json::to_string(&f).unwrap(),
+                format!("\"{}\"", f.as_str())
+            );
         }
         assert!("shp".parse::<SourceFormat>().is_err());
     }
 
     #[test]
     fn detects_by_content_then_name() {
-        assert_eq!(detect_format("a.bin", b"  {\"type\":1}"), Some(SourceFormat::GeoJson));
+        assert_eq!(
+            detect_format("a.bin", b"  {\"type\":1}"),
+            Some(SourceFormat::GeoJson)
+        );
         assert_eq!(
             detect_format("a.bin", "x\n[地块坐标]\n".as_bytes()),
             Some(SourceFormat::BoundaryTxt)
         );
         let (gbk, _, _) = encoding_rs::GBK.encode("[属性描述]\n");
-        assert_eq!(detect_format("a.dat", &gbk), Some(SourceFormat::BoundaryTxt));
-        assert_eq!(detect_format("A.TXT", b"x"), Some(SourceFormat::BoundaryTxt));
-        assert_eq!(detect_format("a.geojson", b"x"), Some(SourceFormat::GeoJson));
+        assert_eq!(
+            detect_format("a.dat", &gbk),
+            Some(SourceFormat::BoundaryTxt)
+        );
+        assert_eq!(
+            detect_format("A.TXT", b"x"),
+            Some(SourceFormat::BoundaryTxt)
+        );
+        assert_eq!(
+            detect_format("a.geojson", b"x"),
+            Some(SourceFormat::GeoJson)
+        );
         assert_eq!(detect_format("a.pdf", b"%PDF"), None);
     }
 

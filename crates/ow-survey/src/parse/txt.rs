@@ -11,7 +11,8 @@ use crate::{BoundaryPoint, PackageMeta, SourceFormat, SurveyPackage, SurveyParce
 /// the format writes.
 pub(crate) const SAME_POINT_M: f64 = 0.0005;
 
-const ADVICE_REEXPORT: &str = "请用测绘软件重新导出界址点坐标文件，或按《界址点坐标交换格式》改正该行后重新上传";
+const ADVICE_REEXPORT: &str =
+    "请用测绘软件重新导出界址点坐标文件，或按《界址点坐标交换格式》改正该行后重新上传";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
@@ -152,13 +153,20 @@ pub(super) fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<SurveyPackage, 
                 let Some((key, value)) = line.split_once(['=', '＝']) else {
                     problems.add(
                         Some(line_no),
-                        format!("[属性描述]中的行“{}”不是“名称=值”的形式", clip(line)),
+                        "[属性描述]中的该行不是“名称=值”的形式",
                         ADVICE_REEXPORT,
                     );
                     continue;
                 };
                 let (key, value) = (trim(key), trim(value));
-                attribute(&mut meta, key, value, line_no, &mut problems, &mut header_zone_line);
+                attribute(
+                    &mut meta,
+                    key,
+                    value,
+                    line_no,
+                    &mut problems,
+                    &mut header_zone_line,
+                );
             }
             Section::Coordinates => {
                 let f = fields(line);
@@ -245,7 +253,6 @@ pub(super) fn parse(bytes: &[u8], opts: &ParseOptions) -> Result<SurveyPackage, 
         format: SourceFormat::BoundaryTxt,
     })
 }
-
 
 fn clip(s: &str) -> String {
     let mut out: String = s.chars().take(40).collect();
@@ -459,7 +466,11 @@ fn point(
                 format!(
                     "地块{}的圈号{ring_no}不连续（应为{}）",
                     clip(&parcel.parcel.number),
-                    if parcel.rings.is_empty() { 1 } else { expected + 1 }
+                    if parcel.rings.is_empty() {
+                        1
+                    } else {
+                        expected + 1
+                    }
                 ),
                 "同一地块的圈号从1开始，每圈的点连续排列、圈号依次加1；请改正圈号或点的顺序",
             );
@@ -551,7 +562,10 @@ mod tests {
     #[test]
     fn fields_tolerate_full_width_and_trailing_commas() {
         assert_eq!(fields("J1， 1,2.5,3,,"), vec!["J1", "1", "2.5", "3"]);
-        assert_eq!(fields("5,0.5,D1,,面,,,,@"), vec!["5", "0.5", "D1", "", "面", "", "", "", "@"]);
+        assert_eq!(
+            fields("5,0.5,D1,,面,,,,@"),
+            vec!["5", "0.5", "D1", "", "面", "", "", "", "@"]
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ pub fn parcel_txt(number: &str, area_ha: &str, rings: &[&[(f64, f64)]]) -> Strin
             s.push_str(&format!("J{k},{},{n:.3},{:.3}\n", ri + 1, 38_000_000.0 + e));
         }
         let (n, e) = ring[0];
-        s.push_str(&format!("J{first},{},{n:.3},{:.3}\n", ri + 1, 38_000_000.0 + e));
+        s.push_str(&format!(
+            "J{first},{},{n:.3},{:.3}\n",
+            ri + 1,
+            38_000_000.0 + e
+        ));
     }
     s
 }
@@ -42,13 +46,21 @@ pub fn rect(n: f64, e: f64, dn: f64, de: f64) -> Vec<(f64, f64)> {
 }
 
 pub fn parse_txt(text: &str) -> SurveyPackage {
-    parse_package(text.as_bytes(), SourceFormat::BoundaryTxt, &ParseOptions::default())
-        .unwrap_or_else(|e| panic!("parse failed: {e}"))
+    parse_package(
+        text.as_bytes(),
+        SourceFormat::BoundaryTxt,
+        &ParseOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("parse failed: {e}"))
 }
 
 pub fn parse_geojson(text: &str) -> SurveyPackage {
-    parse_package(text.as_bytes(), SourceFormat::GeoJson, &ParseOptions::default())
-        .unwrap_or_else(|e| panic!("parse failed: {e}"))
+    parse_package(
+        text.as_bytes(),
+        SourceFormat::GeoJson,
+        &ParseOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("parse failed: {e}"))
 }
 
 /// GeoJSON polygon coordinates from (easting, northing) rings, closed.
