@@ -31,6 +31,30 @@ pub struct Tolerance {
     pub search_m: f64,
 }
 
+impl Tolerance {
+    /// Checks that every tolerance is a finite number, none negative, and that the search
+    /// reaches beyond the gap tolerance.
+    ///
+    /// # Errors
+    /// [`SpatialError::InvalidTolerance`] naming the setting.
+    pub fn validate(&self) -> Result<(), SpatialError> {
+        for (name, value) in [
+            ("sliver_area_m2", self.sliver_area_m2),
+            ("sliver_width_m", self.sliver_width_m),
+            ("gap_m", self.gap_m),
+            ("search_m", self.search_m),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(SpatialError::InvalidTolerance(name));
+            }
+        }
+        if self.search_m <= self.gap_m {
+            return Err(SpatialError::InvalidTolerance("search_m"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Tolerance {
     fn default() -> Self {
         Tolerance {
@@ -202,6 +226,17 @@ impl ParcelIndex {
     /// largest area first. A candidate that is empty or has a coordinate that is not finite
     /// overlaps nothing: check it with [`check_finite`] first.
     pub fn overlaps(&self, candidate: &MultiPolygon<f64>, tol: &Tolerance) -> Vec<Overlap> {
+        self.overlaps_excluding(candidate, tol, &[])
+    }
+
+    /// [`overlaps`](Self::overlaps), leaving out the parcels in `exclude`: the parcel a survey
+    /// re-surveys, or the parent parcels a split or merge replaces.
+    pub fn overlaps_excluding(
+        &self,
+        candidate: &MultiPolygon<f64>,
+        tol: &Tolerance,
+        exclude: &[ParcelId],
+    ) -> Vec<Overlap> {
         let Some(bbox) = candidate.bounding_rect() else {
             return Vec::new();
         };
@@ -220,8 +255,13 @@ impl ParcelIndex {
             if w * h <= tol.sliver_area_m2 || w.min(h) <= tol.sliver_width_m / 2.0 {
                 continue;
             }
-            let (Some(existing), Some(id)) = (self.geometry_of(entry.slot), self.id_of(entry.slot))
-            else {
+            let Some(id) = self.id_of(entry.slot) else {
+                continue;
+            };
+            if exclude.contains(&id) {
+                continue;
+            }
+            let Some(existing) = self.geometry_of(entry.slot) else {
                 continue;
             };
             let pieces = candidate.intersection(&existing);
@@ -379,7 +419,7 @@ impl ParcelIndex {
         let Some(bbox) = candidate.bounding_rect() else {
             return Vec::new();
         };
-        if check_finite(candidate).is_err() || !(distance_m >= 0.0) {
+        if check_finite(candidate).is_err() || distance_m.is_nan() || distance_m < 0.0 {
             return Vec::new();
         }
         let mut found: Vec<(f64, ParcelId)> = self
@@ -415,5 +455,19 @@ mod tests {
         assert_eq!(t.gap_m, 0.1);
         assert_eq!(t.sliver_area_m2, Tolerance::default().sliver_area_m2);
         assert!(toml::from_str::<Tolerance>("gap = 0.1").is_err());
+        assert_eq!(Tolerance::default().validate(), Ok(()));
+        let bad: Tolerance = toml::from_str("search_m = 0.01").expect("valid toml");
+        assert_eq!(
+            bad.validate(),
+            Err(SpatialError::InvalidTolerance("search_m"))
+        );
+        let bad = Tolerance {
+            sliver_width_m: f64::NAN,
+            ..Tolerance::default()
+        };
+        assert_eq!(
+            bad.validate(),
+            Err(SpatialError::InvalidTolerance("sliver_width_m"))
+        );
     }
 }

@@ -255,7 +255,10 @@ impl ParcelIndex {
     /// The geometry of a parcel (rebuilt from the compact form, rings closed again).
     pub fn get(&self, id: ParcelId) -> Option<MultiPolygon<f64>> {
         let slot = *self.ids.get(&id)?;
-        self.slots.get(slot as usize)?.as_ref().map(Stored::geometry)
+        self.slots
+            .get(slot as usize)?
+            .as_ref()
+            .map(Stored::geometry)
     }
 
     /// The parcels whose envelope meets `rect` (touching counts). This is the R-tree query alone,
@@ -276,7 +279,10 @@ impl ParcelIndex {
     }
 
     pub(crate) fn geometry_of(&self, slot: u32) -> Option<MultiPolygon<f64>> {
-        self.slots.get(slot as usize)?.as_ref().map(Stored::geometry)
+        self.slots
+            .get(slot as usize)?
+            .as_ref()
+            .map(Stored::geometry)
     }
 
     pub(crate) fn entry_rect(entry: &Entry) -> Rect<f64> {
@@ -331,7 +337,10 @@ mod tests {
             (3, square(100.0, 100.0, 10.0)),
         ]);
         assert_eq!(index.len(), 3);
-        assert_eq!(sorted(index.envelope_query(&rect(1.0, 1.0, 12.0, 2.0))), [1, 2]);
+        assert_eq!(
+            sorted(index.envelope_query(&rect(1.0, 1.0, 12.0, 2.0))),
+            [1, 2]
+        );
 
         assert!(index.remove(2));
         assert!(!index.remove(2));
@@ -342,12 +351,19 @@ mod tests {
         // Replace parcel 3 by a geometry far away: the old place is empty, the new one found.
         index.insert(3, square(500.0, 500.0, 10.0));
         assert_eq!(index.len(), 2);
-        assert!(index.envelope_query(&rect(101.0, 101.0, 102.0, 102.0)).is_empty());
+        assert!(
+            index
+                .envelope_query(&rect(101.0, 101.0, 102.0, 102.0))
+                .is_empty()
+        );
         assert_eq!(index.envelope_query(&rect(501.0, 501.0, 502.0, 502.0)), [3]);
 
         // A new id reuses the freed slot; the query must name the new id, not the removed one.
         index.insert(7, square(10.0, 0.0, 10.0));
-        assert_eq!(sorted(index.envelope_query(&rect(1.0, 1.0, 12.0, 2.0))), [1, 7]);
+        assert_eq!(
+            sorted(index.envelope_query(&rect(1.0, 1.0, 12.0, 2.0))),
+            [1, 7]
+        );
         assert_eq!(index.len(), 3);
     }
 

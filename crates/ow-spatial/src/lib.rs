@@ -38,6 +38,12 @@ pub enum SpatialError {
         /// The position of the first bad coordinate, counted from 1 over all rings.
         index: usize,
     },
+    /// A tolerance of the `[spatial]` configuration is out of range.
+    #[error(
+        "空间检查容差 {0} 无效：须为非负有限数值，且 search_m 须大于 gap_m；请修改内网配置的 [spatial] 节 \
+         (tolerance {0} is invalid: use a finite, non-negative number, and search_m above gap_m)"
+    )]
+    InvalidTolerance(&'static str),
     /// A geometry had no polygon at all.
     #[error("图形为空：请检查界址点坐标文件是否包含地块 (the geometry is empty: check the file)")]
     Empty,

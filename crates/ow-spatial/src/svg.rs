@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use geo::{BoundingRect, Coord, InteriorPoint, Line, LineString, MultiPolygon, Rect};
 
-/// What to draw.
-#[derive(Debug, Clone, PartialEq)]
+/// What to draw. Its `Debug` output leaves the labels out (they may name a right holder).
+#[derive(Clone, PartialEq)]
 pub struct Drawing {
     /// The accessible title (`<title>`), e.g. "宗地草图 320102001001GB00001".
     pub title: String,
@@ -25,7 +25,7 @@ pub struct Drawing {
 }
 
 /// The parcel the drawing is about.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Subject {
     /// Its label (e.g. the unit code or the surveyor's parcel name).
     pub label: String,
@@ -69,7 +69,7 @@ impl BoundaryPoint {
 }
 
 /// An existing parcel drawn beside the subject.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Neighbour {
     /// Its label.
     pub label: String,
@@ -78,7 +78,7 @@ pub struct Neighbour {
 }
 
 /// A finding drawn in the warning colour with its number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Highlight {
     /// The finding's number in the list on the page.
     pub number: u32,
@@ -97,6 +97,56 @@ pub enum Shape {
     Segment(Line<f64>),
     /// A region, e.g. an overlap.
     Region(MultiPolygon<f64>),
+}
+
+// Labels, titles and notes may carry a right holder's name (labels come from uploaded files), so
+// `Debug` shows only their length.
+struct Redacted<'a>(&'a str);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} chars>", self.0.chars().count())
+    }
+}
+
+impl std::fmt::Debug for Drawing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drawing")
+            .field("title", &Redacted(&self.title))
+            .field("subject", &self.subject)
+            .field("neighbours", &self.neighbours)
+            .field("highlights", &self.highlights)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("label", &Redacted(&self.label))
+            .field("geometry", &self.geometry)
+            .field("points", &self.points)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Neighbour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Neighbour")
+            .field("label", &Redacted(&self.label))
+            .field("geometry", &self.geometry)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Highlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Highlight")
+            .field("number", &self.number)
+            .field("shape", &self.shape)
+            .field("note", &Redacted(&self.note))
+            .finish()
+    }
 }
 
 const SUBJECT_FILL: &str = "#dbeafe";
@@ -180,7 +230,7 @@ impl View {
 
 /// A round length for the scale bar: 1, 2 or 5 × 10ⁿ metres, at most `max`.
 fn scale_length(max: f64) -> f64 {
-    if !(max > 0.0) {
+    if max.is_nan() || max <= 0.0 {
         return 1.0;
     }
     let base = 10f64.powf(max.log10().floor());
@@ -230,7 +280,7 @@ pub fn draw(drawing: &Drawing) -> String {
         desc.push_str("；问题：");
         for (i, h) in drawing.highlights.iter().enumerate() {
             if i > 0 {
-                desc.push_str("；");
+                desc.push('；');
             }
             let _ = write!(desc, "{}. {}", h.number, h.note);
         }
@@ -433,6 +483,14 @@ mod tests {
         // Margin 5 m around 20 m: J1 (south-west) is at view (5, 25), J4 (north-west) at (5, 5).
         assert!(svg.contains(r#"cx="5.000" cy="25.000""#), "{svg}");
         assert!(svg.contains(r#"cx="5.000" cy="5.000""#), "{svg}");
+    }
+
+    #[test]
+    fn debug_leaves_labels_out() {
+        let shown = format!("{:?}", drawing("张三的宗地"));
+        assert!(!shown.contains("张三"), "{shown}");
+        assert!(!shown.contains("邻"), "{shown}");
+        assert!(shown.contains("J1"));
     }
 
     #[test]
