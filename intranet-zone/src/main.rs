@@ -12,7 +12,7 @@ use ow_intranet::{AppState, Mode, Settings};
 /// OneWindow cadastral zone (权籍调查成果审查, intranet): surveyors review survey packages
 /// against the cadastral database; the register mirror follows the extranet's register log.
 #[derive(Debug, Parser)]
-#[command(name = "ow-intranet", version, about, long_about = None)]
+#[command(name = "ow-intranet", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
