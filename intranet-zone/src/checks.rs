@@ -333,6 +333,35 @@ pub fn draw(
     Some(svg::draw(&drawing))
 }
 
+/// A building (定着物) footprint of a package (GeoJSON packages carry them).
+#[derive(Debug, Clone)]
+pub struct CheckedBuilding {
+    /// The building's number.
+    pub number: String,
+    /// 地块编号 of the parcel it stands on.
+    pub parcel_number: String,
+    /// Footprint area, m².
+    pub area_m2: f64,
+    /// The footprint.
+    pub geometry: MultiPolygon<f64>,
+}
+
+/// The buildings of the survey in `bytes` (none when it does not parse).
+pub fn buildings(bytes: &[u8], format: &str) -> Vec<CheckedBuilding> {
+    let Ok(pkg) = parse(bytes, format) else {
+        return Vec::new();
+    };
+    pkg.buildings
+        .iter()
+        .map(|b| CheckedBuilding {
+            number: b.number.clone(),
+            parcel_number: b.parcel_number.clone(),
+            area_m2: b.area_m2(),
+            geometry: MultiPolygon::new(vec![b.polygon()]),
+        })
+        .collect()
+}
+
 /// Parcel `number` of the survey in `bytes` as a GeoJSON FeatureCollection QGIS places (with
 /// the projection zone when the file names it); `None` when it is not there.
 pub fn geojson(bytes: &[u8], format: &str, number: &str) -> Option<String> {

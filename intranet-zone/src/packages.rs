@@ -419,6 +419,7 @@ pub async fn approve(
     input: &ApproveInput,
 ) -> Result<Decided, ReviewError> {
     let now = state.now_ms();
+    let buildings = package_buildings(state, who, package_id).await?;
     let mut tx = state.store.begin().await?;
     let package = pending(&mut tx, state, who, package_id).await?;
     if package.parcels.is_empty() {
@@ -504,6 +505,24 @@ pub async fn approve(
             now,
         )
         .await?;
+        for b in buildings
+            .iter()
+            .filter(|b| b.parcel_number == parcel.number)
+        {
+            sqlx::query(
+                "INSERT INTO int_buildings (id, parcel_id, number, area_m2, geom_wkb, \
+                 package_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(ow_store::new_id())
+            .bind(id)
+            .bind(&b.number)
+            .bind(db::area_text(b.area_m2))
+            .bind(db::geometry_to_hex(&b.geometry)?)
+            .bind(package_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "UPDATE int_package_parcels SET unit_code = $1, parcel_id = $2 \
              WHERE package_id = $3 AND position = $4",
@@ -538,6 +557,31 @@ pub async fn approve(
         message_id,
         new_parcels,
     })
+}
+
+/// The buildings of a package, read from its sealed survey file (before the decision's
+/// transaction opens, so the file is not read while the database writer is held).
+async fn package_buildings(
+    state: &AppState,
+    who: &Surveyor,
+    package_id: &str,
+) -> Result<Vec<crate::checks::CheckedBuilding>, ReviewError> {
+    let mut conn = state.store.reader().acquire().await?;
+    let Some(package) = get(&mut conn, state, &who.district_code, package_id).await? else {
+        return Err(ReviewError::NotFound);
+    };
+    drop(conn);
+    let pii = state.pii.clone();
+    let dir = state.data_dir().to_path_buf();
+    let max = state.settings.survey.max_file_bytes;
+    let format = package.row.format.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::files::read_blocking(&pii, &dir, &package.survey_file_id, max)
+            .map(|bytes| crate::checks::buildings(&bytes, &format))
+    })
+    .await
+    .map_err(|e| IntranetError::Invalid(format!("reading the survey file failed: {e}")))?
+    .map_err(ReviewError::Other)
 }
 
 /// Rejects a package with a reason (required) and its findings, and queues the

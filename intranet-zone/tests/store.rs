@@ -352,3 +352,81 @@ async fn errors_block_approval_and_a_rejection_carries_the_findings() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn claimed_neighbours_are_checked_for_gaps_and_buildings_are_kept() {
+    for db in ow_store::testing::all_backends().await {
+        let z = open_seeded(&db.url).await;
+        // East of the demo parcel 370781001001GB00002 (x 632100–632180), sharing its edge.
+        let id = pkg_id(31);
+        let msg = survey_message(
+            APP,
+            "370781",
+            &id,
+            parcel_geojson(
+                [632_180.0, 4_062_000.0, 80.0, 80.0],
+                &["370781001001GB00002", "370781001001GB00099"],
+            ),
+        );
+        assert_eq!(z.import(&msg).await, Some(Disposition::Imported));
+        let mut conn = z.state.store.reader().acquire().await.unwrap();
+        let p = packages::get(&mut conn, &z.state, "370781", &id)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(conn);
+        let codes: Vec<&str> = p.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, vec!["neighbour-unknown"], "{:?}", p.findings);
+        assert_eq!(p.row.error_count, 0);
+        // 0.3 m off the same edge: a gap.
+        let msg = survey_message(
+            "QZ2026000106",
+            "370781",
+            &pkg_id(32),
+            parcel_geojson(
+                [632_180.3, 4_062_000.0, 80.0, 80.0],
+                &["370781001001GB00002"],
+            ),
+        );
+        assert_eq!(z.import(&msg).await, Some(Disposition::Imported));
+        let mut conn = z.state.store.reader().acquire().await.unwrap();
+        let gap = packages::get(&mut conn, &z.state, "370781", &pkg_id(32))
+            .await
+            .unwrap()
+            .unwrap();
+        drop(conn);
+        let f = gap
+            .findings
+            .iter()
+            .find(|f| f.code == "gap-to-neighbour")
+            .unwrap_or_else(|| panic!("{:?}", gap.findings));
+        assert!(f.message.contains("0.30"), "{}", f.message);
+        // Approving the first keeps its building on the new parcel.
+        let surveyor = z.surveyor("qz-survey").await;
+        packages::approve(
+            &z.state,
+            &surveyor,
+            &id,
+            &ApproveInput {
+                unit_codes: vec![("D1".into(), "370781001001GB00003F00010001".into())],
+                override_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+        let row: (String, String) = {
+            use sqlx::Row;
+            let r = sqlx::query(
+                "SELECT b.number, b.area_m2 FROM int_buildings b JOIN int_parcels p \
+                 ON p.id = b.parcel_id WHERE p.parcel_code = '370781001001GB00003'",
+            )
+            .fetch_one(z.state.store.reader())
+            .await
+            .unwrap();
+            (r.get("number"), r.get("area_m2"))
+        };
+        assert_eq!(row, ("F1".to_owned(), "100.00".to_owned()));
+        z.state.store.close().await;
+        db.cleanup().await;
+    }
+}

@@ -137,6 +137,28 @@ pub fn rectangle_txt(number: &str, name: &str, rect: [f64; 4], declared_ha: &str
     out.into_bytes()
 }
 
+/// A GeoJSON package (zone 39, prefixed eastings) with parcel `D1` on `rect` claiming
+/// `neighbours`, and building `F1` of 10 m × 10 m inside it.
+pub fn parcel_geojson(rect: [f64; 4], neighbours: &[&str]) -> Vec<u8> {
+    let [x, y, w, h] = rect;
+    let ring = |x: f64, y: f64, w: f64, h: f64| {
+        let x = 39_000_000.0 + x;
+        serde_json::json!([[[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]])
+    };
+    serde_json::json!({
+        "type": "FeatureCollection", "zone": 39,
+        "features": [
+            {"type": "Feature", "properties": {"kind": "parcel", "number": "D1", "name": "测试地块",
+                "declared_area_m2": w * h, "neighbours": neighbours},
+             "geometry": {"type": "Polygon", "coordinates": ring(x, y, w, h)}},
+            {"type": "Feature", "properties": {"kind": "building", "number": "F1", "parcel": "D1"},
+             "geometry": {"type": "Polygon", "coordinates": ring(x + 10.0, y + 10.0, 10.0, 10.0)}}
+        ]
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// A clean parcel away from every demo parcel: 100 m × 50 m = 5000 m² = 0.5 ha.
 pub const CLEAN: [f64; 4] = [634_000.0, 4_062_000.0, 100.0, 50.0];
 
@@ -150,11 +172,22 @@ pub fn survey_message(
     package_id: &str,
     bytes: Vec<u8>,
 ) -> InboundMessage {
+    let geojson = bytes.first() == Some(&b'{');
+    let media_type = if geojson {
+        "application/geo+json"
+    } else {
+        "text/plain"
+    };
+    let item = if geojson {
+        "survey.geojson"
+    } else {
+        "survey.txt"
+    };
     let survey = MaterialRef {
-        item: "survey.txt".into(),
+        item: item.into(),
         checklist_code: "survey_package".into(),
-        file_name: "成果.txt".into(),
-        media_type: "text/plain".into(),
+        file_name: "成果".into(),
+        media_type: media_type.into(),
         size: bytes.len() as u64,
         blake3: blake3_hex(&bytes),
     };
@@ -166,7 +199,7 @@ pub fn survey_message(
                 application_no: application_no.into(),
                 district_code: district.into(),
                 package_id: package_id.into(),
-                format: "boundary-txt".into(),
+                format: if geojson { "geojson" } else { "boundary-txt" }.into(),
                 survey,
                 report: None,
                 confidential: false,
@@ -174,7 +207,7 @@ pub fn survey_message(
             }),
             1,
         ),
-        files: vec![InboundFile::from_bytes("survey.txt", "text/plain", bytes)],
+        files: vec![InboundFile::from_bytes(item, media_type, bytes)],
     }
 }
 
