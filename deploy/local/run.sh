@@ -119,7 +119,8 @@ fi
 # The cadastral zone: demo surveyors and existing parcels around the demo units.
 if [ ! -f "$run/intranet-credentials.txt" ]; then
   OW_LOG=warn "$bin/ow-intranet" seed-demo --config "$conf/intranet.toml" "${cadastre_sets[@]}" \
-    --json-out "$run/intranet-seed.json" | tee "$run/intranet-credentials.txt"
+    --json-out "$run/intranet-seed.json" --surveys-out "$run/demo-surveys" \
+    | tee "$run/intranet-credentials.txt"
 else
   OW_LOG=warn "$bin/ow-intranet" seed-demo --config "$conf/intranet.toml" "${cadastre_sets[@]}" >/dev/null
   echo "    cadastral demo data present; surveyor credentials are in $run/intranet-credentials.txt"
@@ -184,6 +185,7 @@ cat <<INFO
     certificate check (证书查验):       $portal_url/verify
     registrar back office (登记业务):   $office_url/   (staff: $run/demo-credentials.txt)
     cadastral review (权籍调查成果审查): $cadastre_url/   (surveyors: $run/intranet-credentials.txt)
+                     demo survey files to submit: $run/demo-surveys/ (one overlaps a parcel)
     logs:            $run/internet.log, $run/extranet.log, $run/intranet.log, $run/<zone>-ferry.log
     send a bundle:   $ferry pack --config $conf/internet.ferry.toml \\
                        --channel internet-to-extranet --kind demo.hello README.md

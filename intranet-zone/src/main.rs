@@ -42,6 +42,10 @@ enum Command {
         /// Also write the JSON summary to this file (mode 0600: it holds credentials).
         #[arg(long, value_name = "FILE")]
         json_out: Option<PathBuf>,
+        /// Also write demo survey files (界址点坐标 TXT) into this folder: one that overlaps a
+        /// demo parcel and one that passes, to submit on the portal.
+        #[arg(long, value_name = "DIR")]
+        surveys_out: Option<PathBuf>,
     },
     /// Manage surveyor accounts.
     Surveyor {
@@ -146,6 +150,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
             json,
             json_out,
+            surveys_out,
         } => {
             let state = AppState::open(config.load()?, Mode::Offline).await?;
             let summary = ow_intranet::seed::seed_demo(&state).await?;
@@ -153,6 +158,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let text = serde_json::to_string_pretty(&summary)?;
             if let Some(path) = json_out {
                 write_private(&path, &text)?;
+            }
+            if let Some(dir) = surveys_out {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                for (name, content) in ow_intranet::seed::demo_surveys() {
+                    let path = dir.join(name);
+                    std::fs::write(&path, content)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
             }
             if json {
                 println!("{text}");

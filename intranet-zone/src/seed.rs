@@ -203,3 +203,77 @@ pub async fn seed_demo(state: &AppState) -> Result<SeedSummary> {
     }
     Ok(summary)
 }
+
+/// A boundary-point TXT file (界址点坐标, UTF-8) with one rectangular parcel `[x, y, w, h]` in
+/// zone 39, its declared area the rectangle's, the closing point repeated.
+pub fn boundary_txt(number: &str, name: &str, rect: [f64; 4]) -> String {
+    let [x, y, w, h] = rect;
+    let corners = [(x, y + h), (x + w, y + h), (x + w, y), (x, y)];
+    let mut out = format!(
+        "[属性描述]\n格式版本号=1.0\n数据产生单位=演示测绘公司\n坐标系=2000国家大地坐标系\n\
+         几度分带=3\n投影类型=高斯克吕格\n计量单位=米\n带号=39\n精度=0.001\n[地块坐标]\n\
+         5,{:.4},{number},{name},面,,071,0701,@\n",
+        w * h / 10_000.0
+    );
+    for (i, (e, n)) in corners.iter().chain(corners.first()).enumerate() {
+        let label = i % 4 + 1;
+        out.push_str(&format!("J{label},1,{n:.3},{:.3}\n", 39_000_000.0 + e));
+    }
+    out
+}
+
+/// Demo survey files for the portal (`seed-demo --surveys-out DIR`): one that overlaps the
+/// demo parcel 370781001001GB00001 (the checks reject it) and a clean one beside it.
+pub fn demo_surveys() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "demo-survey-overlapping.txt",
+            boundary_txt(
+                "D001",
+                "示范小区扩建地块",
+                [632_050.0, 4_062_040.0, 100.0, 80.0],
+            ),
+        ),
+        (
+            "demo-survey-clean.txt",
+            boundary_txt(
+                "D001",
+                "示范新建地块",
+                [634_000.0, 4_062_000.0, 100.0, 50.0],
+            ),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_surveys_parse_and_only_one_overlaps() {
+        let cfg = ow_survey::CheckConfig::default();
+        let index = crate::checks::ParcelIndex::bulk_load(
+            PARCELS
+                .iter()
+                .enumerate()
+                .map(|(i, (_, _, r))| (i64::try_from(i).unwrap_or(0), rectangle(*r)))
+                .collect(),
+        );
+        let tol = crate::checks::Tolerance::default();
+        let mut overlapping = Vec::new();
+        for (name, text) in demo_surveys() {
+            let checked = crate::checks::parse_and_check(text.as_bytes(), "boundary-txt", &cfg);
+            assert!(
+                checked.findings.is_empty(),
+                "{name}: {:?}",
+                checked.findings
+            );
+            assert_eq!(checked.parcels.len(), 1, "{name}");
+            let hits = crate::checks::spatial(&checked, &index, &Default::default(), &tol);
+            if !hits.is_empty() {
+                overlapping.push(name);
+            }
+        }
+        assert_eq!(overlapping, vec!["demo-survey-overlapping.txt"]);
+    }
+}
