@@ -156,3 +156,48 @@ async fn a_parcel_exports_as_geojson() {
     assert_eq!(status, 404);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_clean_package_is_approved_from_its_page_and_an_unreadable_one_can_only_be_rejected() {
+    let mut server = TestServer::start().await;
+    let clean = "0190f3c2-0000-7000-8000-000000000032";
+    let msg = survey_message(
+        "QZ2026000202",
+        "370781",
+        clean,
+        rectangle_txt("D001", "示例地块", CLEAN, "0.5000"),
+    );
+    assert_eq!(server.zone.import(&msg).await, Some(Disposition::Imported));
+    let broken = "0190f3c2-0000-7000-8000-000000000033";
+    let msg = survey_message(
+        "QZ2026000203",
+        "370781",
+        broken,
+        "[地块坐标]\n这不是坐标\n".as_bytes().to_vec(),
+    );
+    assert_eq!(server.zone.import(&msg).await, Some(Disposition::Imported));
+    let b = server.login("qz-survey").await;
+
+    let (_, page) = b.get(&format!("/packages/{clean}")).await;
+    assert!(page.contains("自动检查未发现问题"), "{page}");
+    let csrf = csrf_of(&page);
+    let code = "370781001001GB00090W00000000";
+    let (status, page) = b
+        .post(
+            &format!("/packages/{clean}/approve"),
+            &[("csrf", &csrf), ("code_0", code)],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("已通过") && page.contains(code), "{page}");
+    let reviews = server.zone.reviews().await;
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].parcels[0].area_m2, "5000.00");
+
+    let (status, page) = b.get(&format!("/packages/{broken}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("unreadable"), "{page}");
+    assert!(page.contains("只能驳回"));
+    assert!(!page.contains(&format!("/packages/{broken}/approve")));
+    server.stop().await;
+}
