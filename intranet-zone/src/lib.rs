@@ -310,3 +310,128 @@ pub async fn serve(
     tracing::info!("ow-intranet stopped");
     result.map_err(|e| IntranetError::io("serve HTTP on", Path::new("listener"), e))
 }
+
+#[cfg(test)]
+mod tests {
+    /// `Debug` of everything that holds a name, a secret, a reason or a parcel name shows none
+    /// of them in clear.
+    #[test]
+    fn debug_of_personal_data_and_secrets_is_redacted() {
+        const NAME: &str = "欧阳明月";
+        const SECRET: &str = "Pa55-word-never-shown";
+        const REASON: &str = "张三宅基地的争议";
+        let geometry = crate::seed::rectangle([0.0, 0.0, 1.0, 1.0]);
+        let surveyor = crate::surveyors::Surveyor {
+            id: "1".into(),
+            username: "qz-survey".into(),
+            display_name: NAME.into(),
+            district_code: "370781".into(),
+            district_name: "青州市".into(),
+            roles: vec![crate::surveyors::Role::Surveyor],
+        };
+        let parcel = crate::packages::PackageParcel {
+            position: 0,
+            number: "D001".into(),
+            name: NAME.into(),
+            area_m2: "1.00".into(),
+            geometry: geometry.clone(),
+            unit_code: None,
+            parcel_id: None,
+        };
+        let shown = [
+            format!("{surveyor:?}"),
+            format!(
+                "{:?}",
+                crate::surveyors::CreatedSurveyor {
+                    surveyor: surveyor.clone(),
+                    password: SECRET.into(),
+                    totp_base32: SECRET.into(),
+                    otpauth_uri: SECRET.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::surveyors::NewSurveyor {
+                    username: "u".into(),
+                    display_name: NAME.into(),
+                    district_code: "370781".into(),
+                    roles: Vec::new(),
+                    password: Some(SECRET.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::seed::SeedSurveyor {
+                    username: "u".into(),
+                    district_code: "370781".into(),
+                    roles: Vec::new(),
+                    password: Some(SECRET.into()),
+                    totp_secret: Some(SECRET.into()),
+                    otpauth_uri: Some(SECRET.into()),
+                }
+            ),
+            format!("{parcel:?}"),
+            format!(
+                "{:?}",
+                crate::checks::CheckedParcel {
+                    number: "D001".into(),
+                    name: NAME.into(),
+                    area_m2: 1.0,
+                    geometry: geometry.clone(),
+                    neighbours: Vec::new(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::parcels::NewParcel {
+                    parcel_code: "370781001001GB00001",
+                    unit_code: None,
+                    district_code: "370781",
+                    name: NAME,
+                    geometry: &geometry,
+                    area_m2: 1.0,
+                    package_id: None,
+                    application_no: None,
+                    surveyor_id: None,
+                    action: "seeded",
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::packages::ApproveInput {
+                    unit_codes: Vec::new(),
+                    override_reason: Some(REASON.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::packages::Package {
+                    row: crate::packages::QueueRow {
+                        package_id: "p".into(),
+                        application_no: "a".into(),
+                        format: "geojson".into(),
+                        confidential: false,
+                        status: "pending".into(),
+                        error_count: 0,
+                        warning_count: 0,
+                        parcel_count: 1,
+                        received_at_ms: 0,
+                    },
+                    district_code: "370781".into(),
+                    survey_file_id: "f".into(),
+                    report_file_id: None,
+                    findings: Vec::new(),
+                    parcels: vec![parcel.clone()],
+                    decided_by: None,
+                    decided_at_ms: None,
+                    reason: Some(REASON.into()),
+                }
+            ),
+        ];
+        for text in &shown {
+            for clear in [NAME, SECRET, REASON] {
+                assert!(!text.contains(clear), "{clear} shown in {text}");
+            }
+        }
+    }
+}

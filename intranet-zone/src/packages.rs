@@ -209,7 +209,7 @@ impl std::fmt::Debug for PackageParcel {
 }
 
 /// A package with everything its page shows.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Package {
     /// The queue's columns.
     pub row: QueueRow,
@@ -229,6 +229,18 @@ pub struct Package {
     pub decided_at_ms: Option<i64>,
     /// The reason given (rejection, or override).
     pub reason: Option<String>,
+}
+
+impl std::fmt::Debug for Package {
+    /// The reason and the findings' wording are left out (they may quote personal data).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Package")
+            .field("row", &self.row)
+            .field("findings", &self.findings.len())
+            .field("parcels", &self.parcels)
+            .field("decided_by", &self.decided_by)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The package `package_id` if it belongs to `district` (another district's package is

@@ -121,3 +121,17 @@ fn offline_commands_work_on_a_fresh_folder() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("surveyor or chief"));
 }
+
+#[test]
+fn the_local_stack_configuration_loads() {
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/intranet.toml");
+    let s = ow_intranet::Settings::load(Some(&file), &[]).unwrap();
+    assert_eq!(s.listen.port(), 8083);
+    assert!(s.exchange.outbox.ends_with(".run/intranet/outbox/extranet"));
+    assert!(
+        s.exchange
+            .packer_state
+            .ends_with(".run/intranet/ferry/ferry-state.db")
+    );
+}
