@@ -154,12 +154,13 @@ pub async fn by_ids(
     Ok(out)
 }
 
-/// Whether a parcel code or unit code is already used by a parcel, or the unit code by the
-/// register mirror.
+/// Whether a parcel code or unit code is already used: by an existing parcel, or by a unit of
+/// the register mirror (the unit itself, or any unit on that parcel).
 pub async fn taken(conn: &mut AnyConnection, parcel_code: &str, unit_code: &str) -> Result<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM int_parcels WHERE parcel_code = $1 OR unit_code = $2) + \
-         (SELECT COUNT(*) FROM int_register_units WHERE unit_code = $2)",
+         (SELECT COUNT(*) FROM int_register_units WHERE unit_code = $2 \
+          OR SUBSTR(unit_code, 1, 19) = $1)",
     )
     .bind(parcel_code)
     .bind(unit_code)

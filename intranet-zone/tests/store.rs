@@ -203,6 +203,29 @@ async fn approving_checks_unit_codes_and_queues_the_review() {
                 other => panic!("{code}: {other:?}"),
             }
         }
+        // A parcel code the register mirror knows (a unit registered on it) is taken too.
+        assert_eq!(
+            z.import(&register_message(1..=1)).await,
+            Some(Disposition::Imported)
+        );
+        let mut mirror = register_message(2..=2);
+        if let ow_exchange::Message::RegisterLog(log) = &mut mirror.envelope.message {
+            log.entries[0].unit_code = "370781001001GB00040F00010101".into();
+        }
+        assert_eq!(z.import(&mirror).await, Some(Disposition::Imported));
+        match packages::approve(
+            &z.state,
+            &surveyor,
+            &id,
+            &with("370781001001GB00040W00000000"),
+        )
+        .await
+        {
+            Err(ReviewError::Refused(lines)) => {
+                assert!(lines.join("").contains("已被"), "{lines:?}")
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(z.reviews().await.is_empty(), "nothing queued by a refusal");
         // Another district's surveyor does not find it.
         let other = z.surveyor("wc-survey").await;
