@@ -304,3 +304,26 @@ pub async fn applied_up_to(store: &Store, district: &str) -> Result<u64> {
             .await?;
     Ok(last.and_then(|l| u64::try_from(l).ok()).unwrap_or(0))
 }
+
+/// The mirror's units of `district`, by unit code (at most `limit`).
+pub async fn district_units(store: &Store, district: &str, limit: i64) -> Result<Vec<MirrorUnit>> {
+    let rows = sqlx::query(
+        "SELECT unit_code, registration_type, state, area_m2, last_seq FROM int_register_units \
+         WHERE district_code = $1 ORDER BY unit_code LIMIT $2",
+    )
+    .bind(district)
+    .bind(limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MirrorUnit {
+                unit_code: r.try_get("unit_code")?,
+                registration_type: r.try_get("registration_type")?,
+                state: r.try_get("state")?,
+                area_m2: r.try_get("area_m2")?,
+                last_seq: r.try_get("last_seq")?,
+            })
+        })
+        .collect()
+}

@@ -201,3 +201,31 @@ async fn a_clean_package_is_approved_from_its_page_and_an_unreadable_one_can_onl
     assert!(!page.contains(&format!("/packages/{broken}/approve")));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_register_mirror_page_shows_the_district_and_its_gap() {
+    let mut server = TestServer::start().await;
+    assert_eq!(
+        server.zone.import(&register_message(1..=2)).await,
+        Some(Disposition::Imported)
+    );
+    assert_eq!(
+        server.zone.import(&register_message(5..=5)).await,
+        Some(Disposition::Imported)
+    );
+    let b = server.login("qz-survey").await;
+    let (status, page) = b.get("/register").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("370781001001GB00001F00010002"), "{page}");
+    assert!(page.contains("已应用至第 2 条"), "{page}");
+    assert!(page.contains("第 3 至 4 条"), "{page}");
+    let (_, queue) = b.get("/packages").await;
+    assert!(
+        queue.contains("第 3 至 4 条"),
+        "the queue shows the gap too"
+    );
+    let other = server.login("wc-survey").await;
+    let (_, page) = other.get("/register").await;
+    assert!(!page.contains("370781001001GB00001F00010002"));
+    server.stop().await;
+}

@@ -17,6 +17,7 @@ use crate::surveyors::{self, Stage, Surveyor};
 
 mod auth;
 mod packages;
+mod register;
 
 /// The router of the cadastral zone.
 pub fn router(state: AppState) -> Router {
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home))
         .merge(auth::routes())
         .merge(packages::routes())
+        .merge(register::routes())
         .route(ow_web::health::HEALTHZ_PATH, get(ow_web::health::healthz))
         .route(ow_web::page::STYLE_CSS_PATH, get(ow_web::page::style_css))
         .fallback(not_found_fallback)
