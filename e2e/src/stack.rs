@@ -46,6 +46,9 @@ pub struct StackOptions {
     pub internet_sets: Vec<String>,
     /// Extra `--set key=value` for the extranet zone server.
     pub extranet_sets: Vec<String>,
+    /// Also run the cadastral zone: `ow-intranet`, its ferry agents, the one-way gateway from
+    /// the extranet and the offline-media routes both ways (carried by [`Stack::carry_discs`]).
+    pub intranet: bool,
 }
 
 /// A running stack. Dropping it stops every process.
@@ -56,6 +59,10 @@ pub struct Stack {
     pub internet_url: String,
     /// `http://127.0.0.1:<port>` of the registrar back office.
     pub extranet_url: String,
+    /// `http://127.0.0.1:<port>` of the cadastral zone, when it runs.
+    pub intranet_url: Option<String>,
+    /// What `ow-intranet seed-demo --json` printed, when it runs.
+    pub intranet_seed: serde_json::Value,
     /// What `ow-extranet seed-demo --json` printed.
     pub seed: serde_json::Value,
     children: Vec<(String, Child)>,
@@ -82,22 +89,26 @@ impl Stack {
         let internet = binary("ow-internet")?;
         let extranet = binary("ow-extranet")?;
         let keys = root.join("keys");
-        for zone in ["internet", "extranet"] {
+        let zones: &[&str] = if options.intranet {
+            &["internet", "extranet", "intranet"]
+        } else {
+            &["internet", "extranet"]
+        };
+        for zone in zones {
             run(Command::new(&ferry)
                 .args(["keygen", "--zone", zone, "--out"])
                 .arg(&keys))?;
         }
-        run(Command::new(&ferry)
-            .args(["trust", "--keys"])
-            .arg(&keys)
-            .args([
-                "--channel",
-                "internet-to-extranet",
-                "--channel",
-                "extranet-to-internet",
-                "--out",
-            ])
-            .arg(root.join("trust.toml")))?;
+        let mut channels = vec!["internet-to-extranet", "extranet-to-internet"];
+        if options.intranet {
+            channels.extend(["extranet-to-intranet", "intranet-to-extranet"]);
+        }
+        let mut trust = Command::new(&ferry);
+        trust.args(["trust", "--keys"]).arg(&keys);
+        for c in &channels {
+            trust.args(["--channel", c]);
+        }
+        run(trust.arg("--out").arg(root.join("trust.toml")))?;
         let ferry_config = |zone: &str, send: &str, receive: &str| {
             format!(
                 "zone = \"{zone}\"\ndata_dir = \"{zone}/ferry\"\n\n[keys]\n\
@@ -113,15 +124,36 @@ impl Stack {
             root.join("internet.ferry.toml"),
             ferry_config("internet", "internet-to-extranet", "extranet-to-internet"),
         )?;
-        fs::write(
-            root.join("extranet.ferry.toml"),
-            ferry_config("extranet", "extranet-to-internet", "internet-to-extranet"),
-        )?;
+        let mut extranet_ferry =
+            ferry_config("extranet", "extranet-to-internet", "internet-to-extranet");
+        if options.intranet {
+            extranet_ferry.push_str(zone_configs::EXTRANET_FERRY_INTRANET);
+            fs::write(
+                root.join("intranet.ferry.toml"),
+                zone_configs::INTRANET_FERRY,
+            )?;
+        }
+        fs::write(root.join("extranet.ferry.toml"), extranet_ferry)?;
         let internet_port = free_port()?;
         let extranet_port = free_port()?;
         let internet_url = format!("http://127.0.0.1:{internet_port}");
         let extranet_url = format!("http://127.0.0.1:{extranet_port}");
         zone_configs::write(&root, internet_port, extranet_port)?;
+        let intranet_port = free_port()?;
+        let intranet_url = options
+            .intranet
+            .then(|| format!("http://127.0.0.1:{intranet_port}"));
+        if options.intranet {
+            zone_configs::write_intranet(&root, intranet_port)?;
+            // The back office's link to the cadastral zone ([exchange] is its last section).
+            let mut extranet_toml = fs::read_to_string(root.join("extranet.toml"))?;
+            extranet_toml.push_str(
+                "intranet_outbox = \"extranet/outbox-intranet\"\n\
+                 intranet_media_outbox = \"extranet/media-outbox-intranet\"\n\
+                 intranet_inbox = \"extranet/inbox-intranet\"\n",
+            );
+            fs::write(root.join("extranet.toml"), extranet_toml)?;
+        }
         run(Command::new(&internet)
             .arg("init-pii-key")
             .arg(root.join("keys/internet.pii.keys")))?;
@@ -135,15 +167,32 @@ impl Stack {
         let seed: serde_json::Value = serde_json::from_str(&seed_out)
             .with_context(|| format!("seed-demo --json printed something else: {seed_out}"))?;
 
+        let intranet_seed = if options.intranet {
+            let intranet = binary("ow-intranet")?;
+            run(Command::new(&intranet)
+                .args(["init-keys", "--config"])
+                .arg(root.join("intranet.toml")))?;
+            let out = run(Command::new(&intranet)
+                .args(["seed-demo", "--json", "--config"])
+                .arg(root.join("intranet.toml")))?;
+            serde_json::from_str(&out).with_context(|| {
+                format!("ow-intranet seed-demo --json printed something else: {out}")
+            })?
+        } else {
+            serde_json::Value::Null
+        };
+
         let mut stack = Stack {
             root: root.clone(),
             internet_url,
             extranet_url,
+            intranet_url: intranet_url.clone(),
             seed,
+            intranet_seed,
             children: Vec::new(),
             _dir: Some(dir),
         };
-        for zone in ["internet", "extranet"] {
+        for zone in zones {
             stack.spawn(
                 &format!("{zone}-ferry"),
                 Command::new(&ferry)
@@ -166,9 +215,52 @@ impl Stack {
             cmd.args(["--set", set]);
         }
         stack.spawn("ow-extranet", &mut cmd)?;
+        if let Some(url) = &intranet_url {
+            let intranet = binary("ow-intranet")?;
+            stack.spawn(
+                "ow-intranet",
+                Command::new(&intranet)
+                    .args(["serve", "--config"])
+                    .arg(root.join("intranet.toml")),
+            )?;
+            stack.wait_healthy(&intranet, url)?;
+        }
         stack.wait_healthy(&internet, &stack.internet_url.clone())?;
         stack.wait_healthy(&extranet, &stack.extranet_url.clone())?;
         Ok(stack)
+    }
+
+    /// What the disc courier does (`deploy/local/courier.sh`): exports `channel`'s pending
+    /// bundles from `from` as a set of discs (folders) and imports every disc on `to`. Returns
+    /// how many discs were carried.
+    pub fn carry_discs(&self, channel: &str, from: &str, to: &str) -> Result<usize> {
+        let ferry = binary("ow-ferry")?;
+        let drive = self.root.join("media").join(channel);
+        fs::create_dir_all(&drive)?;
+        let set = drive.join(format!("set-{}", uuid_like()));
+        let out = run(Command::new(&ferry)
+            .args(["media", "export", "--config"])
+            .arg(self.root.join(format!("{from}.ferry.toml")))
+            .args(["--channel", channel, "--set"])
+            .arg(&set))?;
+        if !set.is_dir() {
+            // Nothing pending: no set was written.
+            let _ = out;
+            return Ok(0);
+        }
+        let mut discs: Vec<PathBuf> = fs::read_dir(&set)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        discs.sort();
+        for disc in &discs {
+            run(Command::new(&ferry)
+                .args(["media", "import", "--config"])
+                .arg(self.root.join(format!("{to}.ferry.toml")))
+                .args(["--channel", channel, "--disc"])
+                .arg(disc))?;
+        }
+        Ok(discs.len())
     }
 
     fn spawn(&mut self, name: &str, cmd: &mut Command) -> Result<()> {
@@ -228,7 +320,7 @@ impl Stack {
             .with_context(|| format!("no seeded unit in {district} with seized = {seized}"))
     }
 
-    /// The log of one process (`ow-internet`, `ow-extranet`, `internet-ferry`, `extranet-ferry`).
+    /// The log of one process (`ow-internet`, `ow-extranet`, `ow-intranet`, `<zone>-ferry`).
     pub fn log(&self, name: &str) -> String {
         fs::read_to_string(self.root.join(format!("{name}.log"))).unwrap_or_default()
     }
@@ -292,10 +384,57 @@ fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A name unique enough for a set folder within one test run.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}")
+}
+
 mod zone_configs {
     //! The zone servers' configurations, as in `deploy/local/` but on free ports and in the
     //! stack's own folder.
     use std::path::Path;
+
+    /// The extranet's ferry routes towards the cadastral zone: the one-way gateway out, the
+    /// media routes both ways.
+    pub const EXTRANET_FERRY_INTRANET: &str = "\n[[send]]\nchannel = \"extranet-to-intranet\"\n\
+        outbox = \"extranet/outbox-intranet\"\ngateway = \"gateway/extranet-to-intranet\"\n\
+        marker = true\nrescan_ms = 200\n\n\
+        [[media]]\nchannel = \"intranet-to-extranet\"\ninbox = \"extranet/inbox-intranet\"\n\
+        refused = \"extranet/refused-media\"\n\n\
+        [[media]]\nchannel = \"extranet-to-intranet\"\noutbox = \"extranet/media-outbox-intranet\"\n\
+        sent = \"extranet/sent-media\"\n";
+
+    /// The intranet's ferry: the far side of the one-way gateway, and media both ways.
+    pub const INTRANET_FERRY: &str = "zone = \"intranet\"\ndata_dir = \"intranet/ferry\"\n\n\
+        [keys]\nsigning_key = \"keys/intranet.sign.secret\"\n\
+        encryption_key = \"keys/intranet.enc.secret\"\ntrust_file = \"trust.toml\"\n\n\
+        [[receive]]\nchannel = \"extranet-to-intranet\"\ngateway = \"gateway/extranet-to-intranet\"\n\
+        inbox = \"intranet/inbox\"\nrequire_marker = true\nrescan_ms = 200\n\n\
+        [[media]]\nchannel = \"intranet-to-extranet\"\noutbox = \"intranet/outbox\"\n\
+        sent = \"intranet/sent-media\"\n\n\
+        [[media]]\nchannel = \"extranet-to-intranet\"\ninbox = \"intranet/inbox\"\n\
+        refused = \"intranet/refused-media\"\n";
+
+    /// The cadastral zone's server configuration.
+    pub fn write_intranet(root: &Path, port: u16) -> anyhow::Result<()> {
+        std::fs::write(
+            root.join("intranet.toml"),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+                 data_dir = \"intranet/app\"\npii_key_file = \"keys/intranet.pii.keys\"\n\
+                 cookie_secure = false\n\n\
+                 [login]\nthrottle_per_minute = 100000\nthrottle_burst = 100000\n\n\
+                 [exchange]\nsigning_key_file = \"keys/intranet.sign.secret\"\n\
+                 encryption_key_file = \"keys/intranet.enc.secret\"\ntrust_file = \"trust.toml\"\n\
+                 outbox = \"intranet/outbox\"\ninbox = \"intranet/inbox\"\n\
+                 packer_state = \"intranet/ferry/ferry-state.db\"\npoll_interval_ms = 200\n"
+            ),
+        )?;
+        Ok(())
+    }
 
     pub fn write(root: &Path, internet_port: u16, extranet_port: u16) -> anyhow::Result<()> {
         std::fs::write(

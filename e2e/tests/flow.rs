@@ -10,25 +10,12 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{PATIENCE, PDF, Registrar, client, csrf_in, send_as_portal, staff_with};
 use ow_e2e::{Stack, StackOptions};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
-
-/// How long to wait for something to cross the ferry. Crossings take well under a second on an
-/// idle machine; while other jobs wrote gigabytes to the same disk, a sync has been seen to
-/// take a minute, so wait longer than that rather than fail a correct run.
-const PATIENCE: Duration = Duration::from_secs(180);
-
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
 
 /// A citizen on the portal's JSON API.
 struct Citizen {
@@ -203,116 +190,6 @@ impl Citizen {
             .unwrap();
         r.json().await.unwrap()
     }
-}
-
-/// A registrar signed in to the back office with password and TOTP.
-struct Registrar {
-    http: reqwest::Client,
-    base: String,
-}
-
-fn csrf_in(html: &str) -> String {
-    let start = html
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no CSRF field in the page: {html}"))
-        + "name=\"csrf\" value=\"".len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
-}
-
-impl Registrar {
-    async fn sign_in(stack: &Stack, staff: &Value) -> Registrar {
-        let http = client();
-        let base = stack.extranet_url.clone();
-        let page = http.get(format!("{base}/login")).send().await.unwrap();
-        let csrf = csrf_in(&page.text().await.unwrap());
-        let r = http
-            .post(format!("{base}/login"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", staff["username"].as_str().unwrap()),
-                ("password", staff["password"].as_str().unwrap()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let page = r.text().await.unwrap();
-        let csrf = csrf_in(&page);
-        let secret =
-            ow_web::totp::TotpSecret::from_base32(staff["totp_secret"].as_str().unwrap()).unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let r = http
-            .post(format!("{base}/login/totp"))
-            .form(&[("csrf", csrf.as_str()), ("code", &secret.code_at(now))])
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.url().path().starts_with("/cases"),
-            "TOTP step: {}",
-            r.url()
-        );
-        Registrar { http, base }
-    }
-
-    async fn case_page(&self, no: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}/cases/{no}", self.base))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Waits until the case has arrived over the ferry.
-    async fn wait_case(&self, no: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.case_page(no).await.status() != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "case {no} never arrived in the back office"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn act(&self, no: &str, action: &str, reason: Option<&str>) -> (u16, String) {
-        let page = self.case_page(no).await.text().await.unwrap();
-        let csrf = csrf_in(&page);
-        // The registrar's opinion (required for 审核 and 登簿), and the confirmation that 登簿
-        // and 发证 ask for on a page of their own.
-        let mut form = vec![
-            ("csrf", csrf.clone()),
-            ("opinion", "材料齐全，同意。".to_owned()),
-            ("confirmed", "yes".to_owned()),
-        ];
-        if let Some(reason) = reason {
-            form.push(("reason", reason.to_owned()));
-        }
-        let r = self
-            .http
-            .post(format!("{}/cases/{no}/{action}", self.base))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-}
-
-fn staff_with(seed: &Value, role: &str, district: &str) -> Value {
-    seed["staff"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| {
-            s["district_code"] == district
-                && s["roles"].as_array().unwrap().iter().any(|r| r == role)
-                && s["password"].is_string()
-        })
-        .unwrap_or_else(|| panic!("no seeded {role} staff in {district}"))
-        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -726,45 +603,6 @@ async fn bad_uploads_are_refused_with_a_clear_message_and_nothing_is_stored_or_s
         "only the good application arrived: {queue}"
     );
     drop(stack);
-}
-
-/// Packs `message` as the internet zone would, with its keys and on its sequence, into the
-/// portal's outbox, where the running ferry agent picks it up — but without the portal's input
-/// checks: what a portal bug, or an attacker inside the internet zone, could send.
-async fn send_as_portal(stack: &Stack, message: ow_exchange::Message) {
-    let root = &stack.root;
-    let dir = root.join(format!("poison-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("message.json");
-    let kind = message.kind().to_owned();
-    let envelope = ow_exchange::Envelope::new(message, 1);
-    std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
-    let state = ow_ferry::state::FerryState::open(&root.join("internet/ferry/ferry-state.db"))
-        .await
-        .unwrap();
-    ow_ferry::pack::pack_into_outbox(
-        &state,
-        &ow_keys::load_signing_key(&root.join("keys/internet.sign.secret")).unwrap(),
-        &ow_keys::load_trust(&root.join("trust.toml")).unwrap(),
-        &root.join("internet/outbox"),
-        &ow_ferry::pack::PackRequest {
-            channel: "internet-to-extranet".parse().unwrap(),
-            kind,
-            case_id: None,
-            valid_for: chrono::Duration::days(1),
-            encrypt: true,
-            items: vec![ow_ferry::pack::PackItem {
-                name: "message.json".into(),
-                media_type: "application/json".into(),
-                path,
-                open: None,
-            }],
-        },
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    state.close().await;
 }
 
 /// `ow-extranet status --json` of the running stack.

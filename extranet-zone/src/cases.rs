@@ -671,6 +671,12 @@ pub fn action_zh(action: &str) -> &'static str {
         "case.record" => "登簿",
         "case.prepare-certificate" => "缮证",
         "case.issue" => "发证办结",
+        "case.survey-sent" => "权籍调查成果送业务内网审核（单向光闸）",
+        "case.survey-sent-on-media" => "权籍调查成果送业务内网审核（涉密，光盘摆渡）",
+        "case.survey-approved" => "权籍调查审核通过",
+        "case.survey-rejected" => "权籍调查审核未通过",
+        "case.survey-reviewed-late" => "收到权籍调查审核结果（业务已结束，未变更状态）",
+        "case.unit-page" => "填写新单元登簿信息",
         VIEW_PERSONAL_DATA => "查阅完整姓名和证件号码",
         _ => "其他",
     }

@@ -99,6 +99,15 @@ pub struct ExchangeSettings {
     pub outbox: PathBuf,
     /// Inbox folder of the channel `internet-to-extranet`.
     pub inbox: PathBuf,
+    /// Outbox folder of the channel `extranet-to-intranet` through the one-way gateway (the
+    /// ferry's `[[send]]` route): survey packages and the register log. Empty: no link to the
+    /// intranet (register-log rows wait, unsent, until one is configured).
+    pub intranet_outbox: PathBuf,
+    /// Outbox folder of the channel `extranet-to-intranet` on offline media (the ferry's
+    /// `[[media]]` route): confidential survey packages, which never touch the gateway.
+    pub intranet_media_outbox: PathBuf,
+    /// Inbox folder of the channel `intranet-to-extranet` (survey reviews, landed from discs).
+    pub intranet_inbox: PathBuf,
     /// Staging files and the zone's exchange log; empty means `exchange` in `data_dir`.
     pub work_dir: PathBuf,
     /// The sending ferry agent's state database (`<ferry data_dir>/ferry-state.db`), where
@@ -188,6 +197,9 @@ impl Default for ExchangeSettings {
             trust_file: PathBuf::new(),
             outbox: PathBuf::new(),
             inbox: PathBuf::new(),
+            intranet_outbox: PathBuf::new(),
+            intranet_media_outbox: PathBuf::new(),
+            intranet_inbox: PathBuf::new(),
             work_dir: PathBuf::new(),
             packer_state: PathBuf::new(),
             landed_state: PathBuf::new(),
@@ -371,6 +383,9 @@ impl Settings {
         x.trust_file = rel(&x.trust_file);
         x.outbox = rel(&x.outbox);
         x.inbox = rel(&x.inbox);
+        x.intranet_outbox = rel(&x.intranet_outbox);
+        x.intranet_media_outbox = rel(&x.intranet_media_outbox);
+        x.intranet_inbox = rel(&x.intranet_inbox);
         x.work_dir = if x.work_dir.as_os_str().is_empty() {
             self.data_dir.join("exchange")
         } else {

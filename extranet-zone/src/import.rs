@@ -127,6 +127,19 @@ impl ImportHandler for Importer {
     ) -> Result<Disposition, ExchangeError> {
         let handler_error = to_exchange_error;
         match &msg.envelope.message {
+            Message::SurveyReview(review) => {
+                return match crate::survey::import_review(&self.state, tx, review)
+                    .await
+                    .map_err(handler_error)?
+                {
+                    Ok(()) => Ok(Disposition::Imported),
+                    Err(reason) => {
+                        tracing::warn!(package = %review.package_id, reason = %reason,
+                            "survey review refused");
+                        Ok(Disposition::Refused { reason })
+                    }
+                };
+            }
             Message::ApplicationSubmitted(app) => {
                 match submitted(&self.state, tx, msg, app)
                     .await
@@ -578,13 +591,23 @@ async fn submitted(
             }
             Err(e) => return Ok(Err(Refusal(format!("证书号有误：{}", e.message_zh())))),
         },
+        // A first registration's unit is new: the surveyor assigns its code after the
+        // cadastral review.
+        (None, None) if business.needs_survey() => None,
         (None, None) => {
             return Ok(Err(Refusal(
                 "申请未注明不动产单元号或不动产权证书号".into(),
             )));
         }
     };
-    if app.sellers.is_empty() || app.buyers.is_empty() {
+    if business.needs_survey() {
+        // 首次登记: the applicants are the new rights holders; nobody gives a right up.
+        if !app.sellers.is_empty() || app.buyers.is_empty() {
+            return Ok(Err(Refusal(
+                "首次登记只须填写权利人（申请人），不填写义务人".into(),
+            )));
+        }
+    } else if app.sellers.is_empty() || app.buyers.is_empty() {
         return Ok(Err(Refusal(
             "申请须有义务人（卖方）和权利人（买方）".into(),
         )));

@@ -23,9 +23,11 @@ pub mod import;
 pub mod materials;
 pub mod ops;
 pub mod register;
+pub mod register_log;
 pub mod rules;
 pub mod seed;
 pub mod staff;
+pub mod survey;
 pub mod web;
 pub mod workflow;
 
@@ -108,6 +110,17 @@ pub const FROM_PORTAL: Channel = Channel {
     to: Zone::Extranet,
 };
 
+/// The channel survey reviews arrive on (from offline media).
+pub const FROM_INTRANET: Channel = Channel {
+    from: Zone::Intranet,
+    to: Zone::Extranet,
+};
+
+/// `(channel, folder)` when the folder is configured (not empty).
+fn configured(channel: Channel, folder: &Path) -> Option<(Channel, std::path::PathBuf)> {
+    (!folder.as_os_str().is_empty()).then(|| (channel, folder.to_path_buf()))
+}
+
 /// How to open the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -161,8 +174,15 @@ impl AppState {
                     signing_key_file: x.signing_key_file.clone(),
                     encryption_key_file: x.encryption_key_file.clone(),
                     trust_file: x.trust_file.clone(),
-                    outboxes: vec![(workflow::TO_PORTAL, x.outbox.clone())],
-                    inboxes: vec![(FROM_PORTAL, x.inbox.clone())],
+                    outboxes: std::iter::once((workflow::TO_PORTAL, x.outbox.clone()))
+                        .chain(configured(register_log::TO_INTRANET, &x.intranet_outbox))
+                        .collect(),
+                    media_outboxes: configured(register_log::TO_INTRANET, &x.intranet_media_outbox)
+                        .into_iter()
+                        .collect(),
+                    inboxes: std::iter::once((FROM_PORTAL, x.inbox.clone()))
+                        .chain(configured(FROM_INTRANET, &x.intranet_inbox))
+                        .collect(),
                     poll_interval: Duration::from_millis(x.poll_interval_ms),
                     retry: exchange::RetryPolicy {
                         budget: x.retry_budget,
@@ -268,13 +288,34 @@ impl AppState {
         &self.settings.data_dir
     }
 
-    /// After a commit: appends new events to the audit log and nudges the exchange.
+    /// After a commit: appends new events to the audit log, queues new register-log entries
+    /// for the intranet and nudges the exchange.
     pub async fn after_commit(&self) {
         if let Err(e) = self.audit.flush_pending(&self.store).await {
             tracing::error!(error = %e, "cannot append to the audit log; will retry");
         }
+        self.queue_register_log().await;
         if let Some(x) = &self.exchange {
             x.wake();
+        }
+    }
+
+    /// Whether the intranet is linked: a gateway or media outbox towards it is configured.
+    pub fn intranet_linked(&self) -> bool {
+        let x = &self.settings.exchange;
+        self.exchange.is_some()
+            && !(x.intranet_outbox.as_os_str().is_empty()
+                && x.intranet_media_outbox.as_os_str().is_empty())
+    }
+
+    /// Queues register-log entries not yet sent, when the intranet is linked; a failure is
+    /// logged and retried on the next round (the entries stay unsent, nothing is lost).
+    pub async fn queue_register_log(&self) {
+        if !self.intranet_linked() {
+            return;
+        }
+        if let Err(e) = register_log::queue_unsent(&self.store, &self.pii).await {
+            tracing::error!(error = %e, "cannot queue the register log for the intranet; will retry");
         }
     }
 }
@@ -365,6 +406,7 @@ pub async fn serve(
                         if let Err(e) = state.audit.flush_pending(&state.store).await {
                             tracing::error!(error = %e, "audit log flush failed; will retry");
                         }
+                        state.queue_register_log().await;
                     }
                 }
             }

@@ -3,7 +3,8 @@
 //! Holders' names and ID numbers are stored sealed (context `ext_right_holders:<id>`) with a
 //! blind index of the ID number, which the rule check compares with the sellers of a case.
 //! A right is `current` (现势) or `historic` (历史); recording a transfer makes the old right
-//! historic and the buyers' new right current.
+//! historic and the buyers' new right current. Every right recorded is appended to the register
+//! log ([`crate::register_log`]) in the same transaction.
 
 use ow_domain::{RegistrationType, RightType, mask};
 use ow_pii::{Field, PiiKeyring, normalize_id_number};
@@ -421,6 +422,20 @@ pub async fn insert_right(
         .execute(&mut *conn)
         .await?;
     }
+    // The register log (and through it the intranet's mirror) learns of the change in the
+    // same transaction.
+    crate::register_log::append(
+        conn,
+        &crate::register_log::NewEntry {
+            unit_code,
+            registration_type,
+            certificate_number: None,
+            state: crate::register_log::CURRENT,
+            application_no,
+            recorded_at_ms,
+        },
+    )
+    .await?;
     Ok(id)
 }
 

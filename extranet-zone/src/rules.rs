@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use ow_domain::Share;
+use ow_domain::{BusinessType, Share};
 use ow_pii::PiiKeyring;
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -51,6 +51,21 @@ pub const BUYERS_ARE_NOT_SELLERS: (&str, &str) = (
 );
 /// No transfer while seized.
 pub const NOT_SEIZED: (&str, &str) = ("not_seized", "查封期间不得办理转移登记");
+/// A first registration needs its survey approved (the unit code comes from it).
+pub const SURVEY_APPROVED: (&str, &str) = (
+    "survey_approved",
+    "首次登记须经权籍调查审核通过并取得不动产单元号",
+);
+/// A first registration registers a new unit.
+pub const UNIT_IS_NEW: (&str, &str) = (
+    "unit_is_new",
+    "首次登记的不动产单元须为登记簿中尚无现势权利的新单元",
+);
+/// A first registration's unit page must be entered before 登簿.
+pub const UNIT_PAGE_COMPLETE: (&str, &str) = (
+    "unit_page_complete",
+    "登簿前须填写新单元的坐落、用途、权利性质和使用期限",
+);
 /// One recording per unit at a time.
 pub const NO_CONCURRENT_RECORDING: (&str, &str) =
     ("no_concurrent_recording", "同一不动产单元不得同时办理登簿");
@@ -144,16 +159,6 @@ pub fn evaluate(input: &RuleInput) -> Vec<RuleViolation> {
             ));
         }
     }
-    let mut shares = Vec::with_capacity(input.buyer_shares.len());
-    let mut bad = None;
-    for s in &input.buyer_shares {
-        match Share::parse(s) {
-            Ok(share) => shares.push(share),
-            Err(e) => {
-                bad.get_or_insert(format!("份额“{s}”无效：{}", e.message_zh()));
-            }
-        }
-    }
     let keyed = |indexes: &[String], shares: &[String]| -> Vec<(String, Share)> {
         indexes
             .iter()
@@ -169,10 +174,82 @@ pub fn evaluate(input: &RuleInput) -> Vec<RuleViolation> {
     {
         out.push(violation(BUYERS_ARE_NOT_SELLERS, e.message_zh()));
     }
+    out.extend(share_violations(&input.buyer_shares));
+    out
+}
+
+/// The rules of a first registration (首次登记) before 登簿: the survey was approved and gave
+/// the unit its code; the unit is new (no current right on it); the registrar entered its
+/// register page (坐落, 用途, 权利性质, 使用期限); the holders' shares add up to 1; no other case
+/// is recording the unit.
+pub fn evaluate_first_registration(input: &FirstRegistrationInput) -> Vec<RuleViolation> {
+    let mut out = Vec::new();
+    match &input.unit_code {
+        None => out.push(violation(
+            SURVEY_APPROVED,
+            "权籍调查成果尚未审核通过，还没有不动产单元号".into(),
+        )),
+        Some(code) => {
+            if input.has_current_right {
+                out.push(violation(
+                    UNIT_IS_NEW,
+                    format!("不动产单元{code}已有现势权利，不能再办理首次登记"),
+                ));
+            }
+            if !input.unit_page_complete {
+                out.push(violation(
+                    UNIT_PAGE_COMPLETE,
+                    "请先在“新建不动产单元”中填写坐落、用途、权利性质和使用期限".into(),
+                ));
+            }
+            if let Some(other) = &input.lock_holder
+                && other != &input.application_no
+            {
+                out.push(violation(
+                    NO_CONCURRENT_RECORDING,
+                    format!("该不动产单元正在办理业务{other}的登簿，请待其完成后再办理"),
+                ));
+            }
+        }
+    }
+    out.extend(share_violations(&input.holder_shares));
+    out
+}
+
+/// What the first-registration rules look at.
+#[derive(Debug, Clone, Default)]
+pub struct FirstRegistrationInput {
+    /// The case.
+    pub application_no: String,
+    /// The unit code the approved survey assigned, if any.
+    pub unit_code: Option<String>,
+    /// Whether the unit already has a current right.
+    pub has_current_right: bool,
+    /// Whether the new unit's register page is filled in.
+    pub unit_page_complete: bool,
+    /// The applicants' (new holders') shares.
+    pub holder_shares: Vec<String>,
+    /// The application holding the unit's recording lock, if any.
+    pub lock_holder: Option<String>,
+}
+
+/// The shares must parse and add up to exactly 1.
+fn share_violations(given: &[String]) -> Vec<RuleViolation> {
+    let mut out = Vec::new();
+    let mut shares = Vec::with_capacity(given.len());
+    let mut bad = None;
+    for s in given {
+        match Share::parse(s) {
+            Ok(share) => shares.push(share),
+            Err(e) => {
+                bad.get_or_insert(format!("份额“{s}”无效：{}", e.message_zh()));
+            }
+        }
+    }
     if let Some(message) = bad {
         out.push(violation(SHARES_SUM_TO_ONE, message));
     } else if !Share::sum_is_one(&shares) {
-        let listed = input.buyer_shares.join(" + ");
+        let listed = given.join(" + ");
         out.push(violation(
             SHARES_SUM_TO_ONE,
             if listed.is_empty() {
@@ -185,16 +262,55 @@ pub fn evaluate(input: &RuleInput) -> Vec<RuleViolation> {
     out
 }
 
-/// Gathers the rule input for a case and evaluates it. `unit_code` is the case's unit.
+/// Which case the rules are checked for.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseKey<'a> {
+    /// The application number.
+    pub application_no: &'a str,
+    /// Its district.
+    pub district: &'a str,
+    /// Its business code.
+    pub business: &'a str,
+    /// Its unit, when it has one.
+    pub unit_code: Option<&'a str>,
+}
+
+/// Gathers the rule input for a case and evaluates it. `unit_code` is the case's unit;
+/// `business` its business code (a first registration has rules of its own,
+/// [`evaluate_first_registration`]).
 pub async fn check_case(
     conn: &mut AnyConnection,
     pii: &PiiKeyring,
-    application_no: &str,
-    district: &str,
-    unit_code: Option<&str>,
+    case: CaseKey<'_>,
     parties: &[Party],
     now_ms: i64,
 ) -> Result<Vec<RuleViolation>> {
+    let CaseKey {
+        application_no,
+        district,
+        business,
+        unit_code,
+    } = case;
+    if BusinessType::from_code(business).is_some_and(BusinessType::needs_survey) {
+        let mut input = FirstRegistrationInput {
+            application_no: application_no.to_owned(),
+            unit_code: unit_code.map(str::to_owned),
+            holder_shares: parties
+                .iter()
+                .filter(|p| p.role == crate::cases::BUYER)
+                .map(|p| p.share.clone())
+                .collect(),
+            ..FirstRegistrationInput::default()
+        };
+        if let Some(code) = unit_code {
+            input.has_current_right = register::current_right(conn, pii, code).await?.is_some();
+            input.unit_page_complete = crate::survey::new_unit(conn, application_no)
+                .await?
+                .is_some_and(|u| u.is_complete());
+            input.lock_holder = register::lock_holder(conn, code).await?;
+        }
+        return Ok(evaluate_first_registration(&input));
+    }
     let mut input = RuleInput {
         application_no: application_no.to_owned(),
         now_ms,

@@ -107,7 +107,10 @@ impl Action {
     pub fn role_for(self, from: CaseStatus) -> Role {
         match (self, from) {
             (Action::Accept, _) => Role::Accept,
-            (Action::Refuse | Action::RequestSupplement, CaseStatus::Accepted) => Role::Review,
+            (
+                Action::Refuse | Action::RequestSupplement,
+                CaseStatus::Accepted | CaseStatus::SurveyReview,
+            ) => Role::Review,
             (Action::Refuse, CaseStatus::Reviewed) => Role::Record,
             (Action::Refuse | Action::RequestSupplement, _) => Role::Accept,
             (Action::Review, _) => Role::Review,
@@ -120,7 +123,12 @@ impl Action {
     pub fn event(self, from: CaseStatus) -> &'static str {
         match self {
             Action::Accept => "case.accept",
-            Action::Refuse if matches!(from, CaseStatus::Accepted | CaseStatus::Reviewed) => {
+            Action::Refuse
+                if matches!(
+                    from,
+                    CaseStatus::Accepted | CaseStatus::SurveyReview | CaseStatus::Reviewed
+                ) =>
+            {
                 "case.refuse-registration"
             }
             Action::Refuse => "case.refuse",
@@ -136,7 +144,12 @@ impl Action {
     pub fn label_zh(self, from: CaseStatus) -> &'static str {
         match self {
             Action::Accept => "受理",
-            Action::Refuse if matches!(from, CaseStatus::Accepted | CaseStatus::Reviewed) => {
+            Action::Refuse
+                if matches!(
+                    from,
+                    CaseStatus::Accepted | CaseStatus::SurveyReview | CaseStatus::Reviewed
+                ) =>
+            {
                 "不予登记"
             }
             Action::Refuse => "不予受理",
@@ -181,8 +194,18 @@ impl Action {
 pub fn available(status: CaseStatus, staff: &StaffMember) -> Vec<Action> {
     Action::ALL
         .into_iter()
-        .filter(|a| status.can_move_to(a.target()) && staff.has(a.role_for(status)))
+        .filter(|a| {
+            status.can_move_to(a.target())
+                && staff.has(a.role_for(status))
+                && !awaits_survey(status, *a)
+        })
         .collect()
+}
+
+/// Whether `action` must wait for the survey review: while the cadastral zone reviews the
+/// survey (待权籍审核) only its review moves the case on; a registrar may only refuse it.
+fn awaits_survey(status: CaseStatus, action: Action) -> bool {
+    status == CaseStatus::SurveyReview && action != Action::Refuse
 }
 
 /// What the registrar typed.
@@ -236,6 +259,9 @@ pub enum ActionError {
     /// The rules refuse it.
     #[error("不符合登簿规则：{}", .0.iter().map(RuleViolation::reason_zh).collect::<Vec<_>>().join("；"))]
     Rules(Vec<RuleViolation>),
+    /// The case waits for the cadastral zone's survey review.
+    #[error("该业务正在等待权籍审核结果，审核结果返回后才能继续办理")]
+    AwaitingSurvey,
     /// Someone else changed the case at the same time.
     #[error("该业务刚被他人办理，请刷新页面后再试")]
     Conflict,
@@ -309,6 +335,9 @@ pub fn check(
         Some(business) => from.move_to_for(action.target(), business)?,
         None => from.move_to(action.target())?,
     };
+    if awaits_survey(from, action) {
+        return Err(ActionError::AwaitingSurvey);
+    }
     let role = action.role_for(from);
     if !staff.has(role) {
         return Err(ActionError::Forbidden { role });
@@ -443,10 +472,22 @@ async fn record(
 ) -> Result<(), ActionError> {
     let no = &case.application_no;
     let Some(unit_code) = case.unit_code.as_deref() else {
-        return Err(ActionError::Rules(rules::evaluate(&rules::RuleInput {
-            application_no: no.clone(),
-            ..Default::default()
-        })));
+        let parties = cases::parties(tx, &state.pii, no).await?;
+        return Err(ActionError::Rules(
+            rules::check_case(
+                tx,
+                &state.pii,
+                rules::CaseKey {
+                    application_no: no,
+                    district: &case.district_code,
+                    business: &case.business_type,
+                    unit_code: None,
+                },
+                &parties,
+                now,
+            )
+            .await?,
+        ));
     };
     // The unit's lock row: another case recording now holds it (or takes it first and makes
     // this insert wait, on PostgreSQL, until it commits and the rules below see its result).
@@ -482,9 +523,12 @@ async fn record(
     let violations = rules::check_case(
         tx,
         &state.pii,
-        no,
-        &case.district_code,
-        Some(unit_code),
+        rules::CaseKey {
+            application_no: no,
+            district: &case.district_code,
+            business: &case.business_type,
+            unit_code: Some(unit_code),
+        },
         &parties,
         now,
     )
@@ -492,12 +536,31 @@ async fn record(
     if !violations.is_empty() {
         return Err(ActionError::Rules(violations));
     }
-    let old = register::current_right(tx, &state.pii, unit_code)
-        .await?
-        .ok_or_else(|| ExtranetError::Corrupt(format!("unit {unit_code} lost its right")))?;
-    if !register::end_right(tx, &old.id, no, now).await? {
-        return Err(ActionError::Conflict);
-    }
+    let first_registration =
+        BusinessType::from_code(&case.business_type).is_some_and(BusinessType::needs_survey);
+    let old_right_id = if first_registration {
+        // 首次登记: the unit's register page is opened now, from the approved survey (code,
+        // area) and what the registrar entered (坐落, 用途, 权利性质, 使用期限).
+        let page = crate::survey::new_unit(tx, no)
+            .await?
+            .filter(crate::survey::NewUnit::is_complete)
+            .ok_or_else(|| ExtranetError::Corrupt(format!("case {no}: unit page missing")))?;
+        if register::unit(tx, &case.district_code, unit_code)
+            .await?
+            .is_none()
+        {
+            register::insert_unit(tx, &page.to_unit(&case.district_code), now).await?;
+        }
+        None
+    } else {
+        let old = register::current_right(tx, &state.pii, unit_code)
+            .await?
+            .ok_or_else(|| ExtranetError::Corrupt(format!("unit {unit_code} lost its right")))?;
+        if !register::end_right(tx, &old.id, no, now).await? {
+            return Err(ActionError::Conflict);
+        }
+        Some(old.id)
+    };
     let buyers: Vec<PartyInput> = parties
         .iter()
         .filter(|p| p.role == cases::BUYER)
@@ -527,7 +590,7 @@ async fn record(
         "UPDATE ext_cases SET old_right_id = $1, new_right_id = $2, recorded_at_ms = $3 \
          WHERE application_no = $4",
     )
-    .bind(&old.id)
+    .bind(old_right_id.as_deref())
     .bind(&new_right)
     .bind(now)
     .bind(no)

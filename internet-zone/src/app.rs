@@ -117,6 +117,7 @@ impl App {
                 encryption_key_file: x.encryption_key_file.clone(),
                 trust_file: x.trust_file.clone(),
                 outboxes: vec![(OUTBOUND, x.outbox_dir.clone())],
+                media_outboxes: Vec::new(),
                 inboxes: vec![(INBOUND, x.inbox_dir.clone())],
                 poll_interval: Duration::from_millis(x.poll_ms),
                 retry: ow_exchange::RetryPolicy {

@@ -107,6 +107,7 @@ async fn submissions_leave_as_bundles_and_status_bundles_come_back() {
             encryption_key_file: keys.join("extranet.enc.secret"),
             trust_file: root.join("trust.toml"),
             outboxes: vec![(out, root.join("extranet/outbox"))],
+            media_outboxes: Vec::new(),
             inboxes: vec![(inb, root.join("extranet/inbox"))],
             poll_interval: Duration::from_millis(100),
             retry: ow_exchange::RetryPolicy::default(),

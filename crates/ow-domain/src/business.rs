@@ -183,6 +183,12 @@ impl BusinessType {
         !matches!(self, Self::Seizure)
     }
 
+    /// Whether the unit must be surveyed and the survey checked by the cadastral zone before
+    /// the case can be reviewed (首次登记: its parcel or building is new to the register).
+    pub fn needs_survey(self) -> bool {
+        matches!(self, Self::FirstRegistration)
+    }
+
     /// The default material checklist (configurable data later; see the module documentation).
     pub fn required_materials(self) -> &'static [Material] {
         match self {

@@ -4,7 +4,8 @@
 //! |---|---|
 //! | 已提交 `submitted` | `accepted`, `refused`, `supplement_requested`, `withdrawn` |
 //! | 补正 `supplement_requested` | `submitted`, `accepted`, `refused`, `withdrawn` |
-//! | 受理 `accepted` | `reviewed`, `supplement_requested`, `withdrawn` |
+//! | 受理 `accepted` | `reviewed`, `supplement_requested`, `withdrawn`; `survey_review` for a business with a survey |
+//! | 待权籍审核 `survey_review` | `accepted` (survey approved), `supplement_requested` (rejected: a corrected survey is needed), `refused`, `withdrawn` |
 //! | 审核 `reviewed` | `recorded`, `withdrawn` |
 //! | 登簿 `recorded` | `certificate_prepared` (`completed` only for a business without certificate) |
 //! | 缮证 `certificate_prepared` | `completed` |
@@ -23,6 +24,11 @@
 //!   proof (查封, see [`BusinessType::issues_certificate`]) goes from `recorded` straight to
 //!   `completed`; ask with [`CaseStatus::next_statuses_for`] / [`CaseStatus::move_to_for`].
 //!   The business-blind [`CaseStatus::next_statuses`] is the certificate flow.
+//! - A business whose unit must first be surveyed (首次登记, [`BusinessType::needs_survey`]) may
+//!   go from `accepted` to `survey_review` (待权籍审核) while the cadastral zone checks its survey
+//!   package; the review brings it back to `accepted` (approved, with the unit code and area) or
+//!   to `supplement_requested` (rejected, with the findings). Ask with
+//!   [`CaseStatus::next_statuses_for`].
 //! - `refused`, `withdrawn` and `completed` are final.
 
 use std::fmt;
@@ -39,6 +45,9 @@ pub enum CaseStatus {
     Submitted,
     /// 受理: accepted by a registrar.
     Accepted,
+    /// 待权籍审核: the survey package is with the cadastral zone (intranet) for its checks and a
+    /// surveyor's review.
+    SurveyReview,
     /// 不予受理 / 不予登记: refused at acceptance, or after acceptance when review or the
     /// register's rules find it cannot be registered (final; the reason goes to the applicant).
     Refused,
@@ -97,9 +106,10 @@ impl StatusTransitionError {
 
 impl CaseStatus {
     /// Every status.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Submitted,
         Self::Accepted,
+        Self::SurveyReview,
         Self::Refused,
         Self::SupplementRequested,
         Self::Reviewed,
@@ -114,6 +124,7 @@ impl CaseStatus {
         match self {
             Self::Submitted => "submitted",
             Self::Accepted => "accepted",
+            Self::SurveyReview => "survey_review",
             Self::Refused => "refused",
             Self::SupplementRequested => "supplement_requested",
             Self::Reviewed => "reviewed",
@@ -134,6 +145,7 @@ impl CaseStatus {
         match self {
             Self::Submitted => "已提交",
             Self::Accepted => "受理",
+            Self::SurveyReview => "待权籍审核",
             Self::Refused => "不予受理",
             Self::SupplementRequested => "补正",
             Self::Reviewed => "审核",
@@ -156,6 +168,7 @@ impl CaseStatus {
             Submitted => &[Accepted, Refused, SupplementRequested, Withdrawn],
             SupplementRequested => &[Submitted, Accepted, Refused, Withdrawn],
             Accepted => &[Reviewed, SupplementRequested, Refused, Withdrawn],
+            SurveyReview => &[Accepted, SupplementRequested, Refused, Withdrawn],
             Reviewed => &[Recorded, Refused, Withdrawn],
             Recorded => &[CertificatePrepared],
             CertificatePrepared => &[Completed],
@@ -169,6 +182,13 @@ impl CaseStatus {
     pub fn next_statuses_for(self, business: BusinessType) -> &'static [CaseStatus] {
         match self {
             Self::Recorded if !business.issues_certificate() => &[Self::Completed],
+            Self::Accepted if business.needs_survey() => &[
+                Self::Reviewed,
+                Self::SurveyReview,
+                Self::SupplementRequested,
+                Self::Refused,
+                Self::Withdrawn,
+            ],
             other => other.next_statuses(),
         }
     }
@@ -270,10 +290,14 @@ mod tests {
         assert!(!seizure.issues_certificate());
         assert_eq!(Recorded.move_to_for(Completed, seizure), Ok(Completed));
         assert!(!Recorded.can_move_to_for(CertificatePrepared, seizure));
-        // Every other status moves as in the certificate flow, whatever the business.
+        // Every other status moves as in the certificate flow, whatever the business (but
+        // for the survey step of a business that needs one).
         for s in CaseStatus::ALL {
             if s != Recorded {
                 for b in BusinessType::ALL {
+                    if s == Accepted && b.needs_survey() {
+                        continue;
+                    }
                     assert_eq!(s.next_statuses_for(b), s.next_statuses(), "{s:?} {b:?}");
                 }
             }
@@ -310,6 +334,30 @@ mod tests {
         assert!(SupplementRequested.can_move_to(Refused));
         assert!(!SupplementRequested.can_move_to(Reviewed));
         assert!(!Reviewed.can_move_to(SupplementRequested));
+    }
+
+    #[test]
+    fn only_a_business_with_a_survey_waits_for_its_review() {
+        let first = BusinessType::FirstRegistration;
+        assert!(first.needs_survey());
+        assert!(Accepted.can_move_to_for(SurveyReview, first));
+        assert!(!Accepted.can_move_to(SurveyReview));
+        for b in BusinessType::ALL {
+            if !b.needs_survey() {
+                assert!(!Accepted.can_move_to_for(SurveyReview, b), "{b:?}");
+            }
+        }
+        // Approved: back to review; rejected: a corrected survey is needed.
+        assert_eq!(SurveyReview.move_to_for(Accepted, first), Ok(Accepted));
+        assert!(SurveyReview.can_move_to(SupplementRequested));
+        assert!(SurveyReview.can_withdraw());
+        assert!(
+            !SurveyReview.can_move_to(Reviewed),
+            "no review before the survey's"
+        );
+        assert!(!SurveyReview.can_move_to(Recorded));
+        assert_eq!(CaseStatus::from_code("survey_review"), Some(SurveyReview));
+        assert_eq!(SurveyReview.name_zh(), "待权籍审核");
     }
 
     #[test]

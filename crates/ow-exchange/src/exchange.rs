@@ -78,6 +78,10 @@ pub struct ExchangeConfig {
     pub trust_file: PathBuf,
     /// Per sending channel, the ferry agent's outbox folder.
     pub outboxes: Vec<(Channel, PathBuf)>,
+    /// Per sending channel, the outbox of its offline-media route (the ferry's `[[media]]`
+    /// route), for messages that must never touch a gateway ([`crate::Route::Media`]). A media
+    /// message on a channel without one is set aside, never sent by the gateway.
+    pub media_outboxes: Vec<(Channel, PathBuf)>,
     /// Per receiving channel, the ferry agent's inbox folder.
     pub inboxes: Vec<(Channel, PathBuf)>,
     /// How often to look for work when nothing wakes the loop.
@@ -149,7 +153,7 @@ impl Exchange {
         let state = FerryState::open(&cfg.packer_state)
             .await
             .map_err(|e| ExchangeError::Pack(e.to_string()))?;
-        for (_, outbox) in &cfg.outboxes {
+        for (_, outbox) in cfg.outboxes.iter().chain(&cfg.media_outboxes) {
             recover_outbox(outbox, &state)
                 .await
                 .map_err(|e| ExchangeError::Pack(e.to_string()))?;

@@ -147,6 +147,17 @@ impl Message {
         }
     }
 
+    /// How the message must travel: by the channel's gateway, or only on offline media (a
+    /// confidential survey package — classified, or too large to leave the counter — never
+    /// touches a gateway). The packer writes a [`Route::Media`] message into the channel's
+    /// media outbox and sets it aside rather than use the gateway when there is none.
+    pub fn route(&self) -> Route {
+        match self {
+            Message::SurveyPackage(p) if p.confidential => Route::Media,
+            _ => Route::Gateway,
+        }
+    }
+
     /// Checks what the contract requires beyond its JSON shape, so a message that would be
     /// refused (or would stop a channel) is refused where it is made: the application number
     /// is a valid case id, no text field holds a control character, and the materials are
@@ -210,6 +221,34 @@ impl Message {
             Message::SurveyPackage(m) => Some(&m.application_no),
             Message::RegisterLog(_) => None,
             Message::SurveyReview(m) => Some(&m.application_no),
+        }
+    }
+}
+
+/// How a message travels on its channel ([`Message::route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Through the channel's gateway (the ferry agent's outbox).
+    Gateway,
+    /// Only on offline media (the channel's media outbox, exported onto discs).
+    Media,
+}
+
+impl Route {
+    /// The stored name: `gateway` or `media`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Gateway => "gateway",
+            Route::Media => "media",
+        }
+    }
+
+    /// The route for a stored name; anything unknown is `None`.
+    pub fn parse(text: &str) -> Option<Route> {
+        match text {
+            "gateway" => Some(Route::Gateway),
+            "media" => Some(Route::Media),
+            _ => None,
         }
     }
 }

@@ -132,6 +132,7 @@ pub async fn enqueue_with_inline(
     }
     message.check()?;
     let case_id = message.application_no().map(str::to_owned);
+    let route = message.route();
     let envelope = Envelope::new(message, ow_store::now_ms());
     let json = serde_json::to_vec(&envelope).map_err(|e| ExchangeError::BadMessage {
         reason: format!("message cannot be encoded: {e}"),
@@ -176,7 +177,7 @@ pub async fn enqueue_with_inline(
     };
     sqlx::query(
         "INSERT INTO exchange_outbox (message_id, channel, kind, case_id, envelope_sealed, \
-         files_json, inline_json, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         files_json, inline_json, created_at_ms, route) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&envelope.message_id)
     .bind(channel.to_string())
@@ -186,6 +187,7 @@ pub async fn enqueue_with_inline(
     .bind(files_json)
     .bind(inline_json)
     .bind(envelope.created_at_ms)
+    .bind(route.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(envelope.message_id)

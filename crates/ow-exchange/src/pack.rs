@@ -20,7 +20,7 @@ use crate::exchange::{FaultPoint, LogLine, create_private, private_dir};
 use crate::outbox::{ENVELOPE_FIELD, StoredInline, inline_ctx};
 use crate::{
     ContractViolation, Envelope, Exchange, ExchangeError, MAX_FILE_BYTES, MAX_FILES_PER_MESSAGE,
-    MAX_FILES_TOTAL_BYTES, MESSAGE_ITEM, Message, OutboundFile,
+    MAX_FILES_TOTAL_BYTES, MESSAGE_ITEM, Message, OutboundFile, Route,
 };
 
 /// How long a packed bundle stays valid for the receiving ferry agent.
@@ -43,6 +43,8 @@ struct Queued {
     inline_json: Option<String>,
     attempts: i64,
     next_attempt_at_ms: Option<i64>,
+    /// The route the row was queued for.
+    route: Route,
 }
 
 /// What became of one channel's batch.
@@ -63,22 +65,31 @@ impl Exchange {
     /// is kept. Returns how many bundles were packed.
     pub async fn pack_pending(&self) -> Result<usize, ExchangeError> {
         let _guard = self.pack_lock.lock().await;
-        let channels: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT channel FROM exchange_outbox \
-             WHERE packed_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY channel",
+        // Each (channel, route) is its own queue: a channel's media route (offline discs)
+        // and its gateway draw sequence numbers from the same channel but keep their own
+        // order, and a message waiting on one never holds the other.
+        let queues: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT channel, route FROM exchange_outbox \
+             WHERE packed_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY channel, route",
         )
         .fetch_all(self.store.writer())
         .await?;
         let mut total = 0;
-        for channel in channels {
+        for (channel, route_name) in queues {
+            // A route this build does not know cannot be packed safely: leave it queued.
+            let Some(route) = Route::parse(&route_name) else {
+                warn!(channel = %channel, route = %route_name, "queued messages on an unknown route are left queued");
+                continue;
+            };
             loop {
                 let rows = sqlx::query(
                     "SELECT message_id, channel, kind, case_id, envelope_sealed, files_json, \
                      inline_json, attempts, next_attempt_at_ms FROM exchange_outbox \
-                     WHERE channel = $1 AND packed_at_ms IS NULL AND dead_at_ms IS NULL \
-                     ORDER BY message_id LIMIT $2",
+                     WHERE channel = $1 AND route = $2 AND packed_at_ms IS NULL \
+                     AND dead_at_ms IS NULL ORDER BY message_id LIMIT $3",
                 )
                 .bind(&channel)
+                .bind(route.as_str())
                 .bind(PACK_BATCH)
                 .fetch_all(self.store.writer())
                 .await?;
@@ -95,6 +106,7 @@ impl Exchange {
                         inline_json: row.try_get("inline_json")?,
                         attempts: row.try_get("attempts")?,
                         next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,
+                        route,
                     };
                     // A message waiting for its next try holds the ones behind it.
                     if q.next_attempt_at_ms.is_some_and(|t| t > now) {
@@ -105,7 +117,7 @@ impl Exchange {
                 if queued.is_empty() {
                     break;
                 }
-                let result = self.pack_batch(&channel, queued).await?;
+                let result = self.pack_batch(&channel, route, queued).await?;
                 total += result.packed;
                 if result.waiting || result.packed + result.set_aside == 0 {
                     break;
@@ -118,20 +130,27 @@ impl Exchange {
     async fn pack_batch(
         &self,
         channel: &str,
+        route: Route,
         batch: Vec<Queued>,
     ) -> Result<BatchResult, ExchangeError> {
-        let Some((chan, outbox)) = self
-            .cfg
-            .outboxes
+        // A media message goes to the media outbox or nowhere: never through the gateway.
+        let outboxes = match route {
+            Route::Gateway => &self.cfg.outboxes,
+            Route::Media => &self.cfg.media_outboxes,
+        };
+        let Some((chan, outbox)) = outboxes
             .iter()
             .find(|(c, _)| c.to_string() == channel)
             .cloned()
         else {
-            // No outbox for this channel: nothing here can ever pack these messages.
+            // No outbox for this channel and route: nothing here can ever pack these messages.
             let mut result = BatchResult::default();
             for q in &batch {
                 let err = ExchangeError::NoOutbox {
-                    channel: channel.to_string(),
+                    channel: match route {
+                        Route::Gateway => channel.to_string(),
+                        Route::Media => format!("{channel} (offline media)"),
+                    },
                 };
                 self.set_aside_outbound(q, "no-outbox", &err.to_string())
                     .await?;
@@ -446,6 +465,19 @@ fn prepare_request(
         return Err(ExchangeError::Permanent {
             code: "kind-not-allowed",
             reason: format!("channel {channel} does not carry {kind} messages"),
+        });
+    }
+    // The route is the message's to decide: a confidential package queued for the gateway
+    // (an edited row, an older build) is set aside, never sent through it.
+    if envelope.message.route() != q.route {
+        return Err(ExchangeError::Permanent {
+            code: "route-mismatch",
+            reason: format!(
+                "message {} must travel by {} but was queued for {}",
+                q.message_id,
+                envelope.message.route().as_str(),
+                q.route.as_str()
+            ),
         });
     }
     envelope.message.check()?;

@@ -98,7 +98,8 @@ pub struct Gap {
     /// The length (m) of the candidate's facing boundary that stands off by more than
     /// [`Tolerance::gap_m`] (0 when nothing faces the neighbour).
     pub length_m: f64,
-    /// Where on the candidate's boundary the largest separation was found.
+    /// Where on the candidate's boundary the largest separation was found (the middle sample of
+    /// those within a millimetre of it, so a uniformly set-back edge is marked at its middle).
     pub at: Coord<f64>,
 }
 
@@ -325,11 +326,16 @@ impl ParcelIndex {
         let Some(reach) = other.bounding_rect().map(|r| grow(r, tol.search_m)) else {
             return Err(SpatialError::UnknownParcel(neighbour));
         };
+        // Written here: geo has distances and Hausdorff/Fréchet measures between whole
+        // geometries, but nothing for "the stretch of this boundary that faces that one", which
+        // is what a claimed shared boundary means.
         let other_segs = segments(&other);
 
         let mut faced = false;
         let mut max_gap = 0.0_f64;
-        let mut at = Coord { x: 0.0, y: 0.0 };
+        // The samples beyond `gap_m`, in boundary order, to place `at` in the middle of the
+        // widest stretch rather than at its first sample.
+        let mut beyond: Vec<(f64, Coord<f64>)> = Vec::new();
         let mut length = 0.0;
         for polygon in &candidate.0 {
             let rings = std::iter::once((polygon.exterior(), true))
@@ -382,12 +388,10 @@ impl ParcelIndex {
                             }
                         }
                         faced = true;
-                        if gap > max_gap {
-                            max_gap = gap;
-                            at = p;
-                        }
+                        max_gap = max_gap.max(gap);
                         if gap > tol.gap_m {
                             length += step;
+                            beyond.push((gap, p));
                         }
                     }
                 }
@@ -405,6 +409,16 @@ impl ParcelIndex {
         if max_gap <= tol.gap_m {
             return Ok(None);
         }
+        // Within a millimetre of the largest separation counts as at it.
+        let widest: Vec<Coord<f64>> = beyond
+            .iter()
+            .filter(|(gap, _)| *gap >= max_gap - 0.001)
+            .map(|(_, p)| *p)
+            .collect();
+        let at = widest
+            .get(widest.len() / 2)
+            .copied()
+            .unwrap_or(Coord { x: 0.0, y: 0.0 });
         Ok(Some(Gap {
             neighbour,
             max_gap_m: max_gap,

@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use geo::{BoundingRect, Coord, InteriorPoint, Line, LineString, MultiPolygon, Rect};
+use geo::{BooleanOps, BoundingRect, Coord, InteriorPoint, Line, LineString, MultiPolygon, Rect};
 
 /// What to draw. Its `Debug` output leaves the labels out (they may name a right holder).
 #[derive(Clone, PartialEq)]
@@ -296,8 +296,29 @@ pub fn draw(drawing: &Drawing) -> String {
             view.path(&n.geometry)
         );
     }
+    // A neighbour's label goes inside the part of it that is in view ...
+    let in_view = Rect::new(
+        Coord {
+            x: view.min_x,
+            y: view.max_y - view.height,
+        },
+        Coord {
+            x: view.min_x + view.width,
+            y: view.max_y,
+        },
+    )
+    .to_polygon();
+    let subject_ok = crate::check_finite(&drawing.subject.geometry).is_ok();
     for n in &drawing.neighbours {
-        if let Some(c) = label_point(&n.geometry) {
+        let place = if subject_ok && crate::check_finite(&n.geometry).is_ok() {
+            // ... and outside the subject, where an overlap would hide it.
+            let visible = n.geometry.intersection(&in_view);
+            let free = visible.difference(&drawing.subject.geometry);
+            label_point(&free).or_else(|| label_point(&visible))
+        } else {
+            label_point(&n.geometry)
+        };
+        if let Some(c) = place {
             let _ = write!(
                 s,
                 r#"<text x="{:.3}" y="{:.3}" fill="{NEIGHBOUR_TEXT}" text-anchor="middle">{}</text>"#,

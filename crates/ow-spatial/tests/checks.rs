@@ -189,6 +189,7 @@ fn a_thirty_centimetre_gap_is_reported() {
     assert!((gap.max_gap_m - 0.3).abs() < 1e-6, "{gap:?}");
     assert!((gap.length_m - 20.0).abs() < 0.11, "{gap:?}");
     assert!((gap.at.x - 19.7).abs() < 1e-9);
+    assert!((gap.at.y - 10.0).abs() < 0.2, "marked mid-edge: {gap:?}");
 }
 
 #[test]
@@ -217,7 +218,7 @@ fn a_half_gapped_edge_reports_the_gapped_length() {
         .expect("a gap");
     assert!((gap.max_gap_m - 0.3).abs() < 1e-6, "{gap:?}");
     assert!((gap.length_m - 10.0).abs() < 0.25, "{gap:?}");
-    assert!(gap.at.y > 10.0);
+    assert!((gap.at.y - 15.0).abs() < 0.2, "{gap:?}");
 }
 
 #[test]
@@ -297,4 +298,25 @@ fn the_resurveyed_parcel_itself_can_be_left_out() {
     assert_eq!(others.len(), 1);
     assert_eq!(others[0].parcel, 2);
     assert!((others[0].area_m2 - 20.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_candidate_with_a_bad_coordinate_is_refused_not_checked() {
+    let mut bad = rect(0.0, 0.0, 30.0, 20.0);
+    bad.0[0].exterior_mut(|r| r.0[2].y = f64::INFINITY);
+    assert_eq!(
+        ow_spatial::check_finite(&bad),
+        Err(SpatialError::NonFinite { index: 3 })
+    );
+    let idx = neighbour_east();
+    assert!(idx.overlaps(&bad, &tol()).is_empty());
+    assert_eq!(
+        idx.gap_to(&bad, 7, &tol()),
+        Err(SpatialError::NonFinite { index: 3 })
+    );
+    assert!(idx.near(&bad, 5.0).is_empty());
+    assert_eq!(
+        idx.gap_to(&MultiPolygon(vec![]), 7, &tol()),
+        Err(SpatialError::Empty)
+    );
 }

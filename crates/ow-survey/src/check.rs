@@ -12,10 +12,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use geo::algorithm::line_intersection::line_intersection;
-use geo::algorithm::validation::{InvalidPolygon, RingRole};
+use geo::algorithm::line_intersection::LineIntersection;
+use geo::algorithm::sweep::{Cross, Intersections};
+use geo::coordinate_position::CoordPos;
+use geo::dimensions::Dimensions;
 use geo::{
-    Area, BooleanOps, BoundingRect, Coord, Intersects, Line, LineString, Polygon, Validation,
+    Area, BooleanOps, BoundingRect, Coord, Intersects, Line, LineString, Polygon, PreparedGeometry,
+    Relate,
 };
 use ow_domain::UnitCode;
 use serde::{Deserialize, Serialize};
@@ -312,7 +315,7 @@ fn check_parcel(
 ) -> Option<Polygon<f64>> {
     let number = parcel.number.as_str();
     let mut enough_points = !parcel.rings.is_empty();
-    let mut clean_rings: Vec<LineString<f64>> = Vec::new();
+    let mut clean_rings: Vec<Vec<(Coord<f64>, usize)>> = Vec::new();
     for ring in &parcel.rings {
         let first_line = ring
             .points
@@ -386,23 +389,28 @@ fn check_parcel(
                 }
             }
         }
-        // The ring for the validity check, without successive duplicates (reported above).
-        let mut coords: Vec<Coord<f64>> = Vec::with_capacity(n + 1);
-        for p in &ring.points {
+        // The ring for the validity check, without successive duplicates (reported above),
+        // each vertex with the index of its point.
+        let mut clean: Vec<(Coord<f64>, usize)> = Vec::with_capacity(n);
+        for (i, p) in ring.points.iter().enumerate() {
             let c = Coord {
                 x: p.easting,
                 y: p.northing,
             };
-            if coords
+            if clean
                 .last()
-                .is_none_or(|l| (l.x - c.x).hypot(l.y - c.y) > cfg.duplicate_point_m)
+                .is_none_or(|(l, _)| (l.x - c.x).hypot(l.y - c.y) > cfg.duplicate_point_m)
             {
-                coords.push(c);
+                clean.push((c, i));
             }
         }
-        let mut ls = LineString::new(coords);
-        ls.close();
-        clean_rings.push(ls);
+        if clean.len() >= 2
+            && let (Some((a, _)), Some((b, _))) = (clean.first(), clean.last())
+            && (a.x - b.x).hypot(a.y - b.y) <= cfg.duplicate_point_m
+        {
+            clean.pop();
+        }
+        clean_rings.push(clean);
     }
 
     check_zone(parcel, cfg, out);
@@ -431,107 +439,131 @@ fn check_parcel(
         )),
     }
 
-    let mut rings = clean_rings.into_iter();
-    let shell = rings.next()?;
-    let polygon = Polygon::new(shell, rings.collect());
-    let errors = polygon.validation_errors();
-    let mut holes_reported: Vec<(usize, usize)> = Vec::new();
-    for e in &errors {
-        match e {
-            InvalidPolygon::SelfIntersection(role) => {
-                let idx = ring_index(*role);
-                if let Some(ring) = parcel.rings.get(idx) {
-                    out.push(locate_self_intersection(number, ring));
-                }
-            }
-            InvalidPolygon::InteriorRingNotContainedInExteriorRing(role) => {
-                let idx = ring_index(*role);
-                let ring = parcel.rings.get(idx);
+    // Validity: each ring simple (a sweep over its lines), each hole inside the shell and
+    // touching it at points only, holes not overlapping each other. The same rules as geo's
+    // `Validation`, whose ring test compares every line with every other (O(n²)), too slow for
+    // the 200 000 points a package may hold.
+    let mut valid = true;
+    for (ring, clean) in parcel.rings.iter().zip(&clean_rings) {
+        if let Some((i, j)) = ring_crossing(clean) {
+            let name = |k: usize| ring.points[clean[k % clean.len()].1].name.as_str();
+            out.push(Finding::self_intersection(
+                number,
+                ring.ring_no,
+                (name(i), name(i + 1)),
+                Some((name(j), name(j + 1))),
+                ring.points[clean[i].1].line,
+            ));
+            valid = false;
+        }
+    }
+    let as_polygon = |clean: &[(Coord<f64>, usize)]| {
+        let mut ls: LineString<f64> = clean.iter().map(|(c, _)| *c).collect();
+        ls.close();
+        Polygon::new(ls, Vec::new())
+    };
+    let shell = as_polygon(clean_rings.first()?);
+    let holes: Vec<Polygon<f64>> = clean_rings.iter().skip(1).map(|c| as_polygon(c)).collect();
+    if !holes.is_empty() {
+        let prepared_shell = PreparedGeometry::from(&shell);
+        for (k, hole) in holes.iter().enumerate() {
+            let ring = &parcel.rings[k + 1];
+            let m = prepared_shell.relate(hole);
+            if !m.is_contains()
+                || m.get(CoordPos::OnBoundary, CoordPos::OnBoundary) == Dimensions::OneDimensional
+            {
                 out.push(Finding::hole_outside_shell(
                     number,
-                    ring.map_or(0, |r| r.ring_no),
-                    ring.and_then(|r| r.points.first()).and_then(|p| p.line),
+                    ring.ring_no,
+                    ring.points.first().and_then(|p| p.line),
                 ));
+                valid = false;
             }
-            InvalidPolygon::IntersectingRingsOnALine(a, b)
-            | InvalidPolygon::IntersectingRingsOnAnArea(a, b) => {
-                let (ia, ib) = (ring_index(*a), ring_index(*b));
-                let pair = (ia.min(ib), ia.max(ib));
-                if holes_reported.contains(&pair) {
+        }
+        let boxes: Vec<_> = holes.iter().map(BoundingRect::bounding_rect).collect();
+        for a in 0..holes.len() {
+            for b in a + 1..holes.len() {
+                let (Some(ba), Some(bb)) = (boxes[a], boxes[b]) else {
+                    continue;
+                };
+                if !ba.intersects(&bb) {
                     continue;
                 }
-                holes_reported.push(pair);
-                let no = |i: usize| parcel.rings.get(i).map_or(0, |r| r.ring_no);
-                if pair.0 == 0 {
-                    let ring = parcel.rings.get(pair.1);
-                    out.push(Finding::hole_outside_shell(
+                let m = holes[a].relate(&holes[b]);
+                if m.get(CoordPos::Inside, CoordPos::Inside) == Dimensions::TwoDimensional
+                    || m.get(CoordPos::OnBoundary, CoordPos::OnBoundary)
+                        == Dimensions::OneDimensional
+                {
+                    out.push(Finding::holes_overlap(
                         number,
-                        no(pair.1),
-                        ring.and_then(|r| r.points.first()).and_then(|p| p.line),
+                        parcel.rings[a + 1].ring_no,
+                        parcel.rings[b + 1].ring_no,
                     ));
-                } else {
-                    out.push(Finding::holes_overlap(number, no(pair.0), no(pair.1)));
-                }
-            }
-            // Too few points was reported above; coordinates are finite by construction.
-            InvalidPolygon::TooFewPointsInRing(_) | InvalidPolygon::NonFiniteCoord(..) => {}
-        }
-    }
-    errors.is_empty().then_some(polygon)
-}
-
-fn ring_index(role: RingRole) -> usize {
-    match role {
-        RingRole::Exterior => 0,
-        RingRole::Interior(i) => i + 1,
-    }
-}
-
-/// The most points for which the crossing lines are located (pairwise, O(n²)); larger rings
-/// get a finding without the second line.
-const LOCATE_MAX_POINTS: usize = 3_000;
-
-fn locate_self_intersection(parcel: &str, ring: &SurveyRing) -> Finding {
-    let pts = &ring.points;
-    let n = pts.len();
-    let seg = |i: usize| -> Line<f64> {
-        let (a, b) = (&pts[i], &pts[(i + 1) % n]);
-        Line::new(
-            Coord {
-                x: a.easting,
-                y: a.northing,
-            },
-            Coord {
-                x: b.easting,
-                y: b.northing,
-            },
-        )
-    };
-    let line_of = |i: usize| pts[i].line;
-    if n <= LOCATE_MAX_POINTS {
-        for i in 0..n {
-            for j in i + 1..n {
-                // Skip neighbouring lines, which share an end point.
-                if j == i + 1 || (i == 0 && j == n - 1) {
-                    continue;
-                }
-                if line_intersection(seg(i), seg(j)).is_some() {
-                    return Finding::self_intersection(
-                        parcel,
-                        ring.ring_no,
-                        (&pts[i].name, &pts[(i + 1) % n].name),
-                        Some((&pts[j].name, &pts[(j + 1) % n].name)),
-                        line_of(i),
-                    );
+                    valid = false;
                 }
             }
         }
     }
-    let (a, b) = match (pts.first(), pts.get(1)) {
-        (Some(a), Some(b)) => (a.name.as_str(), b.name.as_str()),
-        _ => ("", ""),
+    valid.then(|| parcel.polygon())
+}
+
+/// One line of a ring for the sweep, with its index.
+#[derive(Debug, Clone, Copy)]
+struct RingLine {
+    index: usize,
+    line: Line<f64>,
+}
+
+impl Cross for RingLine {
+    type Scalar = f64;
+
+    fn line(&self) -> Line<f64> {
+        self.line
+    }
+}
+
+/// A pair of lines (by index, `i < j`; line `i` runs from vertex `i` to `i + 1`) of a ring that
+/// cross or touch other than where neighbours meet, or that fold back on each other (a spike).
+/// `None` when the ring is simple. The sweep runs along the axis on which fewer lines overlap
+/// (its cost grows with those overlaps), and stops at the first pair found.
+fn ring_crossing(ring: &[(Coord<f64>, usize)]) -> Option<(usize, usize)> {
+    let n = ring.len();
+    if n < 3 {
+        return None;
+    }
+    let swap = overlaps(ring, |c| c.y) < overlaps(ring, |c| c.x);
+    let at = |i: usize| {
+        let c = ring[i % n].0;
+        if swap { Coord { x: c.y, y: c.x } } else { c }
     };
-    Finding::self_intersection(parcel, ring.ring_no, (a, b), None, line_of(0))
+    let lines = (0..n).map(|i| RingLine {
+        index: i,
+        line: Line::new(at(i), at(i + 1)),
+    });
+    Intersections::from_iter(lines).find_map(|(a, b, hit)| {
+        let (i, j) = (a.index.min(b.index), a.index.max(b.index));
+        let neighbours = j == i + 1 || (i == 0 && j == n - 1);
+        (!neighbours || matches!(hit, LineIntersection::Collinear { .. })).then_some((i, j))
+    })
+}
+
+/// How many pairs of the ring's lines overlap in their extent along one axis: the number of
+/// candidate pairs a sweep along that axis tests.
+fn overlaps(ring: &[(Coord<f64>, usize)], axis: impl Fn(&Coord<f64>) -> f64) -> u64 {
+    let n = ring.len();
+    let mut spans: Vec<(f64, f64)> = (0..n)
+        .map(|i| {
+            let (a, b) = (axis(&ring[i].0), axis(&ring[(i + 1) % n].0));
+            (a.min(b), a.max(b))
+        })
+        .collect();
+    spans.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let mut count = 0u64;
+    for (i, &(_, hi)) in spans.iter().enumerate() {
+        let end = spans.partition_point(|s| s.0 <= hi);
+        count += end.saturating_sub(i + 1) as u64;
+    }
+    count
 }
 
 fn check_zone(parcel: &SurveyParcel, cfg: &CheckConfig, out: &mut Vec<Finding>) {
@@ -577,6 +609,91 @@ mod tests {
         };
         // 2 · 0.1 · 100 = 20, relative 10 → 10
         assert!((t.limit_m2(10_000.0) - 10.0).abs() < 1e-9);
+    }
+
+    /// The sweep agrees with geo's (quadratic) ring validity on random small rings.
+    #[test]
+    fn ring_crossing_agrees_with_geo_validation() {
+        use geo::Validation;
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 1000) as f64 / 10.0
+        };
+        let (mut simple, mut crossing) = (0, 0);
+        for _ in 0..2_000 {
+            let n = 3 + (next() as usize) % 6;
+            let ring: Vec<(Coord<f64>, usize)> = (0..n)
+                .map(|i| {
+                    (
+                        Coord {
+                            x: next(),
+                            y: next(),
+                        },
+                        i,
+                    )
+                })
+                .collect();
+            let mut ls: LineString<f64> = ring.iter().map(|(c, _)| *c).collect();
+            ls.close();
+            let geo_says = Polygon::new(ls, Vec::new()).is_valid();
+            assert_eq!(ring_crossing(&ring).is_none(), geo_says, "{ring:?}");
+            if geo_says {
+                simple += 1;
+            } else {
+                crossing += 1;
+            }
+        }
+        assert!(simple > 100 && crossing > 100, "{simple} {crossing}");
+    }
+
+    #[test]
+    fn overlaps_count_candidate_pairs() {
+        let c = |x: f64, y: f64, i| (Coord { x, y }, i);
+        let square = [
+            c(0.0, 0.0, 0),
+            c(10.0, 0.0, 1),
+            c(10.0, 10.0, 2),
+            c(0.0, 10.0, 3),
+        ];
+        // Along x: [0,10] [10,10] [0,10] [0,0]: all pairs but [0,0]-[10,10] → 5.
+        assert_eq!(overlaps(&square, |c| c.x), 5);
+        // A comb of long horizontal teeth: the sweep along y has far fewer candidates.
+        let comb = [
+            c(0.0, 0.0, 0),
+            c(100.0, 0.0, 1),
+            c(100.0, 1.0, 2),
+            c(1.0, 1.0, 3),
+            c(1.0, 2.0, 4),
+            c(100.0, 2.0, 5),
+            c(100.0, 3.0, 6),
+            c(0.0, 3.0, 7),
+        ];
+        assert!(overlaps(&comb, |c| c.y) < overlaps(&comb, |c| c.x));
+        assert_eq!(ring_crossing(&comb), None);
+    }
+
+    #[test]
+    fn spikes_are_crossings() {
+        let c = |x: f64, y: f64, i| (Coord { x, y }, i);
+        // 0,0 → 10,0 → 10,10 → 10,5 (back along the last line) → 0,10
+        let ring = [
+            c(0.0, 0.0, 0),
+            c(10.0, 0.0, 1),
+            c(10.0, 10.0, 2),
+            c(10.0, 5.0, 3),
+            c(0.0, 10.0, 4),
+        ];
+        assert!(ring_crossing(&ring).is_some());
+        let square = [
+            c(0.0, 0.0, 0),
+            c(10.0, 0.0, 1),
+            c(10.0, 10.0, 2),
+            c(0.0, 10.0, 3),
+        ];
+        assert_eq!(ring_crossing(&square), None);
     }
 
     /// The configuration example in docs/survey-format.md is the default configuration.

@@ -330,3 +330,26 @@ fn constructors_for_checks_done_elsewhere() {
     assert_eq!(f.code, FindingCode::UnitCodeMalformed);
     assert!(!f.advice.is_empty());
 }
+
+/// A parcel name may name a person (宅基地): it appears in no finding and not in Debug output.
+#[test]
+fn parcel_names_stay_out_of_findings_and_debug() {
+    let ring = [
+        (3_380_000.0, 500_000.0),
+        (3_380_000.0, 500_100.0),
+        (3_379_950.0, 500_000.0),
+        (3_379_950.0, 500_100.0),
+    ];
+    let body = parcel_txt("D1", "0.9000", &[&ring]).replace("测试地块", "张三宅基地");
+    let pkg = txt_pkg(&body);
+    assert_eq!(pkg.parcels[0].name, "张三宅基地");
+    let findings = check_package(&pkg, &CheckConfig::default());
+    assert!(!findings.is_empty());
+    for f in &findings {
+        assert!(
+            !f.message.contains("张三") && !f.advice.contains("张三"),
+            "{f}"
+        );
+    }
+    assert!(!format!("{pkg:?}").contains("张三"));
+}

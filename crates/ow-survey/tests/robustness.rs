@@ -138,3 +138,28 @@ fn degenerate_geometries_are_checked_without_panic() {
         exercise(text.as_bytes(), SourceFormat::BoundaryTxt);
     }
 }
+
+/// A parcel of 50 000 points (a circle of radius 1 km) is parsed and checked in one pass; the
+/// ring check is a sweep, not a comparison of every line with every other.
+#[test]
+fn large_ring_is_checked() {
+    let n = 50_000;
+    let ring: Vec<(f64, f64)> = (0..n)
+        .map(|i| {
+            let a = i as f64 / n as f64 * std::f64::consts::TAU;
+            (
+                3_380_000.0 + 1_000.0 * a.sin(),
+                500_000.0 + 1_000.0 * a.cos(),
+            )
+        })
+        .collect();
+    let area = std::f64::consts::PI * 1_000_000.0;
+    let text = format!(
+        "{ATTRS_38}[地块坐标]\n{}",
+        parcel_txt("D1", &format!("{:.4}", area / 10_000.0), &[&ring])
+    );
+    let pkg = parse_txt(&text);
+    assert_eq!(pkg.parcels[0].rings[0].points.len(), n);
+    let findings = check_package(&pkg, &CheckConfig::default());
+    assert_eq!(findings, Vec::new());
+}

@@ -195,9 +195,12 @@ async fn build_case_page(
         rules::check_case(
             &mut conn,
             &state.pii,
-            no,
-            district,
-            case.unit_code.as_deref(),
+            rules::CaseKey {
+                application_no: no,
+                district,
+                business: &case.business_type,
+                unit_code: case.unit_code.as_deref(),
+            },
             &parties,
             state.now_ms(),
         )
@@ -549,9 +552,12 @@ async fn confirmation(
         rules::check_case(
             &mut conn,
             &state.pii,
-            no,
-            district,
-            case.unit_code.as_deref(),
+            rules::CaseKey {
+                application_no: no,
+                district,
+                business: &case.business_type,
+                unit_code: case.unit_code.as_deref(),
+            },
             &parties,
             state.now_ms(),
         )
@@ -573,13 +579,24 @@ async fn confirmation(
         )
         .await;
     }
-    let location = match case.unit_code.as_deref() {
+    let registered = match case.unit_code.as_deref() {
         Some(code) => register::unit(&mut conn, district, code)
+            .await
+            .map_err(internal)?
+            .map(|u| u.location),
+        None => None,
+    };
+    // A first registration's unit is opened by this 登簿: its page is still the new unit's.
+    let first_registration = registered.is_none()
+        && ow_domain::BusinessType::from_code(&case.business_type)
+            .is_some_and(ow_domain::BusinessType::needs_survey);
+    let location = match registered {
+        Some(location) => location,
+        None => crate::survey::new_unit(&mut conn, no)
             .await
             .map_err(internal)?
             .map(|u| u.location)
             .unwrap_or_default(),
-        None => String::new(),
     };
     drop(conn);
     let view = |p: &cases::Party| PartyView {
@@ -590,6 +607,11 @@ async fn confirmation(
         share: p.share.clone(),
     };
     let consequences: Vec<&'static str> = match action {
+        Action::Record if first_registration => vec![
+            "登记簿将开设新的不动产单元（单元号、面积取自权籍调查审核结果），记载下列权利人及其份额为现势权利；",
+            "登簿后申请人不能再撤回申请，登簿结果不能在本系统中撤销（如有错误须办理更正登记）；",
+            "办理结果将通知申请人。",
+        ],
         Action::Record => vec![
             "登记簿将记载下列权利人及其份额为现势权利，原权利转为历史；",
             "登簿后申请人不能再撤回申请，登簿结果不能在本系统中撤销（如有错误须办理更正登记）；",

@@ -29,6 +29,7 @@ pub fn stage_label_zh(status: CaseStatus) -> &'static str {
         CaseStatus::Submitted => "待受理",
         CaseStatus::SupplementRequested => "待补正",
         CaseStatus::Accepted => "待审核",
+        CaseStatus::SurveyReview => "待权籍审核",
         CaseStatus::Reviewed => "待登簿",
         CaseStatus::Recorded => "待缮证",
         CaseStatus::CertificatePrepared => "待发证",
@@ -251,13 +252,22 @@ mod tests {
             own_stages(&member(&[Role::Accept])),
             [CaseStatus::Submitted]
         );
-        assert_eq!(own_stages(&member(&[Role::Review])), [CaseStatus::Accepted]);
+        // A reviewer also sees what waits for the cadastral zone (they may only refuse it).
+        assert_eq!(
+            own_stages(&member(&[Role::Review])),
+            [CaseStatus::Accepted, CaseStatus::SurveyReview]
+        );
+        assert_eq!(
+            workflow::available(CaseStatus::SurveyReview, &member(&Role::ALL)),
+            [workflow::Action::Refuse]
+        );
         assert_eq!(own_stages(&member(&[Role::Record])), [CaseStatus::Reviewed]);
         let cert = own_stages(&member(&[Role::Certificate]));
         assert!(cert.contains(&CaseStatus::CertificatePrepared), "{cert:?}");
         assert!(cert.contains(&CaseStatus::Recorded), "{cert:?}");
         assert!(own_stages(&member(&[Role::DistrictAdmin])).is_empty());
         assert_eq!(stage_label_zh(CaseStatus::Accepted), "待审核");
+        assert_eq!(stage_label_zh(CaseStatus::SurveyReview), "待权籍审核");
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl World {
             encryption_key_file: self.keys.join(format!("{zone}.enc.secret")),
             trust_file: self.root.join("trust.toml"),
             outboxes: vec![(channel(out_channel), self.outbox(zone))],
+            media_outboxes: Vec::new(),
             inboxes: vec![(channel(in_channel), self.inbox(zone))],
             poll_interval: Duration::from_millis(50),
             retry: RetryPolicy {
