@@ -2,10 +2,10 @@
 # Runs the OneWindow stack on this machine with embedded defaults (SQLite, local folders standing
 # in for the gateway devices and the offline media): the citizen portal (ow-internet), the
 # registrar back office (ow-extranet), the cadastral zone (ow-intranet) and every zone's ferry
-# agents. Keys are generated on first
-# start under .run/keys (never committed); the demo register and staff are seeded once, and the
-# staff credentials are printed that one time (kept in .run/demo-credentials.txt, mode 0600, and
-# as JSON in .run/demo-seed.json). Ctrl-C stops everything cleanly.
+# agents. Keys are generated on first start under .run/keys (never committed); the demo register
+# and staff are seeded once, and the staff credentials are printed that one time (kept in
+# .run/demo-credentials.txt, mode 0600, and as JSON in .run/demo-seed.json). Ctrl-C stops
+# everything cleanly.
 #
 # Settings (environment variables; the defaults are what a person trying it on one machine wants):
 #   OW_PROFILE=release|debug   which build to run (default release; debug reuses `cargo test`'s)

@@ -148,7 +148,10 @@ impl AppState {
                     signing_key_file: x.signing_key_file.clone(),
                     encryption_key_file: x.encryption_key_file.clone(),
                     trust_file: x.trust_file.clone(),
+                    // The channel back has no gateway at all: its one outbox is the one the
+                    // ferry's `[[media]]` route exports onto discs.
                     outboxes: vec![(TO_EXTRANET, x.outbox.clone())],
+                    media_outboxes: Vec::new(),
                     inboxes: vec![(FROM_EXTRANET, x.inbox.clone())],
                     poll_interval: Duration::from_millis(x.poll_interval_ms),
                     retry: RetryPolicy {

@@ -99,6 +99,7 @@ async fn packages_and_logs_arrive_and_the_review_leaves_for_offline_media() {
             encryption_key_file: keys.join("extranet.enc.secret"),
             trust_file: root.join("trust.toml"),
             outboxes: vec![(down, root.join("extranet/outbox"))],
+            media_outboxes: Vec::new(),
             inboxes: vec![(down.reverse(), root.join("extranet/inbox"))],
             poll_interval: std::time::Duration::from_millis(50),
             retry: RetryPolicy::default(),
