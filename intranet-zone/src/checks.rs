@@ -333,6 +333,18 @@ pub fn draw(
     Some(svg::draw(&drawing))
 }
 
+/// The unit code the survey proposes for each parcel (GeoJSON `unit_code`; TXT: a 28-character
+/// 地块编号), by 地块编号; the surveyor's form starts from it.
+pub fn proposed_unit_codes(bytes: &[u8], format: &str) -> HashMap<String, String> {
+    let Ok(pkg) = parse(bytes, format) else {
+        return HashMap::new();
+    };
+    pkg.parcels
+        .iter()
+        .filter_map(|p| Some((p.number.clone(), p.unit_code.clone()?)))
+        .collect()
+}
+
 /// A building (定着物) footprint of a package (GeoJSON packages carry them).
 #[derive(Debug, Clone)]
 pub struct CheckedBuilding {

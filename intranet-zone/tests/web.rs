@@ -180,6 +180,23 @@ async fn a_clean_package_is_approved_from_its_page_and_an_unreadable_one_can_onl
 
     let (_, page) = b.get(&format!("/packages/{clean}")).await;
     assert!(page.contains("自动检查未发现问题"), "{page}");
+    // A GeoJSON package's proposed unit code fills the form.
+    let proposed = "0190f3c2-0000-7000-8000-000000000034";
+    let mut gj: serde_json::Value =
+        serde_json::from_slice(&parcel_geojson([636_000.0, 4_062_000.0, 50.0, 50.0], &[])).unwrap();
+    gj["features"][0]["properties"]["unit_code"] = "370781001001GB00095W00000000".into();
+    let msg = survey_message(
+        "QZ2026000204",
+        "370781",
+        proposed,
+        gj.to_string().into_bytes(),
+    );
+    assert_eq!(server.zone.import(&msg).await, Some(Disposition::Imported));
+    let (_, form) = b.get(&format!("/packages/{proposed}")).await;
+    assert!(
+        form.contains("value=\"370781001001GB00095W00000000\""),
+        "{form}"
+    );
     let csrf = csrf_of(&page);
     let code = "370781001001GB00090W00000000";
     let (status, page) = b

@@ -182,6 +182,7 @@ async fn package_page(
 ) -> Result<Response, PageError> {
     let p = load(state, auth, id).await?;
     let bytes = survey_bytes(state, &p).await?;
+    let proposed = checks::proposed_unit_codes(&bytes, &p.row.format);
     let mut views = Vec::with_capacity(p.parcels.len());
     for parcel in &p.parcels {
         let ids = state
@@ -225,6 +226,7 @@ async fn package_page(
                 .iter()
                 .find(|(pos, _)| *pos == parcel.position)
                 .map(|(_, c)| c.clone())
+                .or_else(|| proposed.get(&parcel.number).cloned())
                 .unwrap_or_default(),
             svg: checks::draw(
                 &bytes,
