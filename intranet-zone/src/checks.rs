@@ -258,20 +258,24 @@ pub fn unit_code_taken(code: &str) -> ReviewFinding {
     review_finding(&Finding::unit_code_taken(code))
 }
 
-/// The SVG drawing of parcel `number` of the survey in `bytes`: its boundary points labelled
+/// The survey in `bytes` read again (for the page: drawing, proposed codes, export); `None`
+/// when it does not parse.
+pub fn read(bytes: &[u8], format: &str) -> Option<SurveyPackage> {
+    parse(bytes, format).ok()
+}
+
+/// The SVG drawing of parcel `number` of the survey `pkg`: its boundary points labelled
 /// as in the file, the `neighbours` (code, geometry) drawn lighter, and each of `findings`
 /// (number in the page's list, finding) that names a point or segment of this parcel marked;
 /// `overlaps` are the regions overlapping existing parcels, marked with the number of the
-/// first overlap finding. `None` when the file does not parse or has no such parcel.
+/// first overlap finding. `None` when the package has no such parcel.
 pub fn draw(
-    bytes: &[u8],
-    format: &str,
+    pkg: &SurveyPackage,
     number: &str,
     neighbours: &[(String, MultiPolygon<f64>)],
     findings: &[(u32, ReviewFinding)],
     overlaps: &[MultiPolygon<f64>],
 ) -> Option<String> {
-    let pkg = parse(bytes, format).ok()?;
     let parcel = pkg.parcels.iter().find(|p| p.number == number)?;
     let points: Vec<BoundaryPoint> = parcel
         .rings
@@ -335,10 +339,7 @@ pub fn draw(
 
 /// The unit code the survey proposes for each parcel (GeoJSON `unit_code`; TXT: a 28-character
 /// 地块编号), by 地块编号; the surveyor's form starts from it.
-pub fn proposed_unit_codes(bytes: &[u8], format: &str) -> HashMap<String, String> {
-    let Ok(pkg) = parse(bytes, format) else {
-        return HashMap::new();
-    };
+pub fn proposed_unit_codes(pkg: &SurveyPackage) -> HashMap<String, String> {
     pkg.parcels
         .iter()
         .filter_map(|p| Some((p.number.clone(), p.unit_code.clone()?)))

@@ -123,6 +123,10 @@ struct FindingView {
     advice: String,
 }
 
+/// How many parcels of one package the page draws (a package may hold thousands; each has its
+/// GeoJSON export).
+const MAX_DRAWINGS: usize = 50;
+
 struct ParcelView {
     position: i64,
     number: String,
@@ -182,12 +186,24 @@ async fn package_page(
 ) -> Result<Response, PageError> {
     let p = load(state, auth, id).await?;
     let bytes = survey_bytes(state, &p).await?;
-    let proposed = checks::proposed_unit_codes(&bytes, &p.row.format);
+    let format = p.row.format.clone();
+    let survey = tokio::task::spawn_blocking(move || checks::read(&bytes, &format))
+        .await
+        .map_err(internal)?;
+    let proposed = survey
+        .as_ref()
+        .map(checks::proposed_unit_codes)
+        .unwrap_or_default();
     let mut views = Vec::with_capacity(p.parcels.len());
-    for parcel in &p.parcels {
-        let ids = state
-            .index_read()
-            .near(&parcel.geometry, state.settings.survey.draw_neighbours_m);
+    for (i, parcel) in p.parcels.iter().enumerate() {
+        let drawn = i < MAX_DRAWINGS;
+        let ids = if drawn {
+            state
+                .index_read()
+                .near(&parcel.geometry, state.settings.survey.draw_neighbours_m)
+        } else {
+            Vec::new()
+        };
         let ids: Vec<_> = ids
             .into_iter()
             .filter(|i| Some(*i) != parcel.parcel_id)
@@ -206,7 +222,7 @@ async fn package_page(
             .filter(|(_, f)| f.parcel.as_deref().is_none_or(|n| n == parcel.number))
             .map(|(i, f)| (u32::try_from(i + 1).unwrap_or(u32::MAX), f.clone()))
             .collect();
-        let overlaps: Vec<_> = if p.row.status == packages::PENDING {
+        let overlaps: Vec<_> = if drawn && p.row.status == packages::PENDING {
             state
                 .index_read()
                 .overlaps(&parcel.geometry, &state.settings.spatial.tolerance())
@@ -228,14 +244,10 @@ async fn package_page(
                 .map(|(_, c)| c.clone())
                 .or_else(|| proposed.get(&parcel.number).cloned())
                 .unwrap_or_default(),
-            svg: checks::draw(
-                &bytes,
-                &p.row.format,
-                &parcel.number,
-                &neighbours,
-                &own,
-                &overlaps,
-            ),
+            svg: survey
+                .as_ref()
+                .filter(|_| drawn)
+                .and_then(|pkg| checks::draw(pkg, &parcel.number, &neighbours, &own, &overlaps)),
         });
     }
     let mut layout = Layout::for_surveyor(format!("调查成果 {}", p.row.application_no), auth);
