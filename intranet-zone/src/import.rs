@@ -10,6 +10,7 @@
 //! Exactly-once is the exchange's job (message id recorded in the same transaction).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use ow_exchange::{
     Disposition, ExchangeError, ImportHandler, InboundMessage, Message, ReviewFinding,
@@ -25,12 +26,25 @@ use crate::{AppState, files, packages, parcels, register};
 #[derive(Debug, Clone)]
 pub struct Importer {
     state: AppState,
+    /// Survey checks done in `prepare` (outside the import's transaction, so parsing a large
+    /// file never holds the database writer), by message id, taken by `import`.
+    prepared: Arc<Mutex<HashMap<String, checks::Checked>>>,
 }
 
 impl Importer {
     /// A handler over `state`.
     pub fn new(state: AppState) -> Self {
-        Importer { state }
+        Importer {
+            state,
+            prepared: Arc::default(),
+        }
+    }
+
+    fn take_prepared(&self, message_id: &str) -> Option<checks::Checked> {
+        self.prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(message_id)
     }
 }
 
@@ -65,10 +79,29 @@ impl ImportHandler for Importer {
             let bytes = file.read_async().await?;
             let pii = self.state.pii.clone();
             let dir = self.state.data_dir().to_path_buf();
-            tokio::task::spawn_blocking(move || files::store_blocking(&pii, &dir, &id, &bytes))
-                .await
-                .map_err(|e| ExchangeError::Handler(format!("sealing a survey file failed: {e}")))?
-                .map_err(handler_error)?;
+            let cfg = self.state.settings.checks.clone();
+            let format = pkg.format.clone();
+            let is_survey = kind == "survey";
+            let checked = tokio::task::spawn_blocking(move || {
+                files::store_blocking(&pii, &dir, &id, &bytes)?;
+                Ok::<_, IntranetError>(
+                    is_survey.then(|| checks::parse_and_check(&bytes, &format, &cfg)),
+                )
+            })
+            .await
+            .map_err(|e| ExchangeError::Handler(format!("sealing a survey file failed: {e}")))?
+            .map_err(handler_error)?;
+            if let Some(checked) = checked {
+                let mut prepared = self
+                    .prepared
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Bounded: a message whose import never follows (refused first) leaves one entry.
+                if prepared.len() >= 16 {
+                    prepared.clear();
+                }
+                prepared.insert(msg.envelope.message_id.clone(), checked);
+            }
         }
         Ok(())
     }
@@ -79,9 +112,12 @@ impl ImportHandler for Importer {
         msg: &InboundMessage,
     ) -> Result<Disposition, ExchangeError> {
         match &msg.envelope.message {
-            Message::SurveyPackage(pkg) => survey_package(&self.state, tx, msg, pkg)
-                .await
-                .map_err(handler_error),
+            Message::SurveyPackage(pkg) => {
+                let prepared = self.take_prepared(&msg.envelope.message_id);
+                survey_package(&self.state, tx, msg, pkg, prepared)
+                    .await
+                    .map_err(handler_error)
+            }
             Message::RegisterLog(log) => {
                 if let Err(reason) = register::validate(log) {
                     tracing::warn!(district = %log.district_code, "register log refused");
@@ -120,6 +156,7 @@ async fn survey_package(
     tx: &mut Transaction<'static, Any>,
     msg: &InboundMessage,
     pkg: &SurveyPackage,
+    prepared: Option<checks::Checked>,
 ) -> Result<Disposition, IntranetError> {
     let refuse = |reason: String| {
         tracing::warn!(package_id = %pkg.package_id, "survey package refused at import");
@@ -163,13 +200,17 @@ async fn survey_package(
     let Some(survey_id) = files::file_id(&msg.envelope.message_id, "survey") else {
         return refuse("消息编号无效".into());
     };
-    let bytes = file.read_async().await?;
-    let format = pkg.format.clone();
-    let cfg = state.settings.checks.clone();
-    let checked =
-        tokio::task::spawn_blocking(move || checks::parse_and_check(&bytes, &format, &cfg))
-            .await
-            .map_err(|e| IntranetError::Invalid(format!("the survey checks failed: {e}")))?;
+    let checked = match prepared {
+        Some(checked) => checked,
+        None => {
+            let bytes = file.read_async().await?;
+            let format = pkg.format.clone();
+            let cfg = state.settings.checks.clone();
+            tokio::task::spawn_blocking(move || checks::parse_and_check(&bytes, &format, &cfg))
+                .await
+                .map_err(|e| IntranetError::Invalid(format!("the survey checks failed: {e}")))?
+        }
+    };
     let mut findings = checked.findings.clone();
     findings.extend(spatial_findings(state, tx, &checked).await?);
     let now = state.now_ms();
