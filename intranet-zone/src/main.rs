@@ -47,6 +47,23 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         surveys_out: Option<PathBuf>,
     },
+    /// Print the exchange's counts (queued, packed, imported, dead-lettered), each dead letter's
+    /// id, kind and reason code, and any gap in the register log (no personal data).
+    Status {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead letter back in line after its cause was fixed; the running server retries it.
+    RetryDeadLetter {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The dead letter's id, as `status` prints it.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
     /// Manage surveyor accounts.
     Surveyor {
         #[command(subcommand)]
@@ -129,6 +146,50 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {listen} (setting `listen`)"))?;
             ow_intranet::serve(listener, state.clone(), shutdown_signal()).await?;
             state.store.close().await;
+            Ok(())
+        }
+        Command::Status { config, json } => {
+            let settings = config.load()?;
+            let store =
+                ow_store::Store::open(&settings.database_url(), &ow_store::OpenOptions::default())
+                    .await?;
+            ow_intranet::db::migrate(&store).await?;
+            let status = ow_exchange::status(&store).await?;
+            let gaps = ow_intranet::register::gaps(&store).await?;
+            store.close().await;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "exchange": status,
+                        "register_gaps": gaps,
+                    }))?
+                );
+            } else {
+                print!("{}", status.to_text());
+                for g in &gaps {
+                    println!(
+                        "register log gap: district {} entries {}–{} missing, {} held",
+                        g.district_code, g.missing_from, g.missing_to, g.held
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::RetryDeadLetter { config, id } => {
+            let settings = config.load()?;
+            let store =
+                ow_store::Store::open(&settings.database_url(), &ow_store::OpenOptions::default())
+                    .await?;
+            let letter = ow_exchange::request_retry(&store, &id).await;
+            store.close().await;
+            let letter = letter?;
+            println!(
+                "dead letter {} ({}, code {}) will be retried by the running server",
+                letter.id,
+                letter.kind.as_deref().unwrap_or("-"),
+                letter.code
+            );
             Ok(())
         }
         Command::InitKeys(args) => {

@@ -102,6 +102,18 @@ fn offline_commands_work_on_a_fresh_folder() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("动态口令密钥"));
     let out = bin()
+        .args(["status", "--json", "--config", config])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["register_gaps"].as_array().unwrap().is_empty());
+    assert!(status["exchange"].is_object(), "{status}");
+    let out = bin()
         .args([
             "surveyor",
             "add",
