@@ -29,7 +29,8 @@ pub fn router(state: AppState) -> Router {
         .route(ow_web::health::HEALTHZ_PATH, get(ow_web::health::healthz))
         .route(ow_web::page::STYLE_CSS_PATH, get(ow_web::page::style_css))
         .fallback(not_found_fallback)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        // An approval form carries one unit code per parcel; a package may hold thousands.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .with_state(state.clone());
     ow_web::headers::with_security_headers(crate::throttle_guards(&state).layer(app))
 }
