@@ -2,7 +2,9 @@
 # The disc courier of the local stack (光盘摆渡, docs/offline-media.md): carries offline media
 # between the extranet and the intranet. For each media channel it exports the sending zone's
 # pending bundles onto a set of "discs" (folders standing for them), carries the set, and imports
-# every disc on the receiving zone, through that zone's own checks and landing.
+# every disc on the receiving zone, through that zone's own checks and landing. Before a zone
+# exports, it writes its receipts (ow-ferry receipts write --if-new) for what landed on the
+# opposite channel since its last receipt, so they travel back on the next set.
 #
 #   deploy/local/courier.sh                 one round, both directions (what an operator runs)
 #   deploy/local/courier.sh --every 60      a round every 60 seconds until stopped (demo mode;
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
     --every) every=${2:?--every needs a number of seconds}; shift 2 ;;
     --capacity) capacity=${2:?--capacity needs a size, e.g. 4.7G}; shift 2 ;;
     --iso) iso=1; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "courier.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -88,6 +90,28 @@ import_disc() {
   esac
 }
 
+# Before a zone exports on a channel it writes its receipts for what it landed on the opposite
+# channel, so they leave on this very set (or through the zone's gateway, when the return channel
+# has a [[send]] agent). `--if-new` writes one only when something landed that the zone's last
+# receipt for that channel did not list, not counting receipts it imported: receipts are
+# cumulative, so a quiet channel adds nothing to the discs, and two zones never answer each
+# other's receipts round after round.
+write_receipts() {
+  local channel=$1 from=$2 to=$3 back out status n
+  back="$to-to-$from"
+  status=0
+  out=$(OW_LOG=error "$ferry" receipts write --if-new --config "$conf/$from.ferry.toml" \
+    --channel "$back" 2>&1) || status=$?
+  if [ "$status" -ne 0 ]; then
+    say "$channel: the $from zone could not write its receipts for $back (exporting without them): $out"
+    return 0
+  fi
+  n=$(printf '%s\n' "$out" | grep -c '"bundle_id"' || true)
+  if [ "$n" -gt 0 ]; then
+    say "$channel: the $from zone wrote $n receipt(s) for what landed on $back"
+  fi
+}
+
 # Moves a set (or its images) from the burner to the tray: the carriage across the gap.
 carry() {
   local channel=$1 set=$2 drive=$3 name
@@ -109,6 +133,7 @@ round() {
     read -r channel from to <<<"$line"
     drive=$run/media/drive/$channel
     mkdir -p "$drive/burn" "$drive/tray" "$drive/imported" "$drive/refused"
+    write_receipts "$channel" "$from" "$to"
     set=$drive/burn/set-$(date -u +%Y%m%dT%H%M%SZ)-$$-$((n++))
     status=0
     iso_args=()

@@ -149,7 +149,8 @@ pids+=("$!")
 "$bin/ow-intranet" serve --config "$conf/intranet.toml" "${cadastre_sets[@]}" >>"$run/intranet.log" 2>&1 &
 pids+=("$!")
 # Offline media (光盘摆渡): folders under $run/media/drive/ stand for the disc drive; the courier
-# exports, carries and imports discs between the extranet and the intranet on a timer.
+# exports, carries and imports discs between the extranet and the intranet on a timer, and has
+# each zone write its receipts (for what landed since its last one) before it exports.
 mkdir -p "$run/media/drive"
 if [ "$courier_every" -gt 0 ]; then
   OW_FERRY="$ferry" OW_RUN_DIR="$run" "$root/deploy/local/courier.sh" --every "$courier_every" \

@@ -128,6 +128,11 @@ enum ReceiptsCommand {
         /// Write into this folder instead of the return channel's outbox.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Only for a channel on which something landed that the last receipt written for it
+        /// did not list (receipts this zone imported do not count); prints `[]` and exits 0
+        /// when there is nothing new. The courier (deploy/local/courier.sh) runs this.
+        #[arg(long)]
+        if_new: bool,
     },
 }
 
@@ -407,15 +412,25 @@ fn run(command: Command) -> Result<ExitCode> {
             channel,
             from_sequence,
             out,
+            if_new,
         }) => {
             let config = FerryConfig::load(&config)?;
-            let written = tokio_runtime()?.block_on(ow_ferry::receipts::write_receipts(
-                &config,
-                channel,
-                from_sequence,
-                out.as_deref(),
-                Utc::now(),
-            ))?;
+            let (out, now) = (out.as_deref(), Utc::now());
+            let written = tokio_runtime()?.block_on(async {
+                if if_new {
+                    ow_ferry::receipts::write_new_receipts(
+                        &config,
+                        channel,
+                        from_sequence,
+                        out,
+                        now,
+                    )
+                    .await
+                } else {
+                    ow_ferry::receipts::write_receipts(&config, channel, from_sequence, out, now)
+                        .await
+                }
+            })?;
             println!("{}", serde_json::to_string_pretty(&written)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -114,6 +114,34 @@ pub async fn write_receipts(
     out: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<Vec<WrittenReceipt>, AgentError> {
+    write(config, only, from_sequence, out, now, false).await
+}
+
+/// [`write_receipts`], but only for the channels on which something new landed since the last
+/// receipt this zone wrote for them (`ow-ferry receipts write --if-new`, which the courier runs
+/// every round): a channel is skipped when every bundle landed on it (from `from_sequence` on)
+/// was listed by that receipt or is a receipt this zone imported. Receipts are cumulative, so
+/// nothing is lost by skipping; and a receipt landing is not news, or two zones would answer
+/// each other's receipts on every disc forever. A heartbeat landing is news (its receipt
+/// confirms it to its sender). Returns only the receipts written (none is not an error).
+pub async fn write_new_receipts(
+    config: &FerryConfig,
+    only: Option<Channel>,
+    from_sequence: Option<u64>,
+    out: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<Vec<WrittenReceipt>, AgentError> {
+    write(config, only, from_sequence, out, now, true).await
+}
+
+async fn write(
+    config: &FerryConfig,
+    only: Option<Channel>,
+    from_sequence: Option<u64>,
+    out: Option<&Path>,
+    now: DateTime<Utc>,
+    only_new: bool,
+) -> Result<Vec<WrittenReceipt>, AgentError> {
     // Receiving agents and importing media routes, by channel.
     let mut landing: Vec<(Channel, String)> = config
         .receive
@@ -163,6 +191,10 @@ pub async fn write_receipts(
         };
         let from = from_sequence.unwrap_or(1).max(1);
         let landed = landed_from(&state, &channel.to_string(), from).await?;
+        if only_new && !anything_new(&state, &channel.to_string(), &landed).await? {
+            info!(channel = %channel, "nothing new landed since the last receipt; none written");
+            continue;
+        }
         let last = landed.last().map(|l| l.0).unwrap_or(from.saturating_sub(1));
         let payload = ReceiptPayload {
             format: RECEIPT_FORMAT.into(),
@@ -225,6 +257,39 @@ pub async fn write_receipts(
     }
     state.close().await;
     Ok(written)
+}
+
+/// Whether `landed` (what a receipt for `channel` would list now) holds a bundle that the last
+/// receipt written for `channel` did not list and that is not a receipt this zone imported.
+async fn anything_new(
+    state: &FerryState,
+    channel: &str,
+    landed: &[(u64, String, String)],
+) -> Result<bool, StateError> {
+    let previous: Option<String> = sqlx::query_scalar(
+        "SELECT payload FROM ferry_receipts WHERE direction = 'written' AND channel = ? \
+         ORDER BY rowid DESC LIMIT 1",
+    )
+    .bind(channel)
+    .fetch_optional(state.pool())
+    .await?;
+    // A previous receipt that no longer parses lists nothing: write a new one.
+    let listed: std::collections::HashSet<String> = previous
+        .and_then(|text| serde_json::from_str::<ReceiptPayload>(&text).ok())
+        .map(|p| p.landed.into_iter().map(|(_, id, _)| id).collect())
+        .unwrap_or_default();
+    for (_, id, _) in landed.iter().filter(|(_, id, _)| !listed.contains(id)) {
+        let imported: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM ferry_receipts WHERE direction = 'imported' AND receipt_id = ?",
+        )
+        .bind(id)
+        .fetch_optional(state.pool())
+        .await?;
+        if imported.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The last checkpoint in a log folder, read without opening the log (its agent may hold it).
@@ -632,4 +697,102 @@ pub async fn imported_receipts(state: &FerryState) -> Result<Vec<ReceiptPayload>
                 .map_err(|e| StateError::Query(sqlx::Error::Decode(Box::new(e))))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Landed;
+
+    const CHANNEL: &str = "extranet-to-intranet";
+
+    fn landed(sequence: u64, id: &str) -> Landed {
+        Landed {
+            channel: CHANNEL.into(),
+            sequence,
+            bundle_id: id.into(),
+            digest: format!("d{sequence}"),
+            prev_digest: None,
+            file_name: format!("{id}.owb"),
+            bytes: 10,
+            landed_at: Utc::now(),
+        }
+    }
+
+    fn payload(channel: &str, landed: &[(u64, &str)]) -> ReceiptPayload {
+        ReceiptPayload {
+            format: RECEIPT_FORMAT.into(),
+            zone: Zone::Intranet,
+            channel: channel.parse().unwrap(),
+            agent: "rx".into(),
+            written_at: Utc::now(),
+            first_sequence: 1,
+            last_sequence: landed.last().map(|l| l.0).unwrap_or(0),
+            landed: landed
+                .iter()
+                .map(|(s, id)| (*s, (*id).to_owned(), format!("d{s}")))
+                .collect(),
+            checkpoint: None,
+        }
+    }
+
+    async fn wrote(state: &FerryState, id: &str, payload: &ReceiptPayload) {
+        let json = serde_json::to_string(payload).unwrap();
+        record(state, "written", id, payload, 0, 0, &json, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    async fn new_now(state: &FerryState) -> bool {
+        let listed = landed_from(state, CHANNEL, 1).await.unwrap();
+        anything_new(state, CHANNEL, &listed).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn news_is_a_landing_the_last_receipt_did_not_list_and_not_an_imported_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = FerryState::open(&dir.path().join("s.db")).await.unwrap();
+        assert!(!new_now(&state).await, "nothing landed, nothing to say");
+
+        state
+            .record_landed(&[landed(1, "a"), landed(2, "b")])
+            .await
+            .unwrap();
+        assert!(new_now(&state).await, "two landings and no receipt yet");
+
+        // A receipt for another channel says nothing about this one.
+        wrote(
+            &state,
+            "r0",
+            &payload("internet-to-extranet", &[(1, "a"), (2, "b")]),
+        )
+        .await;
+        assert!(new_now(&state).await);
+
+        wrote(&state, "r1", &payload(CHANNEL, &[(1, "a"), (2, "b")])).await;
+        assert!(!new_now(&state).await, "the last receipt listed both");
+
+        // The other zone's receipt landing is not news...
+        state.record_landed(&[landed(3, "c")]).await.unwrap();
+        let theirs = payload("intranet-to-extranet", &[]);
+        let json = serde_json::to_string(&theirs).unwrap();
+        record(&state, "imported", "c", &theirs, 0, 0, &json, Utc::now())
+            .await
+            .unwrap();
+        assert!(!new_now(&state).await, "an imported receipt is not news");
+
+        // ...but anything else is, even below the highest sequence listed (a gap filled).
+        state.record_landed(&[landed(5, "e")]).await.unwrap();
+        assert!(new_now(&state).await);
+        wrote(
+            &state,
+            "r2",
+            &payload(CHANNEL, &[(1, "a"), (2, "b"), (3, "c"), (5, "e")]),
+        )
+        .await;
+        assert!(!new_now(&state).await);
+        state.record_landed(&[landed(4, "d")]).await.unwrap();
+        assert!(new_now(&state).await, "a gap filled is news");
+        state.close().await;
+    }
 }

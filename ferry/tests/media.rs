@@ -1219,3 +1219,69 @@ fn discs_at_odds_with_their_set_are_refused() {
     }
     assert_eq!(media.pair.inbox_bundles().len(), 2);
 }
+
+/// A disc the sender really signed whose part of a split bundle disagrees with the part already
+/// held from another disc of the set (here: another BLAKE3 for the whole bundle) is `altered`,
+/// holds nothing, and leaves the held part alone: the genuine disc then completes the bundle,
+/// which lands exactly as sent.
+#[test]
+fn a_part_that_disagrees_with_the_held_parts_refuses_its_disc() {
+    let media = Media::new();
+    media.pack_large(1_200_000, 33);
+    let sent = {
+        let names = names(&media.outbox);
+        assert_eq!(names.len(), 1);
+        fs::read(media.outbox.join(&names[0])).unwrap()
+    };
+    let out = media.export_set(&media.pair.root().join("set-held"), "5M");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["split"], 1, "{report}");
+    let discs = set_discs(&report);
+    assert_eq!(discs.len(), 2, "{report}");
+    let out = media.import(&discs[0]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        media.pair.inbox_bundles().is_empty(),
+        "landed before its last part"
+    );
+
+    // Disc 2, its part line naming another whole-bundle BLAKE3, re-signed by the sender.
+    let edited = media.pair.root().join("disc-2-edited");
+    copy_dir(&discs[1], &edited);
+    let contents = fs::read_to_string(edited.join("ow-contents.txt")).unwrap();
+    let mut changed = 0;
+    let contents: String = contents
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<String> = line.split(' ').map(str::to_owned).collect();
+            if fields[0] == "part" {
+                // `part <path> <bytes> <id> <sequence> <k> <n> <offset> <bundle bytes> <blake3> …`
+                let blake3 = &mut fields[9];
+                let first = if blake3.starts_with('0') { "1" } else { "0" };
+                blake3.replace_range(0..1, first);
+                changed += 1;
+            }
+            fields.join(" ") + "\n"
+        })
+        .collect();
+    assert_eq!(changed, 1, "{contents}");
+    fs::write(edited.join("ow-contents.txt"), contents).unwrap();
+    let forged = media.pair.root().join("disc-2-forged");
+    resign(&media, &edited, &forged, |_| {});
+    let out = media.import(&forged);
+    assert_refused(&media, &out, "altered");
+    assert!(
+        stderr(&out)
+            .contains("disagrees with part 1 of 2 of the same bundle held from another disc"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The genuine disc 2 completes the bundle from the part still held.
+    let out = media.import(&discs[1]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let landed = media.pair.inbox_bundles();
+    assert_eq!(landed.len(), 1);
+    assert_eq!(fs::read(media.pair.inbox.join(&landed[0])).unwrap(), sent);
+}
