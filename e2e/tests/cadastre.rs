@@ -15,7 +15,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    PATIENCE, PDF, Registrar, csrf_in, send_as_portal_with, sign_in_with_totp, staff_with,
+    PATIENCE, PDF, Registrar, csrf_in, no_personal_data_in_clear, send_as_portal_with,
+    sign_in_with_totp, staff_with,
 };
 use ow_e2e::{Stack, StackOptions};
 use reqwest::multipart::{Form, Part};
@@ -319,4 +320,9 @@ async fn a_first_registration_is_surveyed_in_the_intranet_and_answered_on_a_disc
         page.contains("重叠"),
         "the finding reaches the case: {page}"
     );
+
+    // Every file the three zones, their agents and the discs left: no personal data in clear.
+    let mut stack = stack;
+    stack.stop();
+    no_personal_data_in_clear(&stack.root, &seed);
 }

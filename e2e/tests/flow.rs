@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{PATIENCE, PDF, Registrar, client, csrf_in, send_as_portal, staff_with};
+use common::{
+    PATIENCE, PDF, Registrar, client, csrf_in, no_personal_data_in_clear, send_as_portal,
+    staff_with,
+};
 use ow_e2e::{Stack, StackOptions};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -422,56 +425,6 @@ async fn apply_review_record_issue_verify_end_to_end() {
     stack.stop();
     no_personal_data_in_clear(&stack.root, &seed);
     drop(stack);
-}
-
-/// Scans every file under `root` for the seeded people, the demo buyers and the citizens this
-/// test registered.
-fn no_personal_data_in_clear(root: &std::path::Path, seed: &Value) {
-    use ow_pii::scan::{Needle, PersonalKind, scan_tree};
-    let mut needles = Vec::new();
-    let people = seed["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|u| u["holders"].as_array().unwrap().iter())
-        .chain(seed["demo_buyers"].as_array().unwrap().iter());
-    for person in people {
-        needles.push(Needle::new(
-            PersonalKind::Name,
-            person["name"].as_str().unwrap(),
-        ));
-        needles.push(Needle::new(
-            PersonalKind::IdNumber,
-            person["id_number"].as_str().unwrap(),
-        ));
-    }
-    needles.push(Needle::new(PersonalKind::Name, "李四"));
-    needles.push(Needle::new(PersonalKind::IdNumber, "110101199003074477"));
-    for phone in ["13800138000", "13900139000"] {
-        needles.push(Needle::new(PersonalKind::Phone, phone));
-    }
-    assert!(needles.len() > 20, "the seed lists people");
-    let files = ow_pii::scan::files_under(root);
-    assert!(
-        files
-            .iter()
-            .any(|f| f.starts_with(root.join("extranet/app")))
-            && files.iter().any(|f| f.to_string_lossy().ends_with(".log")),
-        "the scan sees the stack's files: {files:?}"
-    );
-    // Certificates travel sealed in the queued row and staging files are removed once packed:
-    // no hit at all is allowed, the back office's hand-off and the exchange's staging included.
-    let hits = scan_tree(root, &needles);
-    let list = hits
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        hits.is_empty(),
-        "personal data in clear in {} place(s):\n{list}",
-        hits.len()
-    );
 }
 
 /// Files under `dir` (recursively), not counting temporary dot-files.
