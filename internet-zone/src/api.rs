@@ -25,7 +25,7 @@ use crate::app::AppState;
 use crate::applications::{self, ApplicationForm, MaterialView, SubmitError, TimelineEntry};
 use crate::certificates::{self, CertificateSummary, VerifyResult};
 use crate::error::FieldError;
-use crate::files::check_all;
+use crate::files::{UploadRefusal, check_all_for};
 use crate::pages::attachment;
 use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::web::{ApiCitizen, check_api_csrf};
@@ -54,6 +54,21 @@ pub struct ValidationProblem {
     pub message: String,
     /// One entry per field.
     pub errors: Vec<FieldError>,
+}
+
+/// The answer to refused files: a survey package's problems as a validation problem (one
+/// error per problem, on field `cadastral_survey`), other refusals as they are.
+fn refusal(e: UploadRefusal) -> ApiResult {
+    match e {
+        UploadRefusal::Upload(e) => Err(ApiProblem::from(e)),
+        UploadRefusal::Internal(e) => Err(e.into()),
+        UploadRefusal::Survey(e) => Ok(validation(
+            e.messages_zh()
+                .into_iter()
+                .map(|m| FieldError::new(crate::business::SURVEY_ITEM, m))
+                .collect(),
+        )),
+    }
 }
 
 fn validation(errors: Vec<FieldError>) -> Response {
@@ -335,6 +350,8 @@ pub struct VerifyRequest {
 pub struct ApplicationUpload {
     /// The form as JSON ([`ApplicationForm`]).
     pub application: String,
+    /// The business code: `2000402` (二手房转移登记, the default) or `1000301` (首次登记).
+    pub business_type: Option<String>,
     /// One part per material, named by its checklist code (`application_form`,
     /// `applicant_identity`, `title_certificate`, `sale_contract`, `tax_receipt`,
     /// `marital_status`, `power_of_attorney`); PDF, JPEG or PNG.
@@ -470,7 +487,7 @@ async fn application_view(
     let status = row.status.clone().unwrap_or_default();
     Ok(ApplicationView {
         application_no: row.application_no.clone().unwrap_or_default(),
-        business_type: applications::BUSINESS.code().into(),
+        business_type: row.business.code().into(),
         status_zh: row
             .case_status()
             .map(|c| c.name_zh().to_owned())
@@ -549,19 +566,31 @@ pub async fn create_application(
             )]));
         }
     };
-    let mut errors = applications::check_form(&form, &app)
+    let business = match fields.get("business_type").map(|c| c.trim()) {
+        None | Some("") => crate::business::DEFAULT,
+        Some(code) => match crate::business::offered(code) {
+            Some(b) => b,
+            None => {
+                return Ok(validation(vec![FieldError::new(
+                    "business_type",
+                    "本平台不受理该业务类型，请填写 2000402（二手房转移登记）或 1000301（首次登记）",
+                )]));
+            }
+        },
+    };
+    let mut errors = applications::check_form(&form, business, &app)
         .err()
         .unwrap_or_default();
     if let Some(f) = files
         .iter()
-        .find(|f| !applications::is_checklist_code(&f.field))
+        .find(|f| !applications::is_checklist_code(business, &f.field))
     {
         errors.push(FieldError::new(
             f.field.clone(),
             format!("未知的材料类型：{}", f.field),
         ));
     }
-    for m in applications::BUSINESS.required_materials() {
+    for m in business.required_materials() {
         if m.required && !files.iter().any(|f| f.field == m.code) {
             errors.push(FieldError::new(m.code, format!("请上传“{}”", m.name_zh)));
         }
@@ -569,8 +598,20 @@ pub async fn create_application(
     if !errors.is_empty() {
         return Ok(validation(errors));
     }
-    let accepted = check_all(files, &app.upload_limits).map_err(ApiProblem::from)?;
-    match applications::submit_new(&app, &s.account_id, &form, accepted, ow_store::now_ms()).await {
+    let accepted = match check_all_for(business, files, &app.upload_limits, &app.files).await {
+        Ok((accepted, _)) => accepted,
+        Err(e) => return refusal(e),
+    };
+    match applications::submit_new(
+        &app,
+        &s.account_id,
+        business,
+        &form,
+        accepted,
+        ow_store::now_ms(),
+    )
+    .await
+    {
         Ok(no) => Ok((
             StatusCode::CREATED,
             Json(SubmittedResponse { application_no: no }),
@@ -597,17 +638,14 @@ pub async fn supplement(
     ApiMultipart(mp): ApiMultipart,
 ) -> ApiResult {
     check_api_csrf(&s, &headers)?;
-    if applications::get_application(&app, &s.account_id, &no)
+    let row = applications::get_application(&app, &s.account_id, &no)
         .await?
-        .is_none()
-    {
-        return Err(ApiProblem::not_found());
-    }
+        .ok_or_else(ApiProblem::not_found)?;
     let (fields, mut files) = read_upload(mp, &app.files, &app.upload_limits, TokenCheck::Checked)
         .await
         .map_err(upload_body_problem)?;
     let code = fields.get("checklist_code").cloned().unwrap_or_default();
-    if !applications::is_checklist_code(&code) {
+    if !applications::is_checklist_code(row.business, &code) {
         return Ok(validation(vec![FieldError::new(
             "checklist_code",
             "请选择材料类型",
@@ -616,7 +654,11 @@ pub async fn supplement(
     for f in &mut files {
         f.field = code.clone();
     }
-    let accepted = check_all(files, &app.upload_limits).map_err(ApiProblem::from)?;
+    let accepted = match check_all_for(row.business, files, &app.upload_limits, &app.files).await
+    {
+        Ok((accepted, _)) => accepted,
+        Err(e) => return refusal(e),
+    };
     let note = fields.get("note").cloned().unwrap_or_default();
     match applications::submit_supplement(
         &app,

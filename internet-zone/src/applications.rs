@@ -19,9 +19,6 @@ use crate::app::{App, OUTBOUND};
 use crate::error::{AppError, FieldError};
 use crate::files::AcceptedFile;
 
-/// The business type this portal version takes applications for.
-pub const BUSINESS: BusinessType = BusinessType::TransferSecondHand;
-
 /// Most sellers or buyers on one application.
 pub const MAX_PARTIES: usize = 10;
 
@@ -185,9 +182,13 @@ pub struct ApplicationForm {
     /// 义务人 (sellers).
     #[serde(default)]
     pub sellers: Vec<PartyInput>,
-    /// 权利人 (buyers).
+    /// 权利人 (buyers; for a first registration, the applicants).
     #[serde(default)]
     pub buyers: Vec<PartyInput>,
+    /// The district (区县代码) handling a first registration given without a land certificate
+    /// number; ignored otherwise.
+    #[serde(default)]
+    pub district_code: String,
 }
 
 /// Which side of the transfer.
@@ -262,6 +263,8 @@ impl Side {
 /// A form that passed every check.
 #[derive(Debug, Clone)]
 pub struct ValidApplication {
+    /// The business.
+    pub business: BusinessType,
     /// The unit code, when given.
     pub unit_code: Option<UnitCode>,
     /// The seller's certificate number, when given.
@@ -337,6 +340,50 @@ pub fn check_unit(
         )]);
     }
     Ok((unit, cert, district))
+}
+
+/// Checks the unit part of a new unit (首次登记): no unit code (the surveyor assigns it); the
+/// land-use certificate number is optional and, when given, names the district; otherwise the
+/// district is the one chosen (or the only one the portal serves).
+pub fn check_new_unit(
+    form: &ApplicationForm,
+    app: &App,
+) -> Result<(Option<UnitCode>, Option<CertificateNumber>, String), Vec<FieldError>> {
+    let cert_text = form.certificate_number.trim();
+    if !cert_text.is_empty() {
+        let cert = CertificateNumber::parse(cert_text)
+            .map_err(|e| vec![FieldError::new("certificate_number", e.message_zh())])?;
+        let Some(district) = app.settings.district_of_county(cert.county()) else {
+            return Err(vec![FieldError::new(
+                "certificate_number",
+                format!(
+                    "本平台暂不受理{}的业务，请核对证书号，或到不动产所在地登记机构办理",
+                    cert.county()
+                ),
+            )]);
+        };
+        return Ok((None, Some(cert), district.to_owned()));
+    }
+    let mut districts: Vec<&String> = app.settings.counties.values().collect();
+    districts.sort();
+    districts.dedup();
+    let chosen = form.district_code.trim();
+    if !chosen.is_empty() {
+        return match districts.iter().find(|d| d.as_str() == chosen) {
+            Some(d) => Ok((None, None, (*d).clone())),
+            None => Err(vec![FieldError::new(
+                "district_code",
+                "该区县不在本平台受理范围内，请重新选择，或到不动产所在地登记机构办理",
+            )]),
+        };
+    }
+    match districts.as_slice() {
+        [only] => Ok((None, None, (*only).clone())),
+        _ => Err(vec![FieldError::new(
+            "district_code",
+            "请选择不动产所在区县，或填写国有建设用地使用权证书号",
+        )]),
+    }
 }
 
 /// Parses a price in yuan (up to two decimals) into fen.
@@ -516,19 +563,39 @@ pub fn transfer_kind(
 }
 
 /// Checks the whole form.
-pub fn check_form(form: &ApplicationForm, app: &App) -> Result<ValidApplication, Vec<FieldError>> {
+pub fn check_form(
+    form: &ApplicationForm,
+    business: BusinessType,
+    app: &App,
+) -> Result<ValidApplication, Vec<FieldError>> {
+    let profile = crate::business::profile(business);
     let mut errors = Vec::new();
-    let unit = check_unit(form, app).map_err(|e| errors.extend(e)).ok();
-    let price = parse_price_fen(&form.price_yuan)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let sellers = check_side(&form.sellers, Side::Seller)
-        .map_err(|e| errors.extend(e))
-        .ok();
+    let unit = if profile.unit_required {
+        check_unit(form, app)
+    } else {
+        check_new_unit(form, app)
+    }
+    .map_err(|e| errors.extend(e))
+    .ok();
+    let price = if profile.has_price {
+        parse_price_fen(&form.price_yuan)
+            .map_err(|e| errors.push(e))
+            .ok()
+    } else {
+        Some(0)
+    };
+    let sellers = if profile.has_sellers {
+        check_side(&form.sellers, Side::Seller)
+            .map_err(|e| errors.extend(e))
+            .ok()
+    } else {
+        Some(Vec::new())
+    };
     let buyers = check_side(&form.buyers, Side::Buyer)
         .map_err(|e| errors.extend(e))
         .ok();
-    if let (Some(sellers), Some(buyers)) = (&sellers, &buyers)
+    if profile.has_sellers
+        && let (Some(sellers), Some(buyers)) = (&sellers, &buyers)
         && let Err(e) = transfer_kind(sellers, buyers)
     {
         errors.push(FieldError::new(
@@ -543,6 +610,7 @@ pub fn check_form(form: &ApplicationForm, app: &App) -> Result<ValidApplication,
             Some(sellers),
             Some(buyers),
         ) if errors.is_empty() => Ok(ValidApplication {
+            business,
             unit_code,
             certificate_number,
             district_code,
@@ -598,6 +666,8 @@ impl std::fmt::Debug for MaterialView {
 pub struct ApplicationRow {
     /// Internal id (drafts are addressed by it).
     pub id: String,
+    /// The business applied for.
+    pub business: BusinessType,
     /// The application number once submitted.
     pub application_no: Option<String>,
     /// `draft` or `submitted`.
@@ -622,6 +692,7 @@ impl std::fmt::Debug for ApplicationRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApplicationRow")
             .field("id", &self.id)
+            .field("business", &self.business.code())
             .field("application_no", &self.application_no)
             .field("state", &self.state)
             .field("status", &self.status)
@@ -681,7 +752,7 @@ fn material_ctx(id: &str) -> Vec<u8> {
 
 macro_rules! row_columns {
     () => {
-        "id, application_no, state, status, status_reason, requested_materials, \
+        "id, business_type, application_no, state, status, status_reason, requested_materials, \
          district_code, created_at_ms, submitted_at_ms, form_sealed"
     };
 }
@@ -689,7 +760,11 @@ macro_rules! row_columns {
 fn row_of(pii: &ow_pii::PiiKeyring, r: &sqlx::any::AnyRow) -> Result<ApplicationRow, AppError> {
     let requested: Option<String> = r.try_get("requested_materials")?;
     let id: String = r.try_get("id")?;
+    let business: String = r.try_get("business_type")?;
     Ok(ApplicationRow {
+        business: BusinessType::from_code(&business).ok_or_else(|| {
+            AppError::Corrupt(format!("application {id}: unknown business type {business}"))
+        })?,
         status_reason: open_reason(pii, &status_reason_ctx(&id), r.try_get("status_reason")?)?,
         id,
         application_no: r.try_get("application_no")?,
@@ -710,6 +785,7 @@ fn row_of(pii: &ow_pii::PiiKeyring, r: &sqlx::any::AnyRow) -> Result<Application
 pub async fn create_draft(
     app: &App,
     account_id: &str,
+    business: BusinessType,
     form: &ApplicationForm,
     now_ms: i64,
 ) -> Result<String, AppError> {
@@ -721,7 +797,7 @@ pub async fn create_draft(
     )
     .bind(&id)
     .bind(account_id)
-    .bind(BUSINESS.code())
+    .bind(business.code())
     .bind(sealed)
     .bind(now_ms)
     .execute(app.store.writer())
@@ -852,7 +928,10 @@ pub async fn materials(app: &App, application_id: &str) -> Result<Vec<MaterialVi
     .bind(application_id)
     .fetch_all(app.store.reader())
     .await?;
-    let checklist = BUSINESS.required_materials();
+    // A checklist code names the same item in every business.
+    let checklist = BusinessType::ALL
+        .iter()
+        .flat_map(|b| b.required_materials().iter());
     rows.iter()
         .map(|r| {
             let id: String = r.try_get("id")?;
@@ -870,7 +949,7 @@ pub async fn materials(app: &App, application_id: &str) -> Result<Vec<MaterialVi
             let delivered: Option<i64> = r.try_get("delivered_at_ms")?;
             Ok(MaterialView {
                 checklist_name: checklist
-                    .iter()
+                    .clone()
                     .find(|m| m.code == code)
                     .map(|m| m.name_zh.to_owned())
                     .unwrap_or_else(|| code.clone()),
@@ -917,7 +996,7 @@ async fn add_materials(
         .bind(supplement_id)
         .bind(&f.field)
         .bind(sealed)
-        .bind(f.checked.media.mime())
+        .bind(f.checked.media_type)
         .bind(i64::try_from(f.checked.size).unwrap_or(i64::MAX))
         .bind(&f.checked.blake3_hex)
         .bind(now_ms)
@@ -984,9 +1063,9 @@ fn materials_cap_of(mats: &[MaterialView]) -> Result<(), FieldError> {
     check_materials_cap(mats.len(), total)
 }
 
-/// Whether `code` is on the checklist.
-pub fn is_checklist_code(code: &str) -> bool {
-    BUSINESS.required_materials().iter().any(|m| m.code == code)
+/// Whether `code` is on `business`'s checklist.
+pub fn is_checklist_code(business: BusinessType, code: &str) -> bool {
+    crate::business::is_checklist_code(business, code)
 }
 
 /// Adds checked files to a draft. `false` if the draft is not the citizen's (nothing stored).
@@ -1030,8 +1109,11 @@ pub async fn remove_draft_material(
 }
 
 /// The checklist items still missing (required, no file yet).
-pub fn missing_materials(have: &[MaterialView]) -> Vec<&'static ow_domain::Material> {
-    BUSINESS
+pub fn missing_materials(
+    business: BusinessType,
+    have: &[MaterialView],
+) -> Vec<&'static ow_domain::Material> {
+    business
         .required_materials()
         .iter()
         .filter(|m| m.required && !have.iter().any(|h| h.checklist_code == m.code))
@@ -1090,7 +1172,7 @@ fn outbound_files(
             "application/pdf" => "pdf",
             "image/jpeg" => "jpg",
             "image/png" => "png",
-            _ => "bin",
+            other => crate::survey::extension_of(other).unwrap_or("bin"),
         };
         let item = format!("m{:02}.{ext}", i + 1);
         let file = app
@@ -1122,7 +1204,7 @@ pub async fn submit(
         .ok_or(SubmitError::NotFound)?;
     let form = open_form(app, &row)?;
     let mats = materials(app, draft_id).await?;
-    let valid = check_submission(&form, &mats, app)?;
+    let valid = check_submission(&form, row.business, &mats, app)?;
     let mut tx = app.store.begin().await.map_err(AppError::from)?;
     let no = finish_submission(app, &mut tx, account_id, draft_id, valid, &mats, now_ms).await?;
     tx.commit().await?;
@@ -1137,11 +1219,12 @@ pub async fn submit(
 pub async fn submit_new(
     app: &App,
     account_id: &str,
+    business: BusinessType,
     form: &ApplicationForm,
     files: Vec<AcceptedFile>,
     now_ms: i64,
 ) -> Result<String, SubmitError> {
-    let valid = check_submission(form, &views_of(&files, false), app)?;
+    let valid = check_submission(form, business, &views_of(&files, false), app)?;
     let files = app.files.put_accepted(files).await?;
     let id = ow_store::new_id();
     let sealed = seal_form(app, &id, form)?;
@@ -1152,7 +1235,7 @@ pub async fn submit_new(
     )
     .bind(&id)
     .bind(account_id)
-    .bind(BUSINESS.code())
+    .bind(business.code())
     .bind(sealed)
     .bind(now_ms)
     .execute(&mut *tx)
@@ -1179,7 +1262,7 @@ fn views_of<'a>(
             checklist_code: f.field.clone(),
             checklist_name: String::new(),
             file_name: f.checked.safe_filename.clone(),
-            media_type: f.checked.media.mime().to_owned(),
+            media_type: f.checked.media_type.to_owned(),
             size: i64::try_from(f.checked.size).unwrap_or(i64::MAX),
             blake3: f.checked.blake3_hex.clone(),
             supplement,
@@ -1191,12 +1274,15 @@ fn views_of<'a>(
 /// The form's and the materials' problems, all at once; or the checked application.
 fn check_submission(
     form: &ApplicationForm,
+    business: BusinessType,
     mats: &[MaterialView],
     app: &App,
 ) -> Result<ValidApplication, SubmitError> {
     let mut errors = Vec::new();
-    let valid = check_form(form, app).map_err(|e| errors.extend(e)).ok();
-    for m in missing_materials(mats) {
+    let valid = check_form(form, business, app)
+        .map_err(|e| errors.extend(e))
+        .ok();
+    for m in missing_materials(business, mats) {
         errors.push(FieldError::new(
             format!("material_{}", m.code),
             format!("请上传“{}”", m.name_zh),
@@ -1251,7 +1337,7 @@ async fn finish_submission(
     let message = Message::ApplicationSubmitted(ApplicationSubmitted {
         application_no: no.clone(),
         district_code: valid.district_code.clone(),
-        business_type: BUSINESS.code().to_owned(),
+        business_type: valid.business.code().to_owned(),
         unit_code: valid.unit_code.as_ref().map(|u| u.as_str().to_owned()),
         certificate_number: valid
             .certificate_number
@@ -1599,6 +1685,7 @@ mod tests {
                 "{:?}",
                 ApplicationRow {
                     id: "a1".into(),
+                    business: BusinessType::TransferSecondHand,
                     application_no: None,
                     state: "submitted".into(),
                     status: Some("refused".into()),

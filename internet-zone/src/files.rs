@@ -47,12 +47,37 @@ impl std::fmt::Debug for ReceivedFile {
     }
 }
 
+/// What the checks decided about a file.
+#[derive(Clone)]
+pub struct Checked {
+    /// The media type decided from the content (`application/pdf`, `image/jpeg`, `image/png`,
+    /// or for a survey package `text/plain` / `application/geo+json`).
+    pub media_type: &'static str,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex BLAKE3 of the content.
+    pub blake3_hex: String,
+    /// A display name safe to show, ending in the media type's extension.
+    pub safe_filename: String,
+}
+
+impl From<CheckedUpload> for Checked {
+    fn from(c: CheckedUpload) -> Self {
+        Checked {
+            media_type: c.media.mime(),
+            size: c.size,
+            blake3_hex: c.blake3_hex,
+            safe_filename: c.safe_filename,
+        }
+    }
+}
+
 /// A file that passed the checks. `Debug` shows no file name and no bytes.
 pub struct AcceptedFile {
     /// The form field it came in.
     pub field: String,
     /// The check result (type, size, hash, safe name).
-    pub checked: CheckedUpload,
+    pub checked: Checked,
     /// The sealed file in the staging folder; its material id is the material's.
     pub staged: StagedFile,
 }
@@ -68,7 +93,7 @@ impl std::fmt::Debug for AcceptedFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AcceptedFile")
             .field("field", &self.field)
-            .field("media", &self.checked.media.mime())
+            .field("media", &self.checked.media_type)
             .field("size", &self.checked.size)
             .finish_non_exhaustive()
     }
@@ -92,11 +117,96 @@ pub fn check_all(
         )?;
         out.push(AcceptedFile {
             field: f.field,
-            checked,
+            checked: checked.into(),
             staged: f.staged,
         });
     }
     Ok(out)
+}
+
+/// Why the files of a request were refused (nothing is stored).
+#[derive(Debug, thiserror::Error)]
+pub enum UploadRefusal {
+    /// A file failed the common checks (type, size, name).
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// A survey package failed the pre-check.
+    #[error(transparent)]
+    Survey(#[from] crate::survey::SurveyRefusal),
+    /// Reading a staged file failed.
+    #[error(transparent)]
+    Internal(#[from] AppError),
+}
+
+impl UploadRefusal {
+    /// What the citizen sees: every problem, what is wrong and what to do.
+    pub fn messages_zh(&self) -> Vec<String> {
+        match self {
+            Self::Upload(e) => vec![e.message_zh()],
+            Self::Survey(e) => e.messages_zh(),
+            Self::Internal(_) => vec!["读取上传的文件时出错，请稍后重新上传".to_owned()],
+        }
+    }
+}
+
+/// Checks every file for an application of `business`, like [`check_all`], except that a file
+/// for the survey checklist item that looks like a survey package (界址点坐标 TXT or GeoJSON)
+/// is read whole and pre-checked ([`crate::survey::precheck`]) instead of being held to the
+/// PDF/JPEG/PNG rule. Returns the accepted files and the reports of the survey packages among
+/// them. The first refusal refuses them all.
+pub async fn check_all_for(
+    business: ow_domain::BusinessType,
+    files: Vec<ReceivedFile>,
+    limits: &UploadLimits,
+    store: &FileStore,
+) -> Result<(Vec<AcceptedFile>, Vec<crate::survey::SurveyReport>), UploadRefusal> {
+    use crate::survey::{self, SurveyRefusal};
+    limits.check_count(files.len())?;
+    let mut plain = Vec::new();
+    let mut out = Vec::new();
+    let mut reports = Vec::new();
+    for f in files {
+        let format = if crate::business::takes_survey(business, &f.field) {
+            survey::looks_like_survey(&f.file_name, f.staged.head())
+        } else {
+            None
+        };
+        let Some(format) = format else {
+            plain.push(f);
+            continue;
+        };
+        if f.staged.size() > survey::MAX_SURVEY_BYTES {
+            return Err(SurveyRefusal::TooBig(f.staged.size()).into());
+        }
+        let store2 = store.clone();
+        let (f, bytes) = tokio::task::spawn_blocking(move || {
+            let bytes = survey::read_staged(&store2, &f.staged);
+            (f, bytes)
+        })
+        .await
+        .map_err(|_| AppError::Corrupt("the survey reading task failed".into()))?;
+        let report = survey::precheck(&bytes?, format)?;
+        let ext = survey::extension_of(report.media_type()).unwrap_or("txt");
+        let safe = ow_web::upload::safe_filename(&f.file_name, None);
+        let safe_filename = if safe.to_lowercase().ends_with(&format!(".{ext}")) {
+            safe
+        } else {
+            format!("{safe}.{ext}")
+        };
+        out.push(AcceptedFile {
+            field: f.field,
+            checked: Checked {
+                media_type: report.media_type(),
+                size: f.staged.size(),
+                blake3_hex: f.staged.blake3_hex(),
+                safe_filename,
+            },
+            staged: f.staged,
+        });
+        reports.push(report);
+    }
+    out.extend(check_all(plain, limits)?);
+    Ok((out, reports))
 }
 
 /// Syncs a folder, so that the names created or removed in it are durable.

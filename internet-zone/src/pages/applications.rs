@@ -13,9 +13,9 @@ use ow_domain::CaseStatus;
 use super::{Layout, PageResult, attachment, error_page, layout, mb, render, see_other};
 use crate::accounts;
 use crate::app::AppState;
-use crate::applications::{self, BUSINESS, MaterialView, SubmitError};
+use crate::applications::{self, MaterialView, SubmitError};
 use crate::error::FieldError;
-use crate::files::check_all;
+use crate::files::check_all_for;
 use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::util::fmt_ms;
 use crate::web::{Citizen, PageError, check_form_csrf, check_form_origin, form_csrf};
@@ -139,12 +139,11 @@ struct ApplicationPage {
     materials: Vec<MaterialView>,
 }
 
-fn material_names(codes: &[String]) -> String {
+fn material_names(biz: ow_domain::BusinessType, codes: &[String]) -> String {
     codes
         .iter()
         .map(|c| {
-            BUSINESS
-                .required_materials()
+            biz.required_materials()
                 .iter()
                 .find(|m| m.code == c)
                 .map(|m| m.name_zh.to_owned())
@@ -185,7 +184,7 @@ async fn application_page(
                 when: fmt_ms(e.changed_at_ms),
                 label: text.as_ref().and(label),
                 text,
-                requested: material_names(&e.requested_materials),
+                requested: material_names(row.business, &e.requested_materials),
             }
         })
         .collect();
@@ -226,7 +225,8 @@ async fn application_page(
         timeline,
         supplement,
         reason: row.status_reason.clone(),
-        checklist: BUSINESS
+        checklist: row
+            .business
             .required_materials()
             .iter()
             .map(|m| ChecklistOption {
@@ -298,12 +298,10 @@ pub async fn supplement(
     // Whose application, and whether the page's origin is ours, before a byte of the body is
     // read; the token before the first file is written.
     check_form_origin(&app, &headers)?;
-    if applications::get_application(&app, &s.account_id, &no)
+    let biz = applications::get_application(&app, &s.account_id, &no)
         .await?
-        .is_none()
-    {
-        return Err(PageError::NotFound);
-    }
+        .ok_or(PageError::NotFound)?
+        .business;
     let check = |t: Option<&str>| check_form_csrf(&app, Some(&s), &headers, t);
     let read = match read_upload(
         mp,
@@ -321,15 +319,19 @@ pub async fn supplement(
         Err(e) => Err(vec![FieldError::new("file", e.message_zh())]),
         Ok((fields, mut files)) => {
             let code = fields.get("checklist_code").cloned().unwrap_or_default();
-            if !applications::is_checklist_code(&code) {
+            if !applications::is_checklist_code(biz, &code) {
                 Err(vec![FieldError::new("checklist_code", "请选择材料类型")])
             } else {
                 for f in &mut files {
                     f.field = code.clone();
                 }
-                match check_all(files, &app.upload_limits) {
-                    Err(e) => Err(vec![FieldError::new("file", e.message_zh())]),
-                    Ok(accepted) => {
+                match check_all_for(biz, files, &app.upload_limits, &app.files).await {
+                    Err(e) => Err(e
+                        .messages_zh()
+                        .into_iter()
+                        .map(|m| FieldError::new("file", m))
+                        .collect()),
+                    Ok((accepted, _)) => {
                         let note = fields.get("note").cloned().unwrap_or_default();
                         match applications::submit_supplement(
                             &app,

@@ -14,10 +14,11 @@ use super::{CsrfOnly, Layout, PageResult, layout, mb, render, see_other};
 use crate::accounts;
 use crate::app::AppState;
 use crate::applications::{
-    self, ApplicationForm, BUSINESS, MaterialView, PartyInput, Side, SubmitError,
+    self, ApplicationForm, MaterialView, PartyInput, Side, SubmitError,
 };
 use crate::error::FieldError;
-use crate::files::check_all;
+use crate::business::{self, Profile};
+use crate::files::check_all_for;
 use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::util::fmt_fen;
 use crate::web::{Citizen, PageError, check_form_csrf, check_form_origin, form_csrf};
@@ -26,8 +27,16 @@ use crate::web::{Citizen, PageError, check_form_csrf, check_form_origin, form_cs
 #[template(path = "apply.html")]
 struct ApplyPage {
     layout: Layout,
-    checklist: &'static [Material],
+    offers: Vec<Offer>,
     max_mb: String,
+}
+
+/// One business offered on the apply page.
+struct Offer {
+    code: &'static str,
+    name_zh: &'static str,
+    checklist: &'static [Material],
+    survey: bool,
 }
 
 /// `GET /apply`.
@@ -38,21 +47,43 @@ pub async fn apply(
 ) -> PageResult {
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
     let page = ApplyPage {
-        layout: layout(BUSINESS.name_zh(), Some(&s), csrf),
-        checklist: BUSINESS.required_materials(),
+        layout: layout("我要申请", Some(&s), csrf),
+        offers: business::OFFERED
+            .iter()
+            .map(|b| Offer {
+                code: b.code(),
+                name_zh: b.name_zh(),
+                checklist: b.required_materials(),
+                survey: b.needs_survey(),
+            })
+            .collect(),
         max_mb: mb(app.upload_limits.max_file_bytes),
     };
     render(&page, StatusCode::OK)
 }
 
-/// `POST /drafts`: starts a draft.
+/// The form starting a draft: the business chosen (absent: 二手房转移登记).
+#[derive(Debug, Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    business: String,
+}
+
+/// `POST /drafts`: starts a draft of the business chosen.
 pub async fn create_draft(
     State(app): State<AppState>,
     Citizen(s): Citizen,
     headers: HeaderMap,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<StartForm>,
 ) -> PageResult {
     check_form_csrf(&app, Some(&s), &headers, Some(&f.csrf))?;
+    let chosen = if f.business.trim().is_empty() {
+        business::DEFAULT
+    } else {
+        business::offered(&f.business).ok_or(PageError::NotFound)?
+    };
     // The applicant is usually a buyer: their own details fill the first buyer, which they
     // can change or delete on the parties page.
     let own = accounts::own_details(&app, &s.account_id).await?;
@@ -65,7 +96,8 @@ pub async fn create_draft(
         }],
         ..ApplicationForm::default()
     };
-    let id = applications::create_draft(&app, &s.account_id, &form, ow_store::now_ms()).await?;
+    let id =
+        applications::create_draft(&app, &s.account_id, chosen, &form, ow_store::now_ms()).await?;
     Ok(see_other(&format!("/drafts/{id}/unit")))
 }
 
@@ -88,6 +120,16 @@ struct UnitPage {
     draft_id: String,
     step: usize,
     form: ApplicationForm,
+    profile: Profile,
+}
+
+/// The title of the unit step.
+fn unit_title(profile: &Profile) -> &'static str {
+    if profile.has_price {
+        "不动产与成交价格"
+    } else {
+        "不动产信息"
+    }
 }
 
 /// `GET /drafts/{id}/unit`.
@@ -97,13 +139,15 @@ pub async fn draft_unit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    let (_, form) = load_draft(&app, &s, &id).await?;
+    let (row, form) = load_draft(&app, &s, &id).await?;
+    let profile = business::profile(row.business);
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
     let page = UnitPage {
-        layout: layout("不动产与成交价格", Some(&s), csrf),
+        layout: layout(unit_title(&profile), Some(&s), csrf),
         draft_id: id,
         step: 1,
         form,
+        profile,
     };
     render(&page, StatusCode::OK)
 }
@@ -119,6 +163,8 @@ pub struct UnitForm {
     certificate_number: String,
     #[serde(default)]
     price_yuan: String,
+    #[serde(default)]
+    district_code: String,
 }
 
 /// `POST /drafts/{id}/unit`: saves, then checks.
@@ -130,22 +176,30 @@ pub async fn save_unit(
     Form(f): Form<UnitForm>,
 ) -> PageResult {
     check_form_csrf(&app, Some(&s), &headers, Some(&f.csrf))?;
-    let (_, mut form) = load_draft(&app, &s, &id).await?;
+    let (row, mut form) = load_draft(&app, &s, &id).await?;
+    let profile = business::profile(row.business);
     form.unit_code = f.unit_code.trim().to_owned();
     form.certificate_number = f.certificate_number.trim().to_owned();
     form.price_yuan = f.price_yuan.trim().to_owned();
+    form.district_code = f.district_code.trim().to_owned();
     applications::save_draft(&app, &s.account_id, &id, &form, ow_store::now_ms()).await?;
-    let mut errors = applications::check_unit(&form, &app)
-        .err()
-        .unwrap_or_default();
-    if let Err(e) = applications::parse_price_fen(&form.price_yuan) {
+    let mut errors = if profile.unit_required {
+        applications::check_unit(&form, &app)
+    } else {
+        applications::check_new_unit(&form, &app)
+    }
+    .err()
+    .unwrap_or_default();
+    if profile.has_price
+        && let Err(e) = applications::parse_price_fen(&form.price_yuan)
+    {
         errors.push(e);
     }
     if errors.is_empty() {
         return Ok(see_other(&format!("/drafts/{id}/parties")));
     }
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
-    let mut l = layout("不动产与成交价格", Some(&s), csrf);
+    let mut l = layout(unit_title(&profile), Some(&s), csrf);
     l.set_errors(errors);
     render(
         &UnitPage {
@@ -153,6 +207,7 @@ pub async fn save_unit(
             draft_id: id,
             step: 1,
             form,
+            profile,
         },
         StatusCode::UNPROCESSABLE_ENTITY,
     )
@@ -169,6 +224,7 @@ struct MaterialItem {
     field: String,
     name_zh: &'static str,
     required: bool,
+    survey: bool,
     files: Vec<FileRow>,
 }
 
@@ -195,9 +251,10 @@ async fn materials_page(
     app: &crate::app::App,
     l: Layout,
     id: String,
+    biz: ow_domain::BusinessType,
 ) -> Result<MaterialsPage, PageError> {
     let have = applications::materials(app, &id).await?;
-    let items = BUSINESS
+    let items = biz
         .required_materials()
         .iter()
         .map(|m| MaterialItem {
@@ -205,6 +262,7 @@ async fn materials_page(
             field: format!("material_{}", m.code),
             name_zh: m.name_zh,
             required: m.required,
+            survey: business::takes_survey(biz, m.code),
             files: have
                 .iter()
                 .filter(|h| h.checklist_code == m.code)
@@ -232,9 +290,15 @@ pub async fn draft_materials(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> PageResult {
-    load_draft(&app, &s, &id).await?;
+    let (row, _) = load_draft(&app, &s, &id).await?;
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
-    let page = materials_page(&app, layout("上传材料", Some(&s), csrf), id).await?;
+    let page = materials_page(
+        &app,
+        layout("上传材料", Some(&s), csrf),
+        id,
+        row.business,
+    )
+    .await?;
     render(&page, StatusCode::OK)
 }
 
@@ -253,7 +317,8 @@ pub async fn upload_materials(
     // Whose draft, and whether the page's origin is ours, before a byte of the body is read;
     // the token before the first file is written.
     check_form_origin(&app, &headers)?;
-    load_draft(&app, &s, &id).await?;
+    let (row, _) = load_draft(&app, &s, &id).await?;
+    let biz = row.business;
     let check = |t: Option<&str>| check_form_csrf(&app, Some(&s), &headers, t);
     let read = match read_upload(
         mp,
@@ -273,40 +338,53 @@ pub async fn upload_materials(
         .and_then(|(_, files)| files.first().map(|f| f.field.clone()));
     let item = q
         .get("item")
-        .filter(|c| applications::is_checklist_code(c))
+        .filter(|c| applications::is_checklist_code(biz, c))
         .cloned()
-        .or_else(|| first_field.filter(|c| applications::is_checklist_code(c)))
+        .or_else(|| first_field.filter(|c| applications::is_checklist_code(biz, c)))
         .or_else(|| {
-            BUSINESS
-                .required_materials()
+            biz.required_materials()
                 .first()
                 .map(|m| m.code.to_owned())
         })
         .unwrap_or_default();
     let field = format!("material_{item}");
     let result = match read {
-        Err(e) => Err(FieldError::new(field, e.message_zh())),
-        Ok((_, files)) if files.is_empty() => Err(FieldError::new(field, "请选择要上传的文件")),
+        Err(e) => Err(vec![FieldError::new(field, e.message_zh())]),
+        Ok((_, files)) if files.is_empty() => {
+            Err(vec![FieldError::new(field, "请选择要上传的文件")])
+        }
         Ok((_, files)) => match files
             .iter()
-            .find(|f| !applications::is_checklist_code(&f.field))
+            .find(|f| !applications::is_checklist_code(biz, &f.field))
         {
-            Some(_) => Err(FieldError::new(
+            Some(_) => Err(vec![FieldError::new(
                 field,
                 "未知的材料类型，请用本页每项材料下的“上传”按钮上传",
-            )),
-            None => check_all(files, &app.upload_limits)
-                .map_err(|e| FieldError::new(field, e.message_zh())),
+            )]),
+            None => check_all_for(biz, files, &app.upload_limits, &app.files)
+                .await
+                .map_err(|e| {
+                    e.messages_zh()
+                        .into_iter()
+                        .map(|m| FieldError::new(field.clone(), m))
+                        .collect()
+                }),
         },
     };
     let result = match result {
-        Ok(accepted) => applications::check_draft_capacity(&app, &id, &accepted)
+        Ok((accepted, reports)) => applications::check_draft_capacity(&app, &id, &accepted)
             .await?
-            .map(|()| accepted),
+            .map(|()| (accepted, reports))
+            .map_err(|e| vec![e]),
         Err(e) => Err(e),
     };
     match result {
-        Ok(accepted) => {
+        Ok((accepted, reports)) => {
+            let notes: Vec<FieldError> = reports
+                .iter()
+                .flat_map(|r| r.messages_zh())
+                .map(|m| FieldError::new(format!("material_{}", business::SURVEY_ITEM), m))
+                .collect();
             if !applications::add_draft_materials(
                 &app,
                 &s.account_id,
@@ -318,13 +396,22 @@ pub async fn upload_materials(
             {
                 return Err(PageError::NotFound);
             }
-            Ok(see_other(&format!("/drafts/{id}/materials")))
-        }
-        Err(err) => {
+            if notes.is_empty() {
+                return Ok(see_other(&format!("/drafts/{id}/materials")));
+            }
+            // Kept, but the pre-check found problems: shown now (the citizen may still
+            // submit; the cadastral review decides).
             let (csrf, _) = form_csrf(&app, Some(&s), &headers);
             let mut l = layout("上传材料", Some(&s), csrf);
-            l.set_errors(vec![err]);
-            let page = materials_page(&app, l, id).await?;
+            l.set_errors(notes);
+            let page = materials_page(&app, l, id, biz).await?;
+            render(&page, StatusCode::OK)
+        }
+        Err(errs) => {
+            let (csrf, _) = form_csrf(&app, Some(&s), &headers);
+            let mut l = layout("上传材料", Some(&s), csrf);
+            l.set_errors(errs);
+            let page = materials_page(&app, l, id, biz).await?;
             render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
@@ -435,12 +522,12 @@ async fn check_page(
     extra_errors: Vec<FieldError>,
     declared: bool,
 ) -> Result<CheckPage, PageError> {
-    let (_, form) = load_draft(app, s, &id).await?;
+    let (row, form) = load_draft(app, s, &id).await?;
     let materials = applications::materials(app, &id).await?;
-    let mut errors = applications::check_form(&form, app)
+    let mut errors = applications::check_form(&form, row.business, app)
         .err()
         .unwrap_or_default();
-    for m in applications::missing_materials(&materials) {
+    for m in applications::missing_materials(row.business, &materials) {
         errors.push(FieldError::new(
             format!("material_{}", m.code),
             format!("请上传“{}”", m.name_zh),
@@ -505,7 +592,7 @@ async fn check_page(
     Ok(CheckPage {
         layout: l,
         step: 4,
-        business: BUSINESS.name_zh(),
+        business: row.business.name_zh(),
         unit_code: form.unit_code.clone(),
         certificate_number: form.certificate_number.clone(),
         location: published.map(|p| p.location),

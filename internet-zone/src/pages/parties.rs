@@ -45,6 +45,15 @@ pub(super) fn party_href(draft_id: &str, field: &str) -> Option<String> {
     ))
 }
 
+/// The sides an application of `biz` has: sellers and buyers, or only the applicants (首次登记).
+pub(super) fn sides_of(biz: ow_domain::BusinessType) -> &'static [Side] {
+    if crate::business::profile(biz).has_sellers {
+        &[Side::Seller, Side::Buyer]
+    } else {
+        &[Side::Buyer]
+    }
+}
+
 /// The rows of a side that hold something (drafts made before the one-person pages could hold
 /// blank rows).
 fn filled(rows: &[PartyInput]) -> Vec<PartyInput> {
@@ -118,6 +127,7 @@ async fn parties_page(
     id: String,
     form: &ApplicationForm,
     errors: Vec<FieldError>,
+    biz: ow_domain::BusinessType,
 ) -> Result<PartiesPage, PageError> {
     let own = accounts::own_details(app, &s.account_id).await?;
     let own_prefilled = form
@@ -142,10 +152,10 @@ async fn parties_page(
     Ok(PartiesPage {
         layout: l,
         step: 2,
-        sides: vec![
-            side_summary(Side::Seller, &form.sellers),
-            side_summary(Side::Buyer, &form.buyers),
-        ],
+        sides: sides_of(biz)
+            .iter()
+            .map(|side| side_summary(*side, side.rows(form)))
+            .collect(),
         own_prefilled,
         published,
         gave_certificate: !form.certificate_number.trim().is_empty(),
@@ -161,14 +171,14 @@ pub async fn draft_parties(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    let (_, mut form) = load_draft(&app, &s, &id).await?;
+    let (row, mut form) = load_draft(&app, &s, &id).await?;
     tidy(&mut form);
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
     let mut l = layout("买卖双方", Some(&s), csrf);
     if let Some(side) = q.get("deleted").and_then(|k| Side::from_key(k)) {
         l.notice = Some(format!("已删除一位{}", side.short_zh()));
     }
-    let page = parties_page(&app, &s, l, id, &form, Vec::new()).await?;
+    let page = parties_page(&app, &s, l, id, &form, Vec::new(), row.business).await?;
     render(&page, StatusCode::OK)
 }
 
@@ -182,21 +192,20 @@ pub async fn save_parties(
     Form(f): Form<CsrfOnly>,
 ) -> PageResult {
     check_form_csrf(&app, Some(&s), &headers, Some(&f.csrf))?;
-    let (_, mut form) = load_draft(&app, &s, &id).await?;
+    let (row, mut form) = load_draft(&app, &s, &id).await?;
     tidy(&mut form);
     let mut errors = Vec::new();
-    if let Err(e) = applications::check_side(&form.sellers, Side::Seller) {
-        errors.extend(e);
-    }
-    if let Err(e) = applications::check_side(&form.buyers, Side::Buyer) {
-        errors.extend(e);
+    for side in sides_of(row.business) {
+        if let Err(e) = applications::check_side(side.rows(&form), *side) {
+            errors.extend(e);
+        }
     }
     if errors.is_empty() {
         return Ok(see_other(&format!("/drafts/{id}/materials")));
     }
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
     let l = layout("买卖双方", Some(&s), csrf);
-    let page = parties_page(&app, &s, l, id, &form, errors).await?;
+    let page = parties_page(&app, &s, l, id, &form, errors, row.business).await?;
     render(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
