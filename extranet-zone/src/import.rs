@@ -355,6 +355,24 @@ fn check_materials<'a>(
             .map_err(|_| Refusal(format!("材料“{}”无法读取，请重新上传", m.file_name)))?;
         match sniff(&head) {
             Ok(media) if media.mime() == m.media_type => {}
+            _ if is_survey_text(m) => {
+                // A survey package (界址点坐标 TXT or GeoJSON) the portal pre-checked: it must
+                // still read as one here (UTF-8 or GBK text that parses).
+                let bytes = file
+                    .read()
+                    .map_err(|_| Refusal(format!("材料“{title}”无法读取，请重新上传")))?;
+                let format = match m.media_type.as_str() {
+                    "application/geo+json" => ow_survey::SourceFormat::GeoJson,
+                    _ => ow_survey::SourceFormat::BoundaryTxt,
+                };
+                if ow_survey::parse_package(&bytes, format, &ow_survey::ParseOptions::default())
+                    .is_err()
+                {
+                    return Err(Refusal(format!(
+                        "材料“{title}”不是可读取的界址点坐标文件（TXT 或 GeoJSON），请核对后重新上传"
+                    )));
+                }
+            }
             Ok(_) | Err(_) => {
                 return Err(Refusal(format!(
                     "材料“{title}”不是有效的PDF、JPEG或PNG文件，请重新上传"
@@ -370,12 +388,19 @@ fn check_materials<'a>(
     Ok(out)
 }
 
+/// Whether `m` is a survey package sent as text: checklist `cadastral_survey` with media type
+/// `text/plain` or `application/geo+json`.
+fn is_survey_text(m: &MaterialRef) -> bool {
+    m.checklist_code == "cadastral_survey"
+        && matches!(m.media_type.as_str(), "text/plain" | "application/geo+json")
+}
+
 /// How a refusal names a material: its checklist title (or its checklist code, then its item
 /// name, for a code this version does not know). Never the citizen's file name.
 fn material_title(m: &MaterialRef) -> String {
-    BusinessType::TransferSecondHand
-        .required_materials()
+    BusinessType::ALL
         .iter()
+        .flat_map(|b| b.required_materials().iter())
         .find(|c| c.code == m.checklist_code)
         .map(|c| c.name_zh.to_owned())
         .unwrap_or_else(|| {

@@ -654,8 +654,7 @@ pub async fn supplement(
     for f in &mut files {
         f.field = code.clone();
     }
-    let accepted = match check_all_for(row.business, files, &app.upload_limits, &app.files).await
-    {
+    let accepted = match check_all_for(row.business, files, &app.upload_limits, &app.files).await {
         Ok((accepted, _)) => accepted,
         Err(e) => return refusal(e),
     };

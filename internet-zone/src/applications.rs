@@ -763,7 +763,9 @@ fn row_of(pii: &ow_pii::PiiKeyring, r: &sqlx::any::AnyRow) -> Result<Application
     let business: String = r.try_get("business_type")?;
     Ok(ApplicationRow {
         business: BusinessType::from_code(&business).ok_or_else(|| {
-            AppError::Corrupt(format!("application {id}: unknown business type {business}"))
+            AppError::Corrupt(format!(
+                "application {id}: unknown business type {business}"
+            ))
         })?,
         status_reason: open_reason(pii, &status_reason_ctx(&id), r.try_get("status_reason")?)?,
         id,

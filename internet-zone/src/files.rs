@@ -175,8 +175,15 @@ pub async fn check_all_for(
             plain.push(f);
             continue;
         };
-        if f.staged.size() > survey::MAX_SURVEY_BYTES {
-            return Err(SurveyRefusal::TooBig(f.staged.size()).into());
+        // The staged file holds at most the portal's file limit (plus one byte): a larger
+        // package is refused here, never parsed from a truncated copy.
+        let limit = survey::MAX_SURVEY_BYTES.min(limits.max_file_bytes);
+        if f.staged.size() > limit {
+            return Err(SurveyRefusal::TooBig {
+                size: f.staged.size(),
+                limit,
+            }
+            .into());
         }
         let store2 = store.clone();
         let (f, bytes) = tokio::task::spawn_blocking(move || {

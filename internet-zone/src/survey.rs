@@ -25,9 +25,15 @@ pub const MAX_SURVEY_BYTES: u64 = 16 * 1024 * 1024;
 /// Why a survey package was not kept.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SurveyRefusal {
-    /// The file is over [`MAX_SURVEY_BYTES`].
-    #[error("survey file of {0} bytes is over the limit")]
-    TooBig(u64),
+    /// The file is over the limit (the smaller of [`MAX_SURVEY_BYTES`] and the portal's file
+    /// size limit).
+    #[error("survey file of {size} bytes is over the limit of {limit} bytes")]
+    TooBig {
+        /// The file's size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The file could not be read as a package.
     #[error("the survey file has {} problem(s)", .0.len())]
     Parse(Vec<ParseProblem>),
@@ -40,10 +46,10 @@ impl SurveyRefusal {
     /// What the citizen sees, one line per problem: what is wrong and what to do.
     pub fn messages_zh(&self) -> Vec<String> {
         match self {
-            Self::TooBig(size) => vec![format!(
-                "权籍调查成果文件为{:.1}MB，超过网上提交上限{}MB，请核对文件，或携带成果到登记窗口办理",
+            Self::TooBig { size, limit } => vec![format!(
+                "权籍调查成果文件为{:.2}MB，超过网上提交上限{:.2}MB，请核对文件是否正确，或携带成果到登记窗口办理",
                 *size as f64 / (1024.0 * 1024.0),
-                MAX_SURVEY_BYTES >> 20
+                *limit as f64 / (1024.0 * 1024.0)
             )],
             Self::Parse(problems) => problems
                 .iter()
@@ -91,7 +97,12 @@ impl SurveyReport {
         )];
         out.extend(self.findings.iter().map(|f| {
             let line = f.line.map(|l| format!("第{l}行：")).unwrap_or_default();
-            format!("[{}] {line}{}。{}", f.severity.label_zh(), f.message, f.advice)
+            format!(
+                "[{}] {line}{}。{}",
+                f.severity.label_zh(),
+                f.message,
+                f.advice
+            )
         }));
         out
     }
@@ -123,7 +134,10 @@ pub fn looks_like_survey(file_name: &str, head: &[u8]) -> Option<SourceFormat> {
 pub fn precheck(bytes: &[u8], format: SourceFormat) -> Result<SurveyReport, SurveyRefusal> {
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if size > MAX_SURVEY_BYTES {
-        return Err(SurveyRefusal::TooBig(size));
+        return Err(SurveyRefusal::TooBig {
+            size,
+            limit: MAX_SURVEY_BYTES,
+        });
     }
     let pkg = parse_package(bytes, format, &ParseOptions::default())
         .map_err(|e| SurveyRefusal::Parse(e.0))?;

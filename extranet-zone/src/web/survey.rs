@@ -43,7 +43,9 @@ use crate::workflow::ActionError;
 
 /// The form routes without a file (the back office's small body limit applies).
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/cases/{no}/survey/unit", post(save_unit_page))
+    Router::new()
+        .route("/cases/{no}/survey/unit", post(save_unit_page))
+        .route("/cases/{no}/survey/submitted", post(send_submitted_survey))
 }
 
 /// The survey upload, with a body limit of two files of `materials.max_file_bytes` and the
@@ -82,6 +84,16 @@ pub(super) struct SurveyPanel {
     pub(super) needs_ack: bool,
     /// The 涉密 box as it was sent.
     pub(super) confidential_checked: bool,
+    /// The survey packages the applicant submitted (materials of the case under
+    /// `cadastral_survey` in TXT or GeoJSON), which may be sent without uploading them again.
+    pub(super) submitted: Vec<SubmittedSurvey>,
+}
+
+/// A survey package the applicant submitted with the case.
+pub(super) struct SubmittedSurvey {
+    pub(super) material_id: String,
+    pub(super) file_name: String,
+    pub(super) format: &'static str,
 }
 
 /// A package sent, as the panel lists it.
@@ -234,6 +246,9 @@ pub(super) async fn panel(
         _ => "",
     };
     let unit = survey::new_unit(conn, no).await.map_err(internal)?;
+    let submitted = submitted_surveys(conn, &state.pii, no)
+        .await
+        .map_err(internal)?;
     let unit_editable = unit.is_some()
         && reviewer
         && matches!(case.status, CaseStatus::Accepted | CaseStatus::Reviewed);
@@ -247,7 +262,35 @@ pub(super) async fn panel(
         findings: Vec::new(),
         needs_ack: false,
         confidential_checked: false,
+        submitted,
     }))
+}
+
+/// The case's survey packages that came from the applicant (TXT or GeoJSON under
+/// `cadastral_survey`, not handed in at the counter), oldest first.
+async fn submitted_surveys(
+    conn: &mut sqlx::AnyConnection,
+    pii: &ow_pii::PiiKeyring,
+    no: &str,
+) -> crate::Result<Vec<SubmittedSurvey>> {
+    Ok(cases::materials(conn, pii, no)
+        .await?
+        .into_iter()
+        .filter(|m| {
+            m.checklist_code == SURVEY_CHECKLIST
+                && m.source != "counter"
+                && matches!(m.media_type.as_str(), "text/plain" | "application/geo+json")
+        })
+        .map(|m| SubmittedSurvey {
+            format: if m.media_type == "application/geo+json" {
+                "GeoJSON"
+            } else {
+                "界址点坐标 TXT"
+            },
+            material_id: m.id,
+            file_name: m.file_name,
+        })
+        .collect())
 }
 
 fn needs_survey(case: &Case) -> bool {
@@ -677,6 +720,133 @@ async fn send_survey(
         format,
         survey_material_id: survey_id,
         report_material_id: report_id,
+        confidential,
+    };
+    match survey::send(&state, &auth.staff, &no, upload).await {
+        Ok(_) => {
+            let how = match (&counter_only, confidential) {
+                (Some(_), _) => "forced-media",
+                (None, true) => "media",
+                (None, false) => "gateway",
+            };
+            Ok(redirect(&format!(
+                "/cases/{}?survey={how}",
+                url_encode(&no)
+            )))
+        }
+        Err(e) => action_failed(&state, &auth, &no, e).await,
+    }
+}
+
+/// `POST /cases/{no}/survey/submitted`: sends a survey package the applicant submitted (a
+/// material of the case, field `material`), pre-checked as the counter upload is, without
+/// uploading it again.
+async fn send_submitted_survey(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(no): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let auth = authed(&state, &headers).await?;
+    check_form_csrf(&auth.token, &form)?;
+    let (case, submitted) = {
+        let mut conn = state.store.reader().acquire().await.map_err(internal)?;
+        let case = cases::get(&mut conn, &auth.staff.district_code, &no)
+            .await
+            .map_err(internal)?
+            .ok_or(PageError::NotFound)?;
+        let submitted = submitted_surveys(&mut conn, &state.pii, &no)
+            .await
+            .map_err(internal)?;
+        (case, submitted)
+    };
+    if !needs_survey(&case) {
+        return Err(PageError::NotFound);
+    }
+    if !auth.staff.has(Role::Review) {
+        return Err(PageError::Forbidden(
+            "只有本区县审核岗位的登记人员可以送权籍审核；请联系审核岗位人员办理".into(),
+        ));
+    }
+    let chosen = field(&form, "material").unwrap_or_default();
+    let confidential_box = field(&form, "confidential") == Some("yes");
+    let acknowledged = field(&form, "acknowledged") == Some("yes");
+    let Some(material) = submitted.into_iter().find(|m| m.material_id == chosen) else {
+        return panel_error(
+            &state,
+            &auth,
+            &no,
+            StatusCode::BAD_REQUEST,
+            "请选择申请人提交的权籍调查成果".to_owned(),
+            |_| {},
+        )
+        .await;
+    };
+    let max = state.settings.materials.max_file_bytes;
+    let (pii, data_dir, id) = (
+        state.pii.clone(),
+        state.data_dir().to_path_buf(),
+        material.material_id.clone(),
+    );
+    let name = material.file_name.clone();
+    let judged = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let (reader, _) = crate::materials::open_blocking(&pii, &data_dir, &id)?;
+        let mut bytes = Vec::new();
+        reader
+            .take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| crate::ExtranetError::Corrupt(format!("material {id}: {e}")))?;
+        Ok::<_, crate::ExtranetError>(judge(&name, &bytes, max))
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    let (format, counter_only) = match judged {
+        Judged::Unreadable(problems) => {
+            return panel_error(
+                &state,
+                &auth,
+                &no,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "申请人提交的权籍调查成果有{}处问题，无法读取，未送审；请要求申请人补正",
+                    problems.len()
+                ),
+                |sv| sv.problems = problems,
+            )
+            .await;
+        }
+        Judged::Read {
+            findings,
+            errors: true,
+            ..
+        } if !acknowledged => {
+            return panel_error(
+                &state,
+                &auth,
+                &no,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "窗口预检发现错误，未送审。核对后仍要送审的，请勾选“已核对，仍送审”后重新提交（内网权籍审核将再次检查）".to_owned(),
+                |sv| {
+                    sv.findings = findings;
+                    sv.needs_ack = true;
+                    sv.confidential_checked = confidential_box;
+                },
+            )
+            .await;
+        }
+        Judged::Read {
+            format,
+            counter_only,
+            ..
+        } => (format, counter_only),
+    };
+    let confidential = confidential_box || counter_only.is_some();
+    let upload = SurveyUpload {
+        format,
+        survey_material_id: material.material_id,
+        report_material_id: None,
         confidential,
     };
     match survey::send(&state, &auth.staff, &no, upload).await {

@@ -111,6 +111,11 @@ fn timeline_wording(
         Some(CaseStatus::Refused | CaseStatus::SupplementRequested | CaseStatus::Withdrawn) => {
             (e.status_zh.clone(), Some("原因"), e.reason.clone())
         }
+        Some(CaseStatus::SurveyReview) => (
+            format!("{}（权籍调查成果审核中）", e.status_zh),
+            Some("说明"),
+            e.reason.clone(),
+        ),
         _ => (e.status_zh.clone(), Some("说明"), e.reason.clone()),
     }
 }
@@ -190,13 +195,18 @@ async fn application_page(
         .collect();
     if !status.is_some_and(CaseStatus::is_final) {
         let seen: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
-        for next in [
-            CaseStatus::Accepted,
+        // A business with a survey passes 待权籍审核 after 受理.
+        let survey = row
+            .business
+            .needs_survey()
+            .then_some(CaseStatus::SurveyReview);
+        let upcoming = [CaseStatus::Accepted].into_iter().chain(survey).chain([
             CaseStatus::Reviewed,
             CaseStatus::Recorded,
             CaseStatus::CertificatePrepared,
             CaseStatus::Completed,
-        ] {
+        ]);
+        for next in upcoming {
             if !seen.contains(&next.code()) {
                 timeline.push(TimelineRow {
                     class: "pending",

@@ -13,11 +13,9 @@ use serde::Deserialize;
 use super::{CsrfOnly, Layout, PageResult, layout, mb, render, see_other};
 use crate::accounts;
 use crate::app::AppState;
-use crate::applications::{
-    self, ApplicationForm, MaterialView, PartyInput, Side, SubmitError,
-};
-use crate::error::FieldError;
+use crate::applications::{self, ApplicationForm, MaterialView, PartyInput, Side, SubmitError};
 use crate::business::{self, Profile};
+use crate::error::FieldError;
 use crate::files::check_all_for;
 use crate::uploads::{TokenCheck, UploadBodyError, read_upload};
 use crate::util::fmt_fen;
@@ -121,6 +119,17 @@ struct UnitPage {
     step: usize,
     form: ApplicationForm,
     profile: Profile,
+    /// (区县名称, 代码) of the districts served, for a new unit.
+    districts: Vec<(String, String)>,
+}
+
+/// The districts the portal serves, by name.
+fn districts(app: &crate::app::App) -> Vec<(String, String)> {
+    app.settings
+        .counties
+        .iter()
+        .map(|(name, code)| (name.clone(), code.clone()))
+        .collect()
 }
 
 /// The title of the unit step.
@@ -148,6 +157,7 @@ pub async fn draft_unit(
         step: 1,
         form,
         profile,
+        districts: districts(&app),
     };
     render(&page, StatusCode::OK)
 }
@@ -208,6 +218,7 @@ pub async fn save_unit(
             step: 1,
             form,
             profile,
+            districts: districts(&app),
         },
         StatusCode::UNPROCESSABLE_ENTITY,
     )
@@ -292,13 +303,7 @@ pub async fn draft_materials(
 ) -> PageResult {
     let (row, _) = load_draft(&app, &s, &id).await?;
     let (csrf, _) = form_csrf(&app, Some(&s), &headers);
-    let page = materials_page(
-        &app,
-        layout("上传材料", Some(&s), csrf),
-        id,
-        row.business,
-    )
-    .await?;
+    let page = materials_page(&app, layout("上传材料", Some(&s), csrf), id, row.business).await?;
     render(&page, StatusCode::OK)
 }
 
@@ -341,11 +346,7 @@ pub async fn upload_materials(
         .filter(|c| applications::is_checklist_code(biz, c))
         .cloned()
         .or_else(|| first_field.filter(|c| applications::is_checklist_code(biz, c)))
-        .or_else(|| {
-            biz.required_materials()
-                .first()
-                .map(|m| m.code.to_owned())
-        })
+        .or_else(|| biz.required_materials().first().map(|m| m.code.to_owned()))
         .unwrap_or_default();
     let field = format!("material_{item}");
     let result = match read {
