@@ -621,3 +621,78 @@ async fn a_geojson_survey_is_sent_as_geojson() {
     assert_eq!(sent[0].0.survey.media_type, "application/geo+json");
     server.stop().await;
 }
+
+/// A first registration as the portal sends it with the applicant's survey package (TXT,
+/// `text/plain`, checklist `cadastral_survey`).
+fn first_registration_with_survey(no: &str, survey: &[u8]) -> InboundMessage {
+    let mut msg = first_registration(no);
+    let Message::ApplicationSubmitted(app) = &mut msg.envelope.message else {
+        unreachable!("first_registration builds an ApplicationSubmitted");
+    };
+    app.materials.push(MaterialRef {
+        item: "m02.txt".into(),
+        checklist_code: "cadastral_survey".into(),
+        file_name: "界址点坐标.txt".into(),
+        media_type: "text/plain".into(),
+        size: survey.len() as u64,
+        blake3: blake3::hash(survey).to_hex().to_string(),
+    });
+    msg.envelope = Envelope::new(msg.envelope.message.clone(), ow_store::now_ms());
+    msg.files.push(InboundFile::from_bytes(
+        "m02.txt",
+        "text/plain",
+        survey.to_vec(),
+    ));
+    msg
+}
+
+#[tokio::test]
+async fn the_applicants_survey_is_imported_and_sent_without_uploading_it_again() {
+    let mut server = TestServer::start().await;
+    // Text that is not a survey package is refused at import, like a file that is not a PDF.
+    let garbage = first_registration_with_survey("FR-APPL-0", "你好，这不是坐标".as_bytes());
+    assert!(matches!(
+        server.import(&garbage).await,
+        Some(Disposition::Refused { .. })
+    ));
+    // A GBK package is imported.
+    let gbk = encoding_rs::GBK.encode(SURVEY_TXT).0.into_owned();
+    let msg = first_registration_with_survey("FR-APPL-1", &gbk);
+    assert_eq!(server.import(&msg).await, Some(Disposition::Imported));
+    let accept = server.login("qz-accept").await;
+    let (status, page) = accept.act("FR-APPL-1", "accept", &[]).await;
+    assert_eq!((status, case_status(&page).as_str()), (200, "accepted"));
+
+    let review = server.login("qz-review").await;
+    let (status, page) = review.get("/cases/FR-APPL-1").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("送审申请人提交的成果"), "{page}");
+    let marker = "name=\"material\" value=\"";
+    let start = page.find(marker).expect("a submitted survey listed") + marker.len();
+    let material = page[start..start + page[start..].find('"').unwrap()].to_owned();
+    let csrf = csrf_of(&page);
+    // Another case's material id is not taken.
+    let (status, _) = review
+        .post(
+            "/cases/FR-APPL-1/survey/submitted",
+            &[("csrf", &csrf), ("material", "not-a-material")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(sent_packages(&server).await.is_empty());
+    let (status, page) = review
+        .post(
+            "/cases/FR-APPL-1/survey/submitted",
+            &[("csrf", &csrf), ("material", &material)],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(case_status(&page), "survey_review", "{page}");
+    let sent = sent_packages(&server).await;
+    assert_eq!(sent.len(), 1);
+    let (p, route) = &sent[0];
+    assert_eq!(route, "gateway");
+    assert_eq!(p.format, "boundary-txt");
+    assert_eq!(p.survey.blake3, blake3::hash(&gbk).to_hex().to_string());
+    server.stop().await;
+}
