@@ -5,8 +5,11 @@
 //! certificate, and the new unit reaches the mirror. A survey overlapping an existing parcel is
 //! caught by the checks, rejected, and the finding reaches the case after the return trip.
 //!
-//! The portal does not offer 首次登记 yet: the application is sent as the portal would send it
-//! (signed with the internet zone's key, on its sequence, through its ferry agent).
+//! The first case is applied for by a citizen on the portal's JSON API with the survey package
+//! (the TXT pre-checked by the portal), and the registrar sends the survey the citizen
+//! submitted; at the end the citizen has the certificate. The second case is sent as the portal
+//! would send it (signed with the internet zone's key, on its sequence, through its ferry
+//! agent) and its survey is uploaded at the counter.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -15,12 +18,119 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    PATIENCE, PDF, Registrar, csrf_in, no_personal_data_in_clear, send_as_portal_with,
+    PATIENCE, PDF, Registrar, client, csrf_in, no_personal_data_in_clear, send_as_portal_with,
     sign_in_with_totp, staff_with,
 };
 use ow_e2e::{Stack, StackOptions};
 use reqwest::multipart::{Form, Part};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+/// A citizen on the portal's JSON API.
+struct Citizen {
+    http: reqwest::Client,
+    base: String,
+    csrf: String,
+}
+
+impl Citizen {
+    async fn register(base: &str, name: &str, id_number: &str, phone: &str) -> Citizen {
+        let http = client();
+        let password = "Qingzhou-2026!";
+        let r = http
+            .post(format!("{base}/api/v1/register"))
+            .json(
+                &json!({"name": name, "id_number": id_number, "phone": phone,
+                          "password": password, "password_confirm": password}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "register: {}", r.text().await.unwrap());
+        let r = http
+            .post(format!("{base}/api/v1/login"))
+            .json(&json!({"login": id_number, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login");
+        let body: Value = r.json().await.unwrap();
+        Citizen {
+            http,
+            base: base.to_owned(),
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Applies for 首次登记 alone in [`DISTRICT`] with the survey package `survey` (a 界址点坐标
+    /// TXT) and every other required material as a small PDF. Returns the application number.
+    async fn apply_first_registration(&self, name: &str, id_number: &str, survey: &str) -> String {
+        let form = json!({
+            "district_code": DISTRICT,
+            "buyers": [{"name": name, "id_number": id_number, "phone": "", "share": "1/1"}],
+        });
+        let mut multipart = Form::new()
+            .text("application", form.to_string())
+            .text("business_type", "1000301");
+        for code in [
+            "application_form",
+            "applicant_identity",
+            "land_source",
+            "land_fee_receipts",
+        ] {
+            multipart = multipart.part(
+                code,
+                Part::bytes(PDF.to_vec())
+                    .file_name(format!("{code}.pdf"))
+                    .mime_str("application/pdf")
+                    .unwrap(),
+            );
+        }
+        multipart = multipart.part(
+            "cadastral_survey",
+            Part::bytes(survey.as_bytes().to_vec())
+                .file_name("界址点坐标.txt")
+                .mime_str("text/plain")
+                .unwrap(),
+        );
+        let r = self
+            .http
+            .post(format!("{}/api/v1/applications", self.base))
+            .header("X-CSRF-Token", &self.csrf)
+            .multipart(multipart)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 201, "apply: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        body["application_no"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls 我的证书 until a certificate is there; returns the list.
+    async fn wait_certificates(&self) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let list: Value = self
+                .http
+                .get(format!("{}/api/v1/certificates", self.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if list.as_array().is_some_and(|l| !l.is_empty()) {
+                return list;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no certificate reached the portal"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
 
 const DISTRICT: &str = "370781";
 
@@ -222,20 +332,38 @@ async fn a_first_registration_is_surveyed_in_the_intranet_and_answered_on_a_disc
         .wait_for("/register", demo_unit["unit_code"].as_str().unwrap())
         .await;
 
-    // A first registration arrives and is accepted; the reviewer sends its survey.
-    let no = "SQ2026E2EFIRST01";
-    send_as_portal_with(
-        &stack,
-        first_registration(no, &seed),
-        vec![("m01.pdf", "application/pdf", PDF.to_vec())],
-    )
-    .await;
+    // A citizen applies for 首次登记 on the portal with the survey package; the case is
+    // accepted and the reviewer sends the survey the citizen submitted, without uploading it.
+    let clean = demo_survey(&stack, "demo-survey-clean.txt");
+    let buyer = &seed["demo_buyers"][0];
+    let (buyer_name, buyer_id) = (
+        buyer["name"].as_str().unwrap(),
+        buyer["id_number"].as_str().unwrap(),
+    );
+    let citizen = Citizen::register(&stack.internet_url, buyer_name, buyer_id, "13800138000").await;
+    let no = citizen
+        .apply_first_registration(buyer_name, buyer_id, &clean)
+        .await;
+    let no = no.as_str();
     let accept = Registrar::sign_in(&stack, &staff_with(&seed, "accept", DISTRICT)).await;
     accept.wait_case(no).await;
     assert_eq!(accept.act(no, "accept", None).await.0, 200);
     let review = Registrar::sign_in(&stack, &staff_with(&seed, "review", DISTRICT)).await;
-    let clean = demo_survey(&stack, "demo-survey-clean.txt");
-    let (status, page) = review.send_survey(no, "界址点坐标.txt", &clean).await;
+    let page = review.page(&format!("/cases/{no}")).await;
+    assert!(page.contains("送审申请人提交的成果"), "{page}");
+    let marker = "name=\"material\" value=\"";
+    let start = page.find(marker).expect("the citizen's survey is listed") + marker.len();
+    let material = page[start..start + page[start..].find('"').unwrap()].to_owned();
+    let csrf = csrf_in(&page);
+    let r = review
+        .http
+        .post(format!("{}/cases/{no}/survey/submitted", review.base))
+        .form(&[("csrf", csrf.as_str()), ("material", material.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let page = r.text().await.unwrap();
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("survey_review"), "{page}");
 
@@ -286,6 +414,9 @@ async fn a_first_registration_is_surveyed_in_the_intranet_and_answered_on_a_disc
 
     // The new unit reaches the mirror through the register log.
     surveyor.wait_for("/register", &unit_code).await;
+    // The citizen has the certificate (我的证书).
+    let certificates = citizen.wait_certificates().await;
+    assert_eq!(certificates.as_array().unwrap().len(), 1, "{certificates}");
 
     // A survey overlapping an existing parcel: the checks name the overlap, the surveyor
     // rejects it, and after the disc the citizen's case asks for a corrected survey with it.
