@@ -170,3 +170,47 @@ pub fn read_staged(store: &FileStore, staged: &StagedFile) -> Result<Vec<u8>, Ap
         .map_err(|e| AppError::io(staged.path(), e))?;
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TXT: &str = "[属性描述]\n带号=38\n[地块坐标]\n5,0.5000,D001,示例地块,面,,070101,0701,@\n\
+        J1,1,3380000.000,38500000.000\nJ2,1,3380000.000,38500100.000\n\
+        J3,1,3379950.000,38500100.000\nJ4,1,3379950.000,38500000.000\n\
+        J1,1,3380000.000,38500000.000\n";
+
+    #[test]
+    fn a_good_package_is_kept_as_text() {
+        let format = looks_like_survey("a.txt", TXT.as_bytes()).unwrap();
+        let report = precheck(TXT.as_bytes(), format).unwrap();
+        assert_eq!(report.media_type(), "text/plain");
+        assert_eq!(report.parcels, 1);
+        assert!(!report.has_errors());
+        assert!(report.messages_zh().is_empty());
+    }
+
+    #[test]
+    fn problems_name_their_line_and_what_to_do() {
+        let bad = TXT.replace("J3,1,3379950.000,38500100.000", "乱码");
+        let err = precheck(bad.as_bytes(), SourceFormat::BoundaryTxt).unwrap_err();
+        let lines = err.messages_zh();
+        assert!(lines.iter().any(|l| l.starts_with("第7行：")), "{lines:?}");
+        let classified = TXT.replace("带号=38\n", "带号=38\n涉密=是\n");
+        let err = precheck(classified.as_bytes(), SourceFormat::BoundaryTxt).unwrap_err();
+        assert!(matches!(
+            err,
+            SurveyRefusal::Counter(CounterReason::Classified)
+        ));
+        assert!(err.messages_zh()[0].contains("登记窗口"));
+        let big = SurveyRefusal::TooBig {
+            size: 20 << 20,
+            limit: MAX_SURVEY_BYTES,
+        };
+        assert!(
+            big.messages_zh()[0].contains("16.00MB"),
+            "{:?}",
+            big.messages_zh()
+        );
+    }
+}

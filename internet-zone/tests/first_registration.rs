@@ -138,6 +138,7 @@ async fn first_registration_with_a_survey_package_on_every_backend() {
         assert!(url.ends_with("/parties"), "{url}");
         // Parties: the applicant only (prefilled from the account), no sellers.
         assert!(!body.contains("出卖人"), "{body}");
+        assert!(body.contains("<h1>权利人（申请人）</h1>"), "{body}");
         let (status, url, body) = post_form(
             &c,
             &p.url(&format!("/drafts/{draft}/parties")),
@@ -272,6 +273,10 @@ async fn first_registration_with_a_survey_package_on_every_backend() {
             html.contains("确认提交") && html.contains("首次登记"),
             "{html}"
         );
+        assert!(
+            !html.contains("成交价格") && !html.contains("出卖人"),
+            "{html}"
+        );
         let csrf = csrf_of(&html);
         let (status, url, body) = post_form(
             &c,
@@ -308,6 +313,56 @@ async fn first_registration_with_a_survey_package_on_every_backend() {
                 .filter(|r| r.media_type == "text/plain" && r.item.ends_with(".txt"))
                 .count(),
             2
+        );
+
+        // 待权籍审核 shows as a step; a rejection's findings keep their line breaks.
+        let no = url
+            .split("/applications/")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let (_, _, detail) = page(&c, &p.url(&format!("/applications/{no}"))).await;
+        assert!(detail.contains("待权籍审核"), "an upcoming step: {detail}");
+        let t0 = ow_store::now_ms();
+        for (i, (status, reason)) in [
+            ("accepted", None),
+            ("survey_review", None),
+            (
+                "supplement_requested",
+                Some("权籍审核未通过：\n[错误] 地块D001与已登记宗地重叠\n请重新测量"),
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let m = Message::ApplicationStatus(ow_exchange::ApplicationStatus {
+                application_no: no.clone(),
+                status: status.into(),
+                reason: reason.map(str::to_owned),
+                requested_materials: if reason.is_some() {
+                    vec!["cadastral_survey".into()]
+                } else {
+                    vec![]
+                },
+                changed_at_ms: t0 + i as i64,
+                received_message_id: None,
+            });
+            assert_eq!(
+                p.import(m, vec![]).await,
+                ow_exchange::Disposition::Imported
+            );
+        }
+        let (_, _, detail) = page(&c, &p.url(&format!("/applications/{no}"))).await;
+        assert!(
+            detail.contains("待权籍审核（权籍调查成果审核中）"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("<p style=\"white-space: pre-line\">原因：权籍审核未通过：\n[错误] 地块D001与已登记宗地重叠\n请重新测量</p>"),
+            "{detail}"
         );
         p.stop().await;
     }

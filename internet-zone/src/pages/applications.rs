@@ -92,6 +92,8 @@ struct TimelineRow {
     /// another step; `None` for text that is not a reason (the receipt's words).
     label: Option<&'static str>,
     text: Option<String>,
+    /// The text has line breaks to keep (a cadastral review's findings, one per line).
+    multiline: bool,
     requested: String,
 }
 
@@ -188,6 +190,7 @@ async fn application_page(
                 title,
                 when: fmt_ms(e.changed_at_ms),
                 label: text.as_ref().and(label),
+                multiline: text.as_ref().is_some_and(|t| t.contains('\n')),
                 text,
                 requested: material_names(row.business, &e.requested_materials),
             }
@@ -214,6 +217,7 @@ async fn application_page(
                     when: String::new(),
                     label: None,
                     text: None,
+                    multiline: false,
                     requested: String::new(),
                 });
             }

@@ -490,6 +490,7 @@ struct CheckPage {
     draft_id: String,
     step: usize,
     business: &'static str,
+    has_price: bool,
     unit_code: String,
     certificate_number: String,
     location: Option<String>,
@@ -548,7 +549,11 @@ async fn check_page(
     // The citizen sees the ID numbers they typed in full: this is their own draft, and a typo
     // must be visible to be caught. Sellers are compared with the published holders (masked).
     let mut parties = Vec::new();
+    let profile = business::profile(row.business);
     for (side, rows) in [(Side::Seller, &form.sellers), (Side::Buyer, &form.buyers)] {
+        if side == Side::Seller && !profile.has_sellers {
+            continue;
+        }
         let filled: Vec<&PartyInput> = rows.iter().filter(|p| !p.is_blank()).collect();
         let alone = filled.len() == 1;
         for (i, p) in filled.into_iter().enumerate() {
@@ -561,7 +566,11 @@ async fn check_page(
                 (side == Side::Seller && !registered.is_empty() && !registered.contains(&masked))
                     .then(|| registered.join("、"));
             parties.push(PartyLine {
-                role: side.short_zh(),
+                role: if profile.has_sellers {
+                    side.short_zh()
+                } else {
+                    "权利人"
+                },
                 edit: format!("/drafts/{id}/parties/{}/{}", side.key(), i + 1),
                 name: p.name.trim().to_owned(),
                 id_number: p.id_number.trim().to_owned(),
@@ -594,6 +603,7 @@ async fn check_page(
         layout: l,
         step: 4,
         business: row.business.name_zh(),
+        has_price: business::profile(row.business).has_price,
         unit_code: form.unit_code.clone(),
         certificate_number: form.certificate_number.clone(),
         location: published.map(|p| p.location),

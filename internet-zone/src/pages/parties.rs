@@ -118,6 +118,8 @@ struct PartiesPage {
     own_prefilled: bool,
     published: Option<PublishedUnit>,
     gave_certificate: bool,
+    /// The page's heading: 买卖双方, or 申请人 when there are no sellers.
+    heading: &'static str,
 }
 
 async fn parties_page(
@@ -129,6 +131,7 @@ async fn parties_page(
     errors: Vec<FieldError>,
     biz: ow_domain::BusinessType,
 ) -> Result<PartiesPage, PageError> {
+    let profile = crate::business::profile(biz);
     let own = accounts::own_details(app, &s.account_id).await?;
     let own_prefilled = form
         .buyers
@@ -154,8 +157,20 @@ async fn parties_page(
         step: 2,
         sides: sides_of(biz)
             .iter()
-            .map(|side| side_summary(*side, side.rows(form)))
+            .map(|side| {
+                let mut summary = side_summary(*side, side.rows(form));
+                if !profile.has_sellers {
+                    summary.title = profile.applicants_label_zh;
+                    summary.short = "权利人";
+                }
+                summary
+            })
             .collect(),
+        heading: if profile.has_sellers {
+            "买卖双方"
+        } else {
+            "权利人（申请人）"
+        },
         own_prefilled,
         published,
         gave_certificate: !form.certificate_number.trim().is_empty(),
