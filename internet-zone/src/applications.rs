@@ -1,4 +1,5 @@
-//! Applications (二手房转移登记, 首次登记; the business is the draft's, see `crate::business`): drafts (the form sealed as one value), materials, the
+//! Applications (二手房转移登记, 首次登记; the business is the draft's, see
+//! `crate::business`): drafts (the form sealed as one value), materials, the
 //! "check your answers" view, submission (application number + outbox message in one
 //! transaction), the list and the detail with its timeline, and supplements (补正).
 //!
