@@ -2,8 +2,9 @@
 //!
 //! Citizens register and sign in, apply for 二手房转移登记 or 首次登记 (with its survey package,
 //! pre-checked on upload) with their materials, follow the status timeline, send supplement
-//! materials, download their e-certificates, and anyone can verify a certificate on `/verify`. Pages are server-rendered Chinese HTML that works on a
-//! phone without JavaScript; the same functions are a JSON API under `/api/v1`.
+//! materials, download their e-certificates, and anyone can verify a certificate on `/verify`.
+//! Pages are server-rendered Chinese HTML that works on a phone without JavaScript; the same
+//! functions are a JSON API under `/api/v1`.
 //!
 //! Wiring (what `main.rs` does, and what tests do on port 0):
 //!
