@@ -238,14 +238,23 @@ impl Stack {
         let drive = self.root.join("media").join(channel);
         fs::create_dir_all(&drive)?;
         let set = drive.join(format!("set-{}", uuid_like()));
-        let out = run(Command::new(&ferry)
+        let export = Command::new(&ferry)
             .args(["media", "export", "--config"])
             .arg(self.root.join(format!("{from}.ferry.toml")))
             .args(["--channel", channel, "--set"])
-            .arg(&set))?;
+            .arg(&set)
+            .env("OW_LOG", "warn")
+            .output()
+            .context("cannot run ow-ferry media export")?;
+        if !export.status.success() {
+            let stderr = String::from_utf8_lossy(&export.stderr);
+            // Nothing pending yet: the courier would simply carry nothing this round.
+            if stderr.contains("nothing to export") {
+                return Ok(0);
+            }
+            bail!("ow-ferry media export failed ({}): {stderr}", export.status);
+        }
         if !set.is_dir() {
-            // Nothing pending: no set was written.
-            let _ = out;
             return Ok(0);
         }
         let mut discs: Vec<PathBuf> = fs::read_dir(&set)?
