@@ -85,7 +85,7 @@ def test_people_errors_check_and_delete(stack, browser, person, tmp_path):
     name, own_id, phone = CITIZEN
     register_and_sign_in(c, stack, name, own_id, phone)
     c.open(stack.portal + "/apply")
-    c.click(page.get_by_role("button", name="开始申请"))
+    c.click(page.get_by_role("button", name="开始申请二手房转移登记"))
 
     # The unit page, Enter pressed before the price is typed: the error is in the summary and
     # beside the field, and the summary's link puts the cursor in the field.

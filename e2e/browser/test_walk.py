@@ -133,7 +133,7 @@ def citizen_applies(c: Person, stack, unit, name, id_number, phone, files) -> st
     c.click(page.get_by_role("link", name="不动产登记网上一窗办事平台"))
     c.click(page.get_by_role("link", name="在线申请"))
     c.shot("apply-guide")
-    c.click(page.get_by_role("button", name="开始申请"))
+    c.click(page.get_by_role("button", name="开始申请二手房转移登记"))
 
     # The unit and the price: forgetting the price is refused with a message, then fixed.
     c.fill(page.get_by_label("不动产单元代码"), unit["unit_code"])
