@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{
-    PATIENCE, PDF, Registrar, client, csrf_in, no_personal_data_in_clear, send_as_portal,
+    PATIENCE, PDF, Registrar, csrf_in, no_personal_data_in_clear, register_citizen, send_as_portal,
     staff_with,
 };
 use ow_e2e::{Stack, StackOptions};
@@ -31,30 +31,11 @@ struct Citizen {
 
 impl Citizen {
     async fn register(base: &str, name: &str, id_number: &str, phone: &str) -> Citizen {
-        let http = client();
-        let password = "Qingzhou-2026!";
-        let r = http
-            .post(format!("{base}/api/v1/register"))
-            .json(
-                &json!({"name": name, "id_number": id_number, "phone": phone,
-                          "password": password, "password_confirm": password}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202, "register: {}", r.text().await.unwrap());
-        let r = http
-            .post(format!("{base}/api/v1/login"))
-            .json(&json!({"login": id_number, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "login");
-        let body: Value = r.json().await.unwrap();
+        let (http, csrf) = register_citizen(base, name, id_number, phone).await;
         Citizen {
             http,
             base: base.to_owned(),
-            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            csrf,
             name: name.to_owned(),
             id_number: id_number.to_owned(),
         }

@@ -253,3 +253,34 @@ pub fn no_personal_data_in_clear(root: &std::path::Path, seed: &Value) {
         hits.len()
     );
 }
+
+/// Registers a citizen on the portal's JSON API and signs them in; returns the client (with
+/// the session cookie) and the CSRF token the API's writes need.
+pub async fn register_citizen(
+    base: &str,
+    name: &str,
+    id_number: &str,
+    phone: &str,
+) -> (reqwest::Client, String) {
+    let http = client();
+    let password = "Qingzhou-2026!";
+    let r = http
+        .post(format!("{base}/api/v1/register"))
+        .json(
+            &serde_json::json!({"name": name, "id_number": id_number, "phone": phone,
+                  "password": password, "password_confirm": password}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "register: {}", r.text().await.unwrap());
+    let r = http
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({"login": id_number, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "login");
+    let body: Value = r.json().await.unwrap();
+    (http, body["csrf_token"].as_str().unwrap().to_owned())
+}
